@@ -1,0 +1,137 @@
+//! An in-memory [`Ledger`], for engine tests and for embedding the engine without a database.
+//! It enforces the same rules as the database ledger: one active run per pipeline, leases,
+//! recovery of runs whose owner is dead.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use crate::ledger::{
+    ClaimRequest, Ledger, LedgerError, OwnerCheck, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger,
+};
+
+#[derive(Default)]
+pub struct MemoryLedger {
+    runs: Mutex<Vec<RunRecord>>,
+}
+
+impl MemoryLedger {
+    /// Every run so far, oldest first.
+    pub fn runs(&self) -> Vec<RunRecord> {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Inserts a row as another (possibly dead) process would have left it.
+    pub fn insert(&self, record: RunRecord) {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner).push(record);
+    }
+}
+
+fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
+}
+
+#[async_trait]
+impl Ledger for MemoryLedger {
+    async fn claim(&self, request: ClaimRequest<'_>) -> Result<RunRecord, LedgerError> {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Utc::now();
+        if let Some(active) = runs.iter_mut().find(|run| run.pipeline == request.pipeline && !run.status.is_finished())
+        {
+            if active.status == RunStatus::Running {
+                return Err(LedgerError::AlreadyRunning { pipeline: request.pipeline.to_owned(), run_id: active.id });
+            }
+            active.status = RunStatus::Running;
+            active.owner = Some(request.owner.to_owned());
+            active.started_at = Some(now);
+            active.lease_until = Some(lease_until(request.lease));
+            return Ok(active.clone());
+        }
+        let record = RunRecord {
+            id: runs.len() as RunId + 1,
+            pipeline: request.pipeline.to_owned(),
+            status: RunStatus::Running,
+            trigger: request.trigger,
+            attempt: 1,
+            owner: Some(request.owner.to_owned()),
+            queued_at: now,
+            started_at: Some(now),
+            finished_at: None,
+            lease_until: Some(lease_until(request.lease)),
+            counts: RunCounts::default(),
+            error: None,
+        };
+        runs.push(record.clone());
+        Ok(record)
+    }
+
+    async fn renew(&self, run_id: RunId, owner: &str, lease: Duration) -> Result<(), LedgerError> {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = runs.iter_mut().find(|run| run.id == run_id).ok_or(LedgerError::RunNotFound(run_id))?;
+        if run.status != RunStatus::Running || run.owner.as_deref() != Some(owner) {
+            return Err(LedgerError::LeaseLost { run_id, status: run.status });
+        }
+        run.lease_until = Some(lease_until(lease));
+        Ok(())
+    }
+
+    async fn finish(&self, run_id: RunId, outcome: RunOutcome) -> Result<RunRecord, LedgerError> {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = runs.iter_mut().find(|run| run.id == run_id).ok_or(LedgerError::RunNotFound(run_id))?;
+        if run.status != RunStatus::Running {
+            return Err(LedgerError::LeaseLost { run_id, status: run.status });
+        }
+        run.status = outcome.status;
+        run.counts = outcome.counts;
+        run.error = outcome.error;
+        run.finished_at = Some(Utc::now());
+        run.lease_until = None;
+        Ok(run.clone())
+    }
+
+    async fn recover(&self, owner_is_dead: &OwnerCheck) -> Result<Vec<RunRecord>, LedgerError> {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Utc::now();
+        let mut abandoned = Vec::new();
+        for run in runs.iter_mut().filter(|run| run.status == RunStatus::Running) {
+            let expired = run.lease_until.is_some_and(|until| until < now);
+            let dead = run.owner.as_deref().is_some_and(|owner| owner_is_dead(owner));
+            if expired || dead {
+                run.status = RunStatus::Abandoned;
+                run.finished_at = Some(now);
+                run.error = Some("abandoned: the process running it stopped".to_owned());
+                abandoned.push(run.clone());
+            }
+        }
+        for old in &abandoned {
+            let next = RunRecord {
+                id: runs.len() as RunId + 1,
+                pipeline: old.pipeline.clone(),
+                status: RunStatus::Queued,
+                trigger: Trigger::Recovery,
+                attempt: old.attempt + 1,
+                owner: None,
+                queued_at: now,
+                started_at: None,
+                finished_at: None,
+                lease_until: None,
+                counts: RunCounts::default(),
+                error: None,
+            };
+            runs.push(next);
+        }
+        Ok(abandoned)
+    }
+
+    async fn last_run(&self, pipeline: &str) -> Result<Option<RunRecord>, LedgerError> {
+        let runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(runs.iter().rev().find(|run| run.pipeline == pipeline && run.status != RunStatus::Queued).cloned())
+    }
+
+    async fn queued_pipelines(&self) -> Result<Vec<String>, LedgerError> {
+        let runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(runs.iter().filter(|run| run.status == RunStatus::Queued).map(|run| run.pipeline.clone()).collect())
+    }
+}

@@ -1,0 +1,724 @@
+//! Pipelines: an extractor, a transformer and a loader actor under one supervisor, driven by a
+//! runner actor that owns each run's life in the ledger.
+//!
+//! ```text
+//! pipeline supervisor (root/pipelines/<name>)
+//! ├─ runner       takes TriggerRun; claims a run, drives the stages, finishes the run
+//! ├─ extractor    ExtractRequest  → Result<E::Output, StageError>
+//! ├─ transformer  TransformRequest → Result<T::Output, StageError>   (CPU work on spawn_blocking)
+//! └─ loader       LoadRequest     → Result<LoadReport, StageError>
+//! ```
+//!
+//! Each stage is its own actor with a bounded mailbox, so a panic in one stage restarts that stage
+//! alone; the runner sees the stage's reply channel close, fails the run with the panic's message
+//! and stays up for the next trigger. A run never overlaps another run of the same pipeline: the
+//! runner refuses a trigger while busy, and the ledger refuses a second active row across processes.
+
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use actix::prelude::*;
+use async_trait::async_trait;
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use serde::Serialize;
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use crate::events::{Change, Event, EventBus};
+use crate::ledger::{ClaimRequest, Ledger, LedgerError, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger};
+use crate::supervisor::{panic_message, ChildContext, ChildRef, ChildSpec, ExitReason, RestartPolicy, Supervisor};
+
+/// What every stage of one run knows about it.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub run_id: RunId,
+    pub pipeline: Arc<str>,
+    pub attempt: i32,
+    pub trigger: Trigger,
+    pub options: RunOptions,
+}
+
+/// Per-run switches given by whoever triggered the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Lets this one run delete more rows than the delete guard normally allows.
+    pub allow_mass_delete: bool,
+}
+
+/// A stage's failure, in words a person understands.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StageError {
+    /// The upstream could not be reached or answered with an error.
+    #[error("upstream: {0}")]
+    Upstream(String),
+    /// The upstream answered, but with something the pipeline cannot use.
+    #[error("bad input: {0}")]
+    BadInput(String),
+    /// The load was refused on purpose (e.g. the delete guard); nothing was written.
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("database: {0}")]
+    Database(String),
+    /// The stage actor died while working on the run (panic) or was not running.
+    #[error("{0}")]
+    StageDown(String),
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
+}
+
+/// Counters each stage keeps, shown by status and metrics.
+#[derive(Debug, Default)]
+pub struct StageCounters {
+    received: AtomicU64,
+    emitted: AtomicU64,
+    dropped: AtomicU64,
+    errors: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StageCountersSnapshot {
+    pub received: u64,
+    pub emitted: u64,
+    pub dropped: u64,
+    pub errors: u64,
+}
+
+impl StageCounters {
+    pub fn received(&self, count: u64) {
+        self.received.fetch_add(count, Ordering::Relaxed);
+    }
+    pub fn emitted(&self, count: u64) {
+        self.emitted.fetch_add(count, Ordering::Relaxed);
+    }
+    pub fn dropped(&self, count: u64) {
+        self.dropped.fetch_add(count, Ordering::Relaxed);
+    }
+    pub fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn snapshot(&self) -> StageCountersSnapshot {
+        StageCountersSnapshot {
+            received: self.received.load(Ordering::Relaxed),
+            emitted: self.emitted.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Fetches the raw material of a run (HTTP, files...). Runs on the actor's arbiter: I/O only.
+#[async_trait(?Send)]
+pub trait Extract: 'static {
+    type Output: Send + 'static;
+    async fn extract(&self, run: &RunContext, counters: &StageCounters) -> Result<Self::Output, StageError>;
+}
+
+/// Turns raw material into typed records. CPU work: always called on a blocking thread.
+pub trait Transform: Send + Sync + 'static {
+    type Input: Send + 'static;
+    type Output: Send + 'static;
+    fn transform(
+        &self,
+        input: Self::Input,
+        run: &RunContext,
+        counters: &StageCounters,
+    ) -> Result<Self::Output, StageError>;
+}
+
+/// Writes records to the database and reports what changed. A loader records its change feed in
+/// the same transaction as the rows it writes, so a crash can never separate the two.
+#[async_trait(?Send)]
+pub trait Load: 'static {
+    type Input: Send + 'static;
+    async fn load(
+        &self,
+        input: Self::Input,
+        run: &RunContext,
+        counters: &StageCounters,
+    ) -> Result<LoadReport, StageError>;
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub counts: RunCounts,
+    pub changes: Vec<Change>,
+    /// Things worth telling the operator that did not fail the run (skipped rows, dangling ids).
+    pub notes: Vec<String>,
+}
+
+/// Asks the extractor for a run's raw material.
+pub struct ExtractRequest<O> {
+    pub run: RunContext,
+    output: PhantomData<fn() -> O>,
+}
+
+impl<O: 'static> Message for ExtractRequest<O> {
+    type Result = Result<O, StageError>;
+}
+
+/// Hands raw material to the transformer.
+pub struct TransformRequest<I, O> {
+    pub run: RunContext,
+    pub input: I,
+    output: PhantomData<fn() -> O>,
+}
+
+impl<I: 'static, O: 'static> Message for TransformRequest<I, O> {
+    type Result = Result<O, StageError>;
+}
+
+/// Hands records to the loader.
+#[derive(Message)]
+#[rtype(result = "Result<LoadReport, StageError>")]
+pub struct LoadRequest<I> {
+    pub run: RunContext,
+    pub input: I,
+}
+
+/// The extractor stage actor.
+pub struct Extractor<E: Extract> {
+    stage: Rc<E>,
+    counters: Arc<StageCounters>,
+}
+
+impl<E: Extract> Actor for Extractor<E> {
+    type Context = Context<Self>;
+}
+
+impl<E: Extract> Handler<ExtractRequest<E::Output>> for Extractor<E> {
+    type Result = ResponseActFuture<Self, Result<E::Output, StageError>>;
+
+    fn handle(&mut self, request: ExtractRequest<E::Output>, _ctx: &mut Self::Context) -> Self::Result {
+        let (stage, counters) = (self.stage.clone(), self.counters.clone());
+        // Runs inside this actor's context: a panic here kills (and restarts) this actor only.
+        Box::pin(
+            async move {
+                counters.received(1);
+                let result = stage.extract(&request.run, &counters).await;
+                if result.is_err() {
+                    counters.error();
+                }
+                result
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// The transformer stage actor.
+pub struct Transformer<T: Transform> {
+    stage: Arc<T>,
+    counters: Arc<StageCounters>,
+}
+
+impl<T: Transform> Actor for Transformer<T> {
+    type Context = Context<Self>;
+}
+
+impl<T: Transform> Handler<TransformRequest<T::Input, T::Output>> for Transformer<T> {
+    type Result = ResponseActFuture<Self, Result<T::Output, StageError>>;
+
+    fn handle(&mut self, request: TransformRequest<T::Input, T::Output>, _ctx: &mut Self::Context) -> Self::Result {
+        let (stage, counters) = (self.stage.clone(), self.counters.clone());
+        Box::pin(
+            async move {
+                counters.received(1);
+                let blocking_counters = counters.clone();
+                let TransformRequest { run, input, .. } = request;
+                let joined =
+                    tokio::task::spawn_blocking(move || stage.transform(input, &run, &blocking_counters)).await;
+                let result = match joined {
+                    Ok(result) => result,
+                    // Re-raise in this actor's context so the supervisor restarts the transformer.
+                    Err(join_error) if join_error.is_panic() => std::panic::resume_unwind(join_error.into_panic()),
+                    Err(_) => Err(StageError::StageDown("transform task was cancelled".to_owned())),
+                };
+                if result.is_err() {
+                    counters.error();
+                }
+                result
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// The loader stage actor.
+pub struct Loader<L: Load> {
+    stage: Rc<L>,
+    counters: Arc<StageCounters>,
+}
+
+impl<L: Load> Actor for Loader<L> {
+    type Context = Context<Self>;
+}
+
+impl<L: Load> Handler<LoadRequest<L::Input>> for Loader<L> {
+    type Result = ResponseActFuture<Self, Result<LoadReport, StageError>>;
+
+    fn handle(&mut self, request: LoadRequest<L::Input>, _ctx: &mut Self::Context) -> Self::Result {
+        let (stage, counters) = (self.stage.clone(), self.counters.clone());
+        Box::pin(
+            async move {
+                counters.received(1);
+                let result = stage.load(request.input, &request.run, &counters).await;
+                match &result {
+                    Ok(report) => counters.emitted(report.counts.written() as u64),
+                    Err(_) => counters.error(),
+                }
+                result
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// The three stages of one pipeline, as the runner drives them.
+trait RunStages {
+    fn run(&self, run: RunContext) -> LocalBoxFuture<'static, Result<LoadReport, StageError>>;
+}
+
+struct StageRefs<E: Extract, T: Transform<Input = E::Output>, L: Load<Input = T::Output>> {
+    extractor: ChildRef<Extractor<E>>,
+    transformer: ChildRef<Transformer<T>>,
+    loader: ChildRef<Loader<L>>,
+}
+
+/// Explains why a stage did not answer, using the exit reason its supervisor recorded.
+async fn stage_down<A: Actor>(stage: &str, child: &ChildRef<A>) -> StageError {
+    // The reply channel closes while the actor unwinds; let its watcher record the reason first.
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    match child.last_exit() {
+        Some(ExitReason::Panicked(message)) => StageError::StageDown(format!("{stage} panicked: {message}")),
+        Some(reason) => StageError::StageDown(format!("{stage} stopped during the run ({reason})")),
+        None => StageError::StageDown(format!("{stage} is not running")),
+    }
+}
+
+impl<E, T, L> RunStages for StageRefs<E, T, L>
+where
+    E: Extract,
+    T: Transform<Input = E::Output>,
+    L: Load<Input = T::Output>,
+{
+    fn run(&self, run: RunContext) -> LocalBoxFuture<'static, Result<LoadReport, StageError>> {
+        let (extractor, transformer, loader) = (self.extractor.clone(), self.transformer.clone(), self.loader.clone());
+        Box::pin(async move {
+            let request = ExtractRequest { run: run.clone(), output: PhantomData };
+            let raw = match extractor.send(request).await {
+                Ok(result) => result?,
+                Err(_) => return Err(stage_down("extractor", &extractor).await),
+            };
+            let request = TransformRequest { run: run.clone(), input: raw, output: PhantomData };
+            let records = match transformer.send(request).await {
+                Ok(result) => result?,
+                Err(_) => return Err(stage_down("transformer", &transformer).await),
+            };
+            match loader.send(LoadRequest { run, input: records }).await {
+                Ok(result) => result,
+                Err(_) => Err(stage_down("loader", &loader).await),
+            }
+        })
+    }
+}
+
+/// Why a trigger was not accepted.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TriggerError {
+    #[error("pipeline {pipeline} is already running (run {run_id:?})")]
+    AlreadyRunning { pipeline: String, run_id: Option<RunId> },
+    #[error("pipeline {0} is not running right now (its runner is restarting)")]
+    Unavailable(String),
+    #[error("ledger: {0}")]
+    Ledger(String),
+    #[error("unknown pipeline {0:?}")]
+    UnknownPipeline(String),
+}
+
+/// Starts a run. Answers once the run is claimed in the ledger; `completion`, if given, receives
+/// the finished run record.
+#[derive(Message)]
+#[rtype(result = "Result<RunId, TriggerError>")]
+pub struct TriggerRun {
+    pub trigger: Trigger,
+    pub options: RunOptions,
+    pub completion: Option<oneshot::Sender<RunRecord>>,
+}
+
+/// Asks a runner which run it is working on.
+#[derive(Message)]
+#[rtype(result = "Option<RunId>")]
+pub struct ActiveRun;
+
+/// Settings shared by every pipeline's runner.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Identifies this process in lease rows (`host:pid`).
+    pub owner: Arc<str>,
+    /// How long a claim stays valid without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// A run that takes longer fails with a timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self { owner: Arc::from("local"), lease: Duration::from_secs(60), timeout: Duration::from_secs(600) }
+    }
+}
+
+enum RunnerState {
+    Idle,
+    Claiming,
+    Running(RunId),
+}
+
+/// Owns the runs of one pipeline: claim, drive the stages, finish, announce.
+pub struct PipelineRunner {
+    name: Arc<str>,
+    stages: Rc<dyn RunStages>,
+    ledger: Arc<dyn Ledger>,
+    events: EventBus,
+    settings: RunnerSettings,
+    state: RunnerState,
+    /// The run in flight, kept outside the actor so a restarted runner can close it.
+    in_flight: Arc<Mutex<Option<RunId>>>,
+}
+
+impl PipelineRunner {
+    fn finish_run(
+        &self,
+        run_id: RunId,
+        outcome: RunOutcome,
+        changes: Vec<Change>,
+    ) -> LocalBoxFuture<'static, Option<RunRecord>> {
+        let (ledger, events, name) = (self.ledger.clone(), self.events.clone(), self.name.clone());
+        let in_flight = self.in_flight.clone();
+        Box::pin(async move {
+            let record = match ledger.finish(run_id, outcome).await {
+                Ok(record) => record,
+                Err(error) => {
+                    // The row stays `running`; recovery will mark it abandoned and retry.
+                    error!(pipeline = %name, run_id, %error, "could not record the end of the run");
+                    return None;
+                }
+            };
+            *in_flight.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            if !changes.is_empty() {
+                events.publish(Event::Changes { run_id, pipeline: name.to_string(), changes: changes.into() });
+            }
+            events.publish(Event::RunFinished {
+                run_id,
+                pipeline: name.to_string(),
+                status: record.status,
+                counts: record.counts,
+                duration_ms: record.duration_ms().unwrap_or(0),
+                error: record.error.clone(),
+            });
+            match record.status {
+                RunStatus::Succeeded => info!(
+                    pipeline = %name,
+                    run_id,
+                    inserted = record.counts.inserted,
+                    updated = record.counts.updated,
+                    deleted = record.counts.deleted,
+                    unchanged = record.counts.unchanged,
+                    duration_ms = record.duration_ms().unwrap_or(0),
+                    "run succeeded"
+                ),
+                _ => warn!(pipeline = %name, run_id, error = record.error.as_deref().unwrap_or(""), "run failed"),
+            }
+            Some(record)
+        })
+    }
+}
+
+impl Actor for PipelineRunner {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // A previous incarnation died mid-run: close its run so the pipeline is free again.
+        let orphan = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(run_id) = orphan {
+            let outcome = RunOutcome {
+                status: RunStatus::Failed,
+                counts: RunCounts::default(),
+                error: Some("the pipeline runner restarted during the run".to_owned()),
+            };
+            ctx.wait(self.finish_run(run_id, outcome, Vec::new()).into_actor(self).map(|_, _, _| ()));
+        }
+        let renew_every = self.settings.lease / 3;
+        ctx.run_interval(renew_every.max(Duration::from_millis(100)), |runner, ctx| {
+            let RunnerState::Running(run_id) = runner.state else { return };
+            let (ledger, owner, lease, name) =
+                (runner.ledger.clone(), runner.settings.owner.clone(), runner.settings.lease, runner.name.clone());
+            ctx.spawn(
+                async move {
+                    if let Err(error) = ledger.renew(run_id, &owner, lease).await {
+                        warn!(pipeline = %name, run_id, %error, "lease renewal failed");
+                    }
+                }
+                .into_actor(runner),
+            );
+        });
+    }
+}
+
+impl Handler<TriggerRun> for PipelineRunner {
+    type Result = ResponseActFuture<Self, Result<RunId, TriggerError>>;
+
+    fn handle(&mut self, request: TriggerRun, _ctx: &mut Self::Context) -> Self::Result {
+        let busy = match self.state {
+            RunnerState::Idle => None,
+            RunnerState::Claiming => Some(None),
+            RunnerState::Running(run_id) => Some(Some(run_id)),
+        };
+        if let Some(run_id) = busy {
+            let error = TriggerError::AlreadyRunning { pipeline: self.name.to_string(), run_id };
+            return Box::pin(fut::ready(Err(error)));
+        }
+        // Set synchronously, before any await, so a second trigger in the mailbox sees it.
+        self.state = RunnerState::Claiming;
+        let (ledger, name, settings) = (self.ledger.clone(), self.name.clone(), self.settings.clone());
+        let claim = async move {
+            let claim_request = ClaimRequest {
+                pipeline: &name,
+                trigger: request.trigger,
+                owner: &settings.owner,
+                lease: settings.lease,
+            };
+            ledger.claim(claim_request).await
+        };
+        Box::pin(claim.into_actor(self).map(move |claimed, runner, ctx| {
+            let record = match claimed {
+                Ok(record) => record,
+                Err(error) => {
+                    runner.state = RunnerState::Idle;
+                    return Err(match error {
+                        LedgerError::AlreadyRunning { pipeline, run_id } => {
+                            TriggerError::AlreadyRunning { pipeline, run_id: Some(run_id) }
+                        }
+                        other => TriggerError::Ledger(other.to_string()),
+                    });
+                }
+            };
+            let run_id = record.id;
+            runner.state = RunnerState::Running(run_id);
+            *runner.in_flight.lock().unwrap_or_else(PoisonError::into_inner) = Some(run_id);
+            let run = RunContext {
+                run_id,
+                pipeline: runner.name.clone(),
+                attempt: record.attempt,
+                trigger: record.trigger,
+                options: request.options,
+            };
+            runner.events.publish(Event::RunStarted {
+                run_id,
+                pipeline: runner.name.to_string(),
+                trigger: record.trigger,
+                attempt: record.attempt,
+            });
+            info!(pipeline = %runner.name, run_id, trigger = %record.trigger, attempt = record.attempt, "run started");
+            let work = runner.stages.run(run);
+            let timeout = runner.settings.timeout;
+            let guarded = async move {
+                match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
+                    Ok(Ok(result)) => Ok(result),
+                    Ok(Err(payload)) => Err(payload),
+                    Err(_) => Ok(Err(StageError::TimedOut(timeout))),
+                }
+            };
+            let completion = request.completion;
+            ctx.spawn(guarded.into_actor(runner).then(move |result, runner, _ctx| {
+                let (outcome, changes, panic) = match result {
+                    Ok(Ok(report)) => {
+                        for note in &report.notes {
+                            info!(pipeline = %runner.name, run_id, note = %note, "run note");
+                        }
+                        (
+                            RunOutcome { status: RunStatus::Succeeded, counts: report.counts, error: None },
+                            report.changes,
+                            None,
+                        )
+                    }
+                    Ok(Err(error)) => (
+                        RunOutcome {
+                            status: RunStatus::Failed,
+                            counts: RunCounts::default(),
+                            error: Some(error.to_string()),
+                        },
+                        Vec::new(),
+                        None,
+                    ),
+                    Err(payload) => {
+                        let message = format!("pipeline runner panicked: {}", panic_message(payload.as_ref()));
+                        (
+                            RunOutcome {
+                                status: RunStatus::Failed,
+                                counts: RunCounts::default(),
+                                error: Some(message),
+                            },
+                            Vec::new(),
+                            Some(payload),
+                        )
+                    }
+                };
+                runner.finish_run(run_id, outcome, changes).into_actor(runner).map(move |record, runner, _ctx| {
+                    runner.state = RunnerState::Idle;
+                    if let (Some(record), Some(completion)) = (record, completion) {
+                        // The waiter may have gone away; that is its business.
+                        let _ = completion.send(record);
+                    }
+                    if let Some(payload) = panic {
+                        // The run is closed in the ledger; now let the supervisor restart us.
+                        std::panic::resume_unwind(payload);
+                    }
+                })
+            }));
+            Ok(run_id)
+        }))
+    }
+}
+
+impl Handler<ActiveRun> for PipelineRunner {
+    type Result = Option<RunId>;
+
+    fn handle(&mut self, _: ActiveRun, _ctx: &mut Self::Context) -> Option<RunId> {
+        match self.state {
+            RunnerState::Running(run_id) => Some(run_id),
+            _ => None,
+        }
+    }
+}
+
+/// Counters of the three stages of one pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineCounters {
+    pub extractor: Arc<StageCounters>,
+    pub transformer: Arc<StageCounters>,
+    pub loader: Arc<StageCounters>,
+}
+
+/// How long a trigger waits for a runner that is (re)starting before giving up.
+const RUNNER_PATIENCE: Duration = Duration::from_secs(5);
+
+/// What the rest of the application holds to talk to one pipeline.
+#[derive(Clone)]
+pub struct PipelineHandle {
+    name: Arc<str>,
+    runner: ChildRef<PipelineRunner>,
+    counters: PipelineCounters,
+}
+
+impl PipelineHandle {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn counters(&self) -> &PipelineCounters {
+        &self.counters
+    }
+
+    /// Starts a run; answers with its id once claimed.
+    pub async fn trigger(&self, trigger: Trigger, options: RunOptions) -> Result<RunId, TriggerError> {
+        self.send(TriggerRun { trigger, options, completion: None }).await
+    }
+
+    /// Starts a run and waits for it to finish.
+    pub async fn run_to_completion(&self, trigger: Trigger, options: RunOptions) -> Result<RunRecord, TriggerError> {
+        let (sender, receiver) = oneshot::channel();
+        self.send(TriggerRun { trigger, options, completion: Some(sender) }).await?;
+        receiver.await.map_err(|_| TriggerError::Unavailable(self.name.to_string()))
+    }
+
+    /// The run in flight, if any.
+    pub async fn active_run(&self) -> Option<RunId> {
+        self.runner.send(ActiveRun).await.ok().flatten()
+    }
+
+    async fn send(&self, message: TriggerRun) -> Result<RunId, TriggerError> {
+        // The runner may be starting, or restarting after a panic: give it a moment.
+        let Some(runner) = self.runner.wait_addr(RUNNER_PATIENCE).await else {
+            return Err(TriggerError::Unavailable(self.name.to_string()));
+        };
+        match runner.send(message).await {
+            Ok(result) => result,
+            Err(_) => Err(TriggerError::Unavailable(self.name.to_string())),
+        }
+    }
+}
+
+/// Everything a pipeline's actors share with the rest of the engine.
+#[derive(Clone)]
+pub struct PipelineDeps {
+    pub ledger: Arc<dyn Ledger>,
+    pub events: EventBus,
+    pub settings: RunnerSettings,
+}
+
+/// Builds the supervisor of one pipeline and the handle to drive it.
+///
+/// Stages are shared across restarts of their actors (they hold configuration and clients, not
+/// per-run state); a restart replaces the actor, its mailbox and anything it was doing.
+pub fn pipeline<E, T, L>(
+    name: &str,
+    extract: E,
+    transform: T,
+    load: L,
+    deps: PipelineDeps,
+) -> (ChildSpec, PipelineHandle)
+where
+    E: Extract,
+    T: Transform<Input = E::Output>,
+    L: Load<Input = T::Output>,
+{
+    let counters = PipelineCounters::default();
+    let (extract, transform, load) = (Rc::new(extract), Arc::new(transform), Rc::new(load));
+
+    let extractor_counters = counters.extractor.clone();
+    let (extractor_spec, extractor) = ChildSpec::worker("extractor", move |_: &ChildContext| Extractor {
+        stage: extract.clone(),
+        counters: extractor_counters.clone(),
+    });
+    let transformer_counters = counters.transformer.clone();
+    let (transformer_spec, transformer) = ChildSpec::worker("transformer", move |_: &ChildContext| Transformer {
+        stage: transform.clone(),
+        counters: transformer_counters.clone(),
+    });
+    let loader_counters = counters.loader.clone();
+    let (loader_spec, loader) = ChildSpec::worker("loader", move |_: &ChildContext| Loader {
+        stage: load.clone(),
+        counters: loader_counters.clone(),
+    });
+
+    let stages: Rc<dyn RunStages> = Rc::new(StageRefs { extractor, transformer, loader });
+    let name: Arc<str> = Arc::from(name);
+    let in_flight = Arc::new(Mutex::new(None));
+    let runner_name = name.clone();
+    let runner_deps = deps.clone();
+    let (runner_spec, runner) = ChildSpec::worker("runner", move |_: &ChildContext| PipelineRunner {
+        name: runner_name.clone(),
+        stages: stages.clone(),
+        ledger: runner_deps.ledger.clone(),
+        events: runner_deps.events.clone(),
+        settings: runner_deps.settings.clone(),
+        state: RunnerState::Idle,
+        in_flight: in_flight.clone(),
+    });
+
+    let children = [runner_spec, extractor_spec, transformer_spec, loader_spec];
+    let events = deps.events.clone();
+    let (spec, _supervisor) = ChildSpec::supervisor(name.to_string(), move |child: &ChildContext| {
+        Supervisor::new(child.path()).children(children.iter().cloned()).publish_to(events.clone())
+    });
+    let handle = PipelineHandle { name, runner, counters };
+    (spec.policy(RestartPolicy::Permanent), handle)
+}

@@ -1,0 +1,229 @@
+//! The scheduler actor: fires each pipeline's runs on its schedule, and recovers abandoned runs.
+//!
+//! On start (and on every restart) it asks the ledger, for each pipeline, when the last run
+//! started; a pipeline whose next slot after that instant is already past fired nothing while the
+//! process was down, and under the `fire-once` misfire policy it runs once now — not once per
+//! missed slot. It then arms one timer for the earliest next fire time. Timers run on tokio's
+//! clock and calendar time comes from a [`Clock`], so tests drive it with paused time.
+//!
+//! Every `recovery_interval` (and at start) it asks the ledger to mark runs whose owner died as
+//! `abandoned`; each such pipeline is triggered again at once with [`Trigger::Recovery`].
+//!
+//! Messages taken: [`GetSchedule`]. Messages sent: [`TriggerRun`](crate::pipeline::TriggerRun)
+//! through each [`PipelineHandle`]. A trigger refused because the pipeline is still running is
+//! logged and skipped; the slot is not queued up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use crate::clock::SharedClock;
+use crate::ledger::{Ledger, Trigger};
+use crate::pipeline::{PipelineHandle, RunOptions, TriggerError};
+use crate::schedule::{MaintenanceWindow, Schedule};
+
+/// What to do at start-up with a slot that passed while the process was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MisfirePolicy {
+    /// Run once now, however many slots were missed.
+    #[default]
+    FireOnce,
+    /// Wait for the next slot.
+    Skip,
+}
+
+/// One pipeline as the scheduler knows it.
+#[derive(Clone)]
+pub struct ScheduledPipeline {
+    pub schedule: Schedule,
+    pub misfire: MisfirePolicy,
+    pub handle: PipelineHandle,
+}
+
+/// Checks whether the process that owns a lease is gone (e.g. its pid no longer exists).
+pub type OwnerIsDead = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+pub struct SchedulerSettings {
+    pub windows: Vec<MaintenanceWindow>,
+    pub recovery_interval: Duration,
+    /// The longest the scheduler sleeps before re-reading the clock, so a wall-clock jump (NTP,
+    /// suspend) delays a slot by at most this much.
+    pub max_sleep: Duration,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self { windows: Vec::new(), recovery_interval: Duration::from_secs(30), max_sleep: Duration::from_secs(60) }
+    }
+}
+
+struct Entry {
+    pipeline: ScheduledPipeline,
+    next_fire: Option<DateTime<Utc>>,
+    last_fired: Option<DateTime<Utc>>,
+}
+
+pub struct Scheduler {
+    entries: Vec<Entry>,
+    settings: Arc<SchedulerSettings>,
+    clock: SharedClock,
+    ledger: Arc<dyn Ledger>,
+    owner_is_dead: OwnerIsDead,
+    timer: Option<SpawnHandle>,
+}
+
+/// The schedule as operators see it.
+#[derive(Message)]
+#[rtype(result = "Vec<ScheduleEntry>")]
+pub struct GetSchedule;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScheduleEntry {
+    pub pipeline: String,
+    pub spec: String,
+    pub resolved: String,
+    pub time_zone: String,
+    pub next_fire: Option<DateTime<Utc>>,
+    pub last_fired: Option<DateTime<Utc>>,
+}
+
+impl Scheduler {
+    pub fn new(
+        pipelines: Vec<ScheduledPipeline>,
+        settings: Arc<SchedulerSettings>,
+        clock: SharedClock,
+        ledger: Arc<dyn Ledger>,
+        owner_is_dead: OwnerIsDead,
+    ) -> Self {
+        let entries =
+            pipelines.into_iter().map(|pipeline| Entry { pipeline, next_fire: None, last_fired: None }).collect();
+        Self { entries, settings, clock, ledger, owner_is_dead, timer: None }
+    }
+
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let Some(earliest) = self.entries.iter().filter_map(|entry| entry.next_fire).min() else { return };
+        let wait = (earliest - self.clock.now()).to_std().unwrap_or(Duration::ZERO).min(self.settings.max_sleep);
+        self.timer = Some(ctx.run_later(wait, |scheduler, ctx| scheduler.tick(ctx)));
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.timer = None;
+        let now = self.clock.now();
+        let windows = self.settings.windows.clone();
+        for index in 0..self.entries.len() {
+            let Some(due) = self.entries[index].next_fire.filter(|fire| *fire <= now) else { continue };
+            let entry = &mut self.entries[index];
+            entry.last_fired = Some(now);
+            // Next slot strictly after both the slot just served and now: missed slots coalesce.
+            entry.next_fire = entry.pipeline.schedule.next_fire_after(due.max(now), &windows);
+            let handle = entry.pipeline.handle.clone();
+            fire(ctx, handle, Trigger::Schedule);
+        }
+        self.arm(ctx);
+    }
+
+    fn recover(&mut self, ctx: &mut Context<Self>) {
+        let (ledger, owner_is_dead) = (self.ledger.clone(), self.owner_is_dead.clone());
+        let recovery = async move { ledger.recover(&*owner_is_dead).await };
+        ctx.spawn(recovery.into_actor(self).map(|result, scheduler, ctx| match result {
+            Ok(abandoned) => {
+                for run in abandoned {
+                    warn!(pipeline = %run.pipeline, run_id = run.id, "run abandoned by a dead process, running it again");
+                    if let Some(entry) = scheduler.entries.iter().find(|entry| entry.pipeline.handle.name() == run.pipeline) {
+                        fire(ctx, entry.pipeline.handle.clone(), Trigger::Recovery);
+                    }
+                }
+            }
+            Err(error) => warn!(%error, "could not recover abandoned runs"),
+        }));
+    }
+}
+
+fn fire(ctx: &mut Context<Scheduler>, handle: PipelineHandle, trigger: Trigger) {
+    let name = handle.name().to_owned();
+    let send = async move { handle.trigger(trigger, RunOptions::default()).await };
+    ctx.spawn(fut::wrap_future::<_, Scheduler>(send).map(move |result, _, _| match result {
+        Ok(run_id) => debug!(pipeline = %name, run_id, %trigger, "run triggered"),
+        Err(TriggerError::AlreadyRunning { run_id, .. }) => {
+            info!(pipeline = %name, ?run_id, %trigger, "previous run still going, slot skipped")
+        }
+        Err(error) => warn!(pipeline = %name, %trigger, %error, "could not trigger run"),
+    }));
+}
+
+impl Actor for Scheduler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let ledger = self.ledger.clone();
+        let names: Vec<String> = self.entries.iter().map(|entry| entry.pipeline.handle.name().to_owned()).collect();
+        let history = async move {
+            let mut last_started = Vec::with_capacity(names.len());
+            for name in &names {
+                let last = ledger.last_run(name).await;
+                last_started.push(last.map(|run| run.map(|run| run.started_at.unwrap_or(run.queued_at))));
+            }
+            let queued = ledger.queued_pipelines().await.unwrap_or_default();
+            (last_started, queued)
+        };
+        // `wait`: no other message is handled until the schedule is known.
+        ctx.wait(history.into_actor(self).map(|(last_started, queued), scheduler, ctx| {
+            let now = scheduler.clock.now();
+            let windows = scheduler.settings.windows.clone();
+            for (entry, last) in scheduler.entries.iter_mut().zip(last_started) {
+                let schedule = &entry.pipeline.schedule;
+                entry.next_fire = schedule.next_fire_after(now, &windows);
+                let name = entry.pipeline.handle.name().to_owned();
+                let last = match last {
+                    Ok(last) => last,
+                    Err(error) => {
+                        warn!(pipeline = %name, %error, "could not read the last run; misfire check skipped");
+                        continue;
+                    }
+                };
+                let missed = match last {
+                    None => !schedule.is_never(),
+                    Some(last) => schedule.next_slot_after(last).is_some_and(|slot| slot <= now),
+                };
+                if queued.contains(&name) {
+                    info!(pipeline = %name, "a queued run is waiting, starting it");
+                    fire(ctx, entry.pipeline.handle.clone(), Trigger::Recovery);
+                } else if missed && entry.pipeline.misfire == MisfirePolicy::FireOnce {
+                    info!(pipeline = %name, last_started = ?last, "missed a slot while down, running once now");
+                    fire(ctx, entry.pipeline.handle.clone(), Trigger::Misfire);
+                }
+            }
+            scheduler.arm(ctx);
+        }));
+        self.recover(ctx);
+        ctx.run_interval(self.settings.recovery_interval, |scheduler, ctx| scheduler.recover(ctx));
+    }
+}
+
+impl Handler<GetSchedule> for Scheduler {
+    type Result = MessageResult<GetSchedule>;
+
+    fn handle(&mut self, _: GetSchedule, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(
+            self.entries
+                .iter()
+                .map(|entry| ScheduleEntry {
+                    pipeline: entry.pipeline.handle.name().to_owned(),
+                    spec: entry.pipeline.schedule.spec().to_owned(),
+                    resolved: entry.pipeline.schedule.resolved().to_owned(),
+                    time_zone: entry.pipeline.schedule.time_zone().to_string(),
+                    next_fire: entry.next_fire,
+                    last_fired: entry.last_fired,
+                })
+                .collect(),
+        )
+    }
+}
