@@ -97,7 +97,7 @@ impl Ledger for MemoryLedger {
         let mut abandoned = Vec::new();
         for run in runs.iter_mut().filter(|run| run.status == RunStatus::Running) {
             let expired = run.lease_until.is_some_and(|until| until < now);
-            let dead = run.owner.as_deref().is_some_and(|owner| owner_is_dead(owner));
+            let dead = run.owner.as_deref().is_some_and(owner_is_dead);
             if expired || dead {
                 run.status = RunStatus::Abandoned;
                 run.finished_at = Some(now);

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::clock::SharedClock;
@@ -27,7 +27,7 @@ use crate::pipeline::{PipelineHandle, RunOptions, TriggerError};
 use crate::schedule::{MaintenanceWindow, Schedule};
 
 /// What to do at start-up with a slot that passed while the process was down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MisfirePolicy {
     /// Run once now, however many slots were missed.

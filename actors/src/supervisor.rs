@@ -381,7 +381,8 @@ where
         context.set_mailbox_capacity(mailbox_capacity);
         let addr = context.address();
         self.child_ref.set(Some(addr.clone()));
-        let span = tracing::info_span!("actor", name = %child.path);
+        // `parent: None`: the path already says where the actor sits; nesting would repeat it.
+        let span = tracing::info_span!(parent: None, "actor", name = %child.path);
         let handle = actix::spawn(context.into_future(actor).instrument(span));
         let abort = handle.abort_handle();
         let child_ref = self.child_ref.clone();
@@ -775,6 +776,27 @@ impl Handler<GetTree> for Supervisor {
             }
             node
         })
+    }
+}
+
+/// Stops one child for good (it is not restarted, whatever its policy), e.g. during shutdown.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct StopChild(pub String);
+
+impl Handler<StopChild> for Supervisor {
+    type Result = bool;
+
+    fn handle(&mut self, StopChild(name): StopChild, _ctx: &mut Self::Context) -> bool {
+        let Some(slot) = self.slots.iter_mut().find(|slot| slot.spec.name == name) else { return false };
+        // Temporary: the exit this abort causes is final.
+        slot.spec.policy = RestartPolicy::Temporary;
+        slot.quarantined_until = None;
+        slot.state = ChildState::Stopped;
+        if let Some(abort) = &slot.abort {
+            abort.abort();
+        }
+        true
     }
 }
 

@@ -1,0 +1,4 @@
+DROP TABLE outbox;
+DROP TABLE change_events;
+DROP TABLE runs;
+DROP TABLE pipelines;

@@ -1,0 +1,200 @@
+//! Wiring: builds the supervisor tree of a running Hayloft from the configuration.
+//!
+//! ```text
+//! root
+//! ├─ scheduler        fires runs on schedule, recovers abandoned runs
+//! ├─ pipelines
+//! │  └─ <pipeline>    runner, extractor, transformer, loader
+//! └─ http             /healthz, /readyz
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use hayloft_actors::clock::SystemClock;
+use hayloft_actors::events::EventBus;
+use hayloft_actors::ledger::{Ledger, RunRecord};
+use hayloft_actors::pipeline::{PipelineDeps, PipelineHandle, RunnerSettings};
+use hayloft_actors::scheduler::{Scheduler, SchedulerSettings};
+use hayloft_actors::supervisor::{ChildContext, ChildSpec, RestartPolicy, Shutdown, StopChild, Supervisor};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::db::ledger::SqlLedger;
+use crate::db::{queries, Database};
+use crate::pipelines;
+use crate::web::{HttpServerActor, WebState};
+
+/// HTTP worker threads. Two keep memory small while one slow request cannot stall the other.
+const HTTP_WORKERS: usize = 2;
+
+/// This process's name in lease rows: `host:pid:start-millis`. The start time tells a restarted
+/// process that happens to get the same pid (pid 1 in a container) from its predecessor.
+pub fn process_owner() -> String {
+    let host =
+        hostname::get().map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|_| "localhost".to_owned());
+    format!("{host}:{}:{}", std::process::id(), chrono::Utc::now().timestamp_millis())
+}
+
+/// Whether the process named by `owner` is certainly gone. Only processes on this host can be
+/// checked; for others the lease expiry decides.
+pub fn owner_is_dead(owner: &str, me: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(started), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let my_host = me.rsplitn(3, ':').nth(2).unwrap_or_default();
+    if host != my_host || owner == me {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    if pid == std::process::id() {
+        // Same pid, different start time: our predecessor, certainly dead.
+        return started != me.rsplit(':').next().unwrap_or_default();
+    }
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The pieces of a running Hayloft that commands need.
+pub struct Hayloft {
+    pub config: Config,
+    pub db: Database,
+    pub ledger: Arc<SqlLedger>,
+    pub events: EventBus,
+    pub pipelines: BTreeMap<String, PipelineHandle>,
+    pub root: Addr<Supervisor>,
+    pub owner: Arc<str>,
+}
+
+/// What to start besides the pipelines.
+pub enum Mode {
+    /// The whole server: scheduler and HTTP on this listener.
+    Serve(TcpListener),
+    /// Pipelines only, for one-shot CLI runs.
+    Pipelines,
+}
+
+impl Hayloft {
+    /// Connects to the (already migrated) database and starts the supervisor tree.
+    pub async fn start(config: Config, mode: Mode) -> anyhow::Result<Self> {
+        let url = config.database()?;
+        let db =
+            Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))?;
+        let ledger = Arc::new(SqlLedger::new(db.clone()));
+        let events = EventBus::default();
+        let owner: Arc<str> = Arc::from(process_owner());
+        let deps = PipelineDeps {
+            ledger: ledger.clone(),
+            events: events.clone(),
+            settings: RunnerSettings { owner: owner.clone(), lease: config.lease, timeout: config.run_timeout },
+        };
+        let built = pipelines::build_all(&config, &db, &deps)?;
+        let registered: Vec<_> = built
+            .scheduled
+            .iter()
+            .map(|scheduled| {
+                (
+                    scheduled.handle.name().to_owned(),
+                    scheduled.schedule.spec().to_owned(),
+                    !scheduled.schedule.is_never(),
+                )
+            })
+            .collect();
+        queries::register_pipelines(&db, &registered).await.context("registering pipelines")?;
+
+        let pipeline_specs = built.specs.clone();
+        let (pipelines_spec, _) = ChildSpec::supervisor("pipelines", {
+            let events = events.clone();
+            move |child: &ChildContext| {
+                Supervisor::new(child.path()).children(pipeline_specs.iter().cloned()).publish_to(events.clone())
+            }
+        });
+        let mut root = Supervisor::new("root").publish_to(events.clone());
+        if let Mode::Serve(listener) = mode {
+            let settings =
+                Arc::new(SchedulerSettings { windows: config.maintenance_windows()?, ..SchedulerSettings::default() });
+            let scheduled = built.scheduled.clone();
+            let scheduler_ledger: Arc<dyn Ledger> = ledger.clone();
+            let me = owner.clone();
+            let (scheduler_spec, _) = ChildSpec::worker("scheduler", move |_: &ChildContext| {
+                let me = me.clone();
+                Scheduler::new(
+                    scheduled.clone(),
+                    settings.clone(),
+                    Arc::new(SystemClock),
+                    scheduler_ledger.clone(),
+                    Arc::new(move |owner: &str| owner_is_dead(owner, &me)),
+                )
+            });
+            let state = WebState { db: db.clone(), version: env!("CARGO_PKG_VERSION") };
+            let listener = Arc::new(listener);
+            let (http_spec, _) = ChildSpec::worker("http", move |child: &ChildContext| {
+                HttpServerActor::new(listener.clone(), state.clone(), HTTP_WORKERS, child.clone())
+            });
+            root = root.child(scheduler_spec.policy(RestartPolicy::Permanent)).child(pipelines_spec).child(http_spec);
+        } else {
+            root = root.child(pipelines_spec);
+        }
+        let root = root.start();
+        Ok(Self { config, db, ledger, events, pipelines: built.handles, root, owner })
+    }
+
+    pub fn pipeline(&self, name: &str) -> Option<&PipelineHandle> {
+        self.pipelines.get(name)
+    }
+
+    /// Stops taking new work, lets running runs finish within the grace period, abandons what is
+    /// left (a fresh attempt is queued for the next start), then stops the tree.
+    pub async fn shutdown(&self) {
+        for child in ["http", "scheduler"] {
+            let _ = self.root.send(StopChild(child.to_owned())).await;
+        }
+        let deadline = tokio::time::Instant::now() + self.config.shutdown_grace;
+        loop {
+            let mut busy = Vec::new();
+            for handle in self.pipelines.values() {
+                if let Some(run_id) = handle.active_run().await {
+                    busy.push((handle.name().to_owned(), run_id));
+                }
+            }
+            if busy.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                warn!(runs = ?busy, "grace period over, abandoning running runs");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let me = self.owner.clone();
+        match self.ledger.recover(&move |owner: &str| owner == &*me).await {
+            Ok(abandoned) => {
+                for run in abandoned {
+                    warn!(pipeline = %run.pipeline, run_id = run.id, "run abandoned at shutdown; it will run again at the next start");
+                }
+            }
+            Err(error) => warn!(%error, "could not mark unfinished runs as abandoned"),
+        }
+        let _ = self.root.send(Shutdown).await;
+        info!("stopped");
+    }
+}
+
+/// The JSON object `hayloft run --json` prints.
+pub fn run_summary(record: &RunRecord) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": record.id,
+        "pipeline": record.pipeline,
+        "status": record.status,
+        "trigger": record.trigger,
+        "attempt": record.attempt,
+        "inserted": record.counts.inserted,
+        "updated": record.counts.updated,
+        "deleted": record.counts.deleted,
+        "unchanged": record.counts.unchanged,
+        "duration_ms": record.duration_ms(),
+        "error": record.error,
+    })
+}

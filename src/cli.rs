@@ -1,0 +1,346 @@
+//! The command line: `hayloft [serve]`, `run`, `status`, `pipelines`, `count`, `migrate`.
+//!
+//! Every command reads the same configuration layers (see [`crate::config`]). Output meant for
+//! programs goes to stdout (`--json`); logs go to stderr.
+
+use std::io::IsTerminal;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use hayloft_actors::ledger::{RunRecord, RunStatus, Trigger};
+use hayloft_actors::pipeline::RunOptions;
+use serde_json::json;
+use tracing::info;
+
+use crate::app::{run_summary, Hayloft, Mode};
+use crate::config::{Config, LogFormat, Overrides};
+use crate::db::{queries, Database};
+use crate::{pipelines, telemetry};
+use hayloft_actors::ledger::Ledger as _;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hayloft",
+    version,
+    about = "A small-footprint ETL server: extract on a schedule, load into SQLite or PostgreSQL, serve it back."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./hayloft.toml if it exists).
+    #[arg(long, global = true, env = "HAYLOFT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database: a SQLite path / sqlite:// URL, or a postgres:// URL (env: HAYLOFT_DATABASE_URL or DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Log format (env: HAYLOFT_LOG_FORMAT).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: scheduler, pipelines and HTTP (the default command).
+    Serve {
+        /// Address to listen on (env: HAYLOFT_ADDR; default 127.0.0.1:8080).
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// Run one pipeline (or `all`) once and print the outcome.
+    Run {
+        pipeline: String,
+        /// Print one JSON object per run.
+        #[arg(long)]
+        json: bool,
+        /// Let this run delete more rows than the delete guard allows.
+        #[arg(long)]
+        allow_mass_delete: bool,
+    },
+    /// Pipelines, their last and next runs, and recent failures.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the pipelines with their schedules.
+    Pipelines {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count the rows of an entity (`hayloft count runs`).
+    Count {
+        entity: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run_cli(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            // `{:#}` prints the whole cause chain on one line.
+            tracing::error!(error = %format!("{error:#}"), "command failed");
+            #[expect(clippy::print_stderr, reason = "the last word of a failed command, for the person who ran it")]
+            {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
+    let command = cli.command.unwrap_or(Command::Serve { addr: None });
+    let addr = match &command {
+        Command::Serve { addr } => addr.clone(),
+        _ => None,
+    };
+    let overrides = Overrides { database_url: cli.database_url, addr, log_format: cli.log_format };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    telemetry::init(config.log_format, &config.log_level)?;
+    // awc and friends may enable more than one rustls provider; pick ours once, up front.
+    let url = config.database()?;
+    // Migrations run before the actix runtime exists: diesel's harness blocks.
+    let applied = url.migrate().with_context(|| format!("migrating {}", url.redacted()))?;
+    if !applied.is_empty() {
+        info!(versions = ?applied, database = %url.redacted(), "migrations applied");
+    }
+    let system = actix::System::new();
+    match command {
+        Command::Serve { .. } => {
+            let listener =
+                TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
+            let local = listener.local_addr()?;
+            system.block_on(serve(config, listener, local))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { pipeline, json, allow_mass_delete } => {
+            system.block_on(run(config, pipeline, json, allow_mass_delete))
+        }
+        Command::Status { json } => system.block_on(status(config, json)),
+        Command::Pipelines { json } => system.block_on(list_pipelines(config, json)),
+        Command::Count { entity, json } => system.block_on(count(config, entity, json)),
+        Command::Migrate => {
+            println!(
+                "{}",
+                if applied.is_empty() {
+                    "database is up to date".to_owned()
+                } else {
+                    format!("applied {}", applied.join(", "))
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: Config, listener: TcpListener, local: std::net::SocketAddr) -> anyhow::Result<()> {
+    let database = config.database()?.redacted();
+    let hayloft = Hayloft::start(config, Mode::Serve(listener)).await?;
+    info!(addr = %local, %database, "listening");
+    // A machine-readable line for scripts and tests that start us on port 0.
+    println!("listening on http://{local}");
+    wait_for_shutdown_signal().await?;
+    info!("shutting down");
+    hayloft.shutdown().await;
+    actix::System::current().stop();
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bool) -> anyhow::Result<ExitCode> {
+    let names: Vec<String> = if pipeline == "all" {
+        pipelines::KNOWN.iter().map(|name| (*name).to_owned()).collect()
+    } else if pipelines::KNOWN.contains(&pipeline.as_str()) {
+        vec![pipeline]
+    } else {
+        bail!("unknown pipeline {pipeline:?}; known pipelines: {}, or `all`", pipelines::KNOWN.join(", "));
+    };
+    let hayloft = Hayloft::start(config, Mode::Pipelines).await?;
+    // A run left `running` by a killed process would block ours: settle those first.
+    let me = hayloft.owner.clone();
+    let recovered = hayloft.ledger.recover(&move |owner: &str| crate::app::owner_is_dead(owner, &me)).await?;
+    for run in recovered {
+        info!(pipeline = %run.pipeline, run_id = run.id, "marked a run of a dead process as abandoned");
+    }
+    let mut all_succeeded = true;
+    for name in names {
+        let Some(handle) = hayloft.pipeline(&name) else { bail!("pipeline {name} is not built") };
+        let spinner = progress(&name, json);
+        let result = handle.run_to_completion(Trigger::Manual, RunOptions { allow_mass_delete }).await;
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        let record = match result {
+            Ok(record) => record,
+            Err(error) => {
+                all_succeeded = false;
+                if json {
+                    println!("{}", json!({ "pipeline": name, "status": "refused", "error": error.to_string() }));
+                } else {
+                    println!("{name}: not run: {error}");
+                }
+                continue;
+            }
+        };
+        all_succeeded &= record.status == RunStatus::Succeeded;
+        if json {
+            println!("{}", run_summary(&record));
+        } else {
+            println!("{}", describe_run(&record));
+        }
+    }
+    hayloft.shutdown().await;
+    Ok(if all_succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A spinner on stderr when a person is watching (never in JSON mode or when piped).
+fn progress(pipeline: &str, json: bool) -> Option<indicatif::ProgressBar> {
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("running {pipeline}…"));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    Some(spinner)
+}
+
+fn describe_run(record: &RunRecord) -> String {
+    let counts = record.counts;
+    let mut line = format!(
+        "{} run {}: {} (+{} inserted, ~{} updated, -{} deleted, ={} unchanged) in {} ms",
+        record.pipeline,
+        record.id,
+        record.status,
+        counts.inserted,
+        counts.updated,
+        counts.deleted,
+        counts.unchanged,
+        record.duration_ms().unwrap_or(0)
+    );
+    if let Some(error) = &record.error {
+        line.push_str(&format!(": {error}"));
+    }
+    line
+}
+
+/// What `status` and `pipelines` show for one pipeline.
+async fn pipeline_rows(config: &Config, db: &Database) -> anyhow::Result<Vec<serde_json::Value>> {
+    let windows = config.maintenance_windows()?;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for name in pipelines::KNOWN {
+        let schedule = config.pipeline_schedule(name, pipelines::default_schedule(name))?;
+        let recent = queries::latest_runs(db, name, 10).await?;
+        let last = recent.iter().find(|run| run.status != RunStatus::Queued);
+        let queued = recent.iter().any(|run| run.status == RunStatus::Queued);
+        let last_failure = recent.iter().find(|run| matches!(run.status, RunStatus::Failed | RunStatus::Abandoned));
+        rows.push(json!({
+            "name": name,
+            "schedule": schedule.spec(),
+            "resolved_schedule": schedule.resolved(),
+            "time_zone": schedule.time_zone().to_string(),
+            "enabled": !schedule.is_never(),
+            "next_run": schedule.next_fire_after(now, &windows),
+            "queued_retry": queued,
+            "last_run": last.map(run_summary),
+            "last_run_at": last.and_then(|run| run.started_at),
+            "last_failure": last_failure.map(run_summary),
+        }));
+    }
+    Ok(rows)
+}
+
+async fn open(config: &Config) -> anyhow::Result<Database> {
+    let url = config.database()?;
+    Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))
+}
+
+async fn status(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open(&config).await?;
+    let pipelines = pipeline_rows(&config, &db).await?;
+    let recent: Vec<_> = queries::recent_runs(&db, 10).await?.iter().map(run_summary).collect();
+    if json {
+        println!("{}", json!({ "database": db.backend().to_string(), "pipelines": pipelines, "recent_runs": recent }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("database: {}", config.database()?.redacted());
+    print_pipelines(&pipelines);
+    println!("\nrecent runs:");
+    if recent.is_empty() {
+        println!("  (none yet)");
+    }
+    for run in &recent {
+        println!(
+            "  #{:<5} {:<12} {:<10} +{} ~{} -{} ={}  {}",
+            run["run_id"],
+            run["pipeline"].as_str().unwrap_or_default(),
+            run["status"].as_str().unwrap_or_default(),
+            run["inserted"],
+            run["updated"],
+            run["deleted"],
+            run["unchanged"],
+            run["error"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_pipelines(rows: &[serde_json::Value]) {
+    println!("{:<12} {:<20} {:<10} {:<26} next run", "pipeline", "schedule", "last", "last run at");
+    for row in rows {
+        let last_status = row["last_run"]["status"].as_str().unwrap_or("never");
+        println!(
+            "{:<12} {:<20} {:<10} {:<26} {}",
+            row["name"].as_str().unwrap_or_default(),
+            row["schedule"].as_str().unwrap_or_default(),
+            last_status,
+            row["last_run_at"].as_str().unwrap_or("-"),
+            row["next_run"].as_str().unwrap_or("-")
+        );
+    }
+}
+
+async fn list_pipelines(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open(&config).await?;
+    let rows = pipeline_rows(&config, &db).await?;
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        print_pipelines(&rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn count(config: Config, entity: String, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open(&config).await?;
+    let count = queries::count(&db, &entity).await?;
+    if json {
+        println!("{}", json!({ "entity": entity, "count": count }));
+    } else {
+        println!("{count}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

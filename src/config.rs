@@ -1,0 +1,265 @@
+//! Configuration: built-in defaults, then `hayloft.toml` (if present), then `HAYLOFT_*`
+//! environment variables, then command-line flags — each layer overriding the one before.
+//!
+//! Nested keys use `__` in the environment: `HAYLOFT_PIPELINES__DEMO__SCHEDULE="@every 1m"`.
+//! `DATABASE_URL` is honoured too, as most tools expect, below `HAYLOFT_DATABASE_URL`.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use hayloft_actors::schedule::{parse_time_zone, MaintenanceWindow, Schedule, ScheduleError};
+use hayloft_actors::scheduler::MisfirePolicy;
+use serde::{Deserialize, Serialize};
+
+use crate::db::DatabaseUrl;
+
+/// The file read when `--config` / `HAYLOFT_CONFIG` are not given (only if it exists).
+pub const DEFAULT_CONFIG_FILE: &str = "hayloft.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Schedule(#[from] ScheduleError),
+    #[error("invalid configuration: database_url: {0}")]
+    DatabaseUrl(String),
+    #[error("invalid configuration: unknown pipeline {name:?} under [pipelines] (known: {known})")]
+    UnknownPipeline { name: String, known: String },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        ConfigError::Invalid(Box::new(error))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of one pipeline (all optional; each pipeline has its own defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// `false` keeps the pipeline off the schedule (it can still be run by hand).
+    pub enabled: Option<bool>,
+    /// Cron (with seconds), hashed (`H`), `@every 30s` or `never`.
+    pub schedule: Option<String>,
+    /// Up to this much stable random delay after each slot.
+    #[serde(default, with = "humantime_serde")]
+    pub jitter: Option<Duration>,
+    pub misfire: Option<MisfirePolicy>,
+    /// Time zone for this pipeline's cron fields (default: the global `timezone`).
+    pub timezone: Option<String>,
+    /// Demo pipeline: how many rows it produces.
+    pub rows: Option<u64>,
+    /// Demo pipeline: how long its extract step takes (to watch runs, or test crashes).
+    #[serde(default, with = "humantime_serde")]
+    pub delay: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// A SQLite path or `sqlite://` URL, or a `postgres://` URL.
+    pub database_url: String,
+    /// Connections in the PostgreSQL pool (SQLite always uses one writer and a few readers).
+    pub pool_size: u32,
+    /// Where `serve` listens for HTTP.
+    pub addr: SocketAddr,
+    pub log_format: LogFormat,
+    /// A tracing filter: `info`, `hayloft=debug,info`...
+    pub log_level: String,
+    /// Time zone for schedules and maintenance windows (IANA name).
+    pub timezone: String,
+    /// Periods when scheduled runs are held back, e.g. `["Sun 02:00-04:00"]`.
+    pub maintenance: Vec<String>,
+    /// How long a run's claim lasts without renewal; another process may take over after it.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// A run taking longer than this fails.
+    #[serde(with = "humantime_serde")]
+    pub run_timeout: Duration,
+    /// On shutdown, how long running runs get to finish before they are abandoned.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    pub pipelines: BTreeMap<String, PipelineConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "hayloft.db".to_owned(),
+            pool_size: 8,
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+            timezone: "UTC".to_owned(),
+            maintenance: Vec::new(),
+            lease: Duration::from_secs(60),
+            run_timeout: Duration::from_secs(600),
+            shutdown_grace: Duration::from_secs(10),
+            pipelines: BTreeMap::new(),
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers alone.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Reads every layer. `file` is an explicit path (must exist); without it `hayloft.toml` in
+    /// the working directory is read if present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        let config: Config = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(Env::prefixed("HAYLOFT_").ignore(&["CONFIG", "TEST_DATABASE", "TEST_STRICT"]).split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        DatabaseUrl::parse(&self.database_url).map_err(ConfigError::DatabaseUrl)?;
+        self.time_zone()?;
+        self.maintenance_windows()?;
+        for name in self.pipelines.keys() {
+            if !crate::pipelines::KNOWN.contains(&name.as_str()) {
+                return Err(ConfigError::UnknownPipeline {
+                    name: name.clone(),
+                    known: crate::pipelines::KNOWN.join(", "),
+                });
+            }
+            self.pipeline_schedule(name, "never")?;
+        }
+        Ok(())
+    }
+
+    pub fn database(&self) -> Result<DatabaseUrl, ConfigError> {
+        DatabaseUrl::parse(&self.database_url).map_err(ConfigError::DatabaseUrl)
+    }
+
+    pub fn time_zone(&self) -> Result<Tz, ConfigError> {
+        Ok(parse_time_zone(&self.timezone)?)
+    }
+
+    pub fn maintenance_windows(&self) -> Result<Vec<MaintenanceWindow>, ConfigError> {
+        let time_zone = self.time_zone()?;
+        Ok(self
+            .maintenance
+            .iter()
+            .map(|window| MaintenanceWindow::parse(window, time_zone))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The settings of pipeline `name` (defaults if it has no section).
+    pub fn pipeline(&self, name: &str) -> PipelineConfig {
+        self.pipelines.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The parsed schedule of pipeline `name`, `default_spec` when none is configured.
+    pub fn pipeline_schedule(&self, name: &str, default_spec: &str) -> Result<Schedule, ConfigError> {
+        let pipeline = self.pipeline(name);
+        let time_zone = match &pipeline.timezone {
+            Some(zone) => parse_time_zone(zone)?,
+            None => self.time_zone()?,
+        };
+        let spec = match (pipeline.enabled, &pipeline.schedule) {
+            (Some(false), _) => "never",
+            (_, Some(spec)) => spec.as_str(),
+            (_, None) => default_spec,
+        };
+        Ok(Schedule::parse(spec, name, time_zone, pipeline.jitter.unwrap_or_default())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[expect(clippy::result_large_err, reason = "figment::Error is large; this is figment's own test API")]
+    fn load_with(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut result = None;
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("hayloft.toml", toml)?;
+            for (key, value) in env {
+                jail.set_env(key, value);
+            }
+            result = Some(Config::load(None, &Overrides::default()));
+            Ok(())
+        });
+        result.unwrap()
+    }
+
+    // With nothing configured, the defaults are SQLite in the working directory on 127.0.0.1:8080.
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = load_with("", &[]).unwrap();
+        assert_eq!(config.database_url, "hayloft.db");
+        assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
+    }
+
+    // Environment beats the file, and flags beat the environment.
+    #[test]
+    fn layers_override_in_order() {
+        let config = load_with(
+            "addr = \"127.0.0.1:9000\"\n[pipelines.demo]\nrows = 5\n",
+            &[("HAYLOFT_ADDR", "127.0.0.1:9100"), ("HAYLOFT_PIPELINES__DEMO__SCHEDULE", "@every 1m")],
+        )
+        .unwrap();
+        assert_eq!(config.addr.port(), 9100);
+        assert_eq!(config.pipeline("demo").rows, Some(5));
+        assert_eq!(config.pipeline("demo").schedule.as_deref(), Some("@every 1m"));
+    }
+
+    // Bad values are errors that name the key.
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let error = load_with("addr = \"nowhere\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("addr"), "{error}");
+        let error = load_with("adr = \"127.0.0.1:1\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("adr"), "{error}");
+        let error = load_with("[pipelines.nope]\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("unknown pipeline \"nope\""), "{error}");
+        let error = load_with("[pipelines.demo]\nschedule = \"every tuesday\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("every tuesday"), "{error}");
+        let error = load_with("timezone = \"Mars/Olympus\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("Mars/Olympus"), "{error}");
+        let error = load_with("", &[("DATABASE_URL", "mysql://x")]).unwrap_err().to_string();
+        assert!(error.contains("database_url"), "{error}");
+    }
+}

@@ -1,0 +1,163 @@
+//! Read queries shared by the CLI and the other front doors, and the change-feed writer.
+
+use chrono::Utc;
+use diesel::upsert::excluded;
+use diesel::{ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
+use hayloft_actors::events::Change;
+use hayloft_actors::ledger::{RunId, RunRecord};
+use serde::Serialize;
+
+use super::ledger::RunRow;
+use super::schema::{change_events, demo_records, pipelines, runs};
+use super::{with_conn, Database, DbError};
+
+/// Entities `count` knows, with what each counts.
+pub const COUNTABLE: [(&str, &str); 3] = [
+    ("demo", "rows loaded by the demo pipeline"),
+    ("runs", "pipeline runs in the ledger"),
+    ("changes", "change-feed entries"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("unknown entity {name:?}; known entities: {known}")]
+    UnknownEntity { name: String, known: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Counts the rows of an entity.
+pub async fn count(db: &Database, entity: &str) -> Result<i64, QueryError> {
+    let count = match entity {
+        "demo" => {
+            with_conn!(db, readers, |conn| demo_records::table.count().get_result(conn).await.map_err(DbError::Query))?
+        }
+        "runs" => with_conn!(db, readers, |conn| runs::table.count().get_result(conn).await.map_err(DbError::Query))?,
+        "changes" => {
+            with_conn!(db, readers, |conn| change_events::table.count().get_result(conn).await.map_err(DbError::Query))?
+        }
+        _ => {
+            let known = COUNTABLE.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+            return Err(QueryError::UnknownEntity { name: entity.to_owned(), known });
+        }
+    };
+    Ok(count)
+}
+
+/// The latest runs, newest first.
+pub async fn recent_runs(db: &Database, limit: i64) -> Result<Vec<RunRecord>, DbError> {
+    let rows: Vec<RunRow> = with_conn!(db, readers, |conn| {
+        runs::table
+            .order(runs::id.desc())
+            .limit(limit)
+            .select(RunRow::as_select())
+            .load(conn)
+            .await
+            .map_err(DbError::Query)
+    })?;
+    Ok(rows.into_iter().map(RunRow::into_record).collect())
+}
+
+/// One run by id.
+pub async fn run(db: &Database, run_id: RunId) -> Result<Option<RunRecord>, DbError> {
+    let row: Option<RunRow> = with_conn!(db, readers, |conn| {
+        runs::table.find(run_id).select(RunRow::as_select()).first(conn).await.optional().map_err(DbError::Query)
+    })?;
+    Ok(row.map(RunRow::into_record))
+}
+
+/// The latest run of each pipeline (queued rows included, so a pending retry shows).
+pub async fn latest_runs(db: &Database, pipeline: &str, limit: i64) -> Result<Vec<RunRecord>, DbError> {
+    let rows: Vec<RunRow> = with_conn!(db, readers, |conn| {
+        runs::table
+            .filter(runs::pipeline.eq(pipeline))
+            .order(runs::id.desc())
+            .limit(limit)
+            .select(RunRow::as_select())
+            .load(conn)
+            .await
+            .map_err(DbError::Query)
+    })?;
+    Ok(rows.into_iter().map(RunRow::into_record).collect())
+}
+
+/// Records (or refreshes) the pipelines this process knows, with their schedules.
+pub async fn register_pipelines(db: &Database, known: &[(String, String, bool)]) -> Result<(), DbError> {
+    let registered_at = Utc::now().naive_utc();
+    with_conn!(db, writer, |conn| {
+        for (name, schedule, enabled) in known {
+            diesel::insert_into(pipelines::table)
+                .values((
+                    pipelines::name.eq(name),
+                    pipelines::schedule.eq(schedule),
+                    pipelines::enabled.eq(enabled),
+                    pipelines::registered_at.eq(registered_at),
+                ))
+                .on_conflict(pipelines::name)
+                .do_update()
+                .set((
+                    pipelines::schedule.eq(excluded(pipelines::schedule)),
+                    pipelines::enabled.eq(excluded(pipelines::enabled)),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok::<_, DbError>(())
+    })
+}
+
+/// One change-feed entry as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = change_events)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub run_id: i64,
+    pub entity: String,
+    pub entity_key: String,
+    pub op: String,
+    pub fields: String,
+    #[serde(serialize_with = "as_utc")]
+    pub recorded_at: chrono::NaiveDateTime,
+}
+
+fn as_utc<S: serde::Serializer>(at: &chrono::NaiveDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&at.and_utc().to_rfc3339())
+}
+
+/// What one run changed, in order.
+pub async fn changes_of_run(db: &Database, run_id: RunId) -> Result<Vec<ChangeRow>, DbError> {
+    with_conn!(db, readers, |conn| {
+        change_events::table
+            .filter(change_events::run_id.eq(run_id))
+            .order(change_events::id)
+            .select(ChangeRow::as_select())
+            .load(conn)
+            .await
+            .map_err(DbError::Query)
+    })
+}
+
+/// A change-feed entry ready to insert.
+#[derive(Insertable)]
+#[diesel(table_name = change_events)]
+pub struct NewChange<'a> {
+    pub run_id: i64,
+    pub entity: &'a str,
+    pub entity_key: &'a str,
+    pub op: &'a str,
+    pub fields: String,
+    pub recorded_at: chrono::NaiveDateTime,
+}
+
+impl<'a> NewChange<'a> {
+    pub fn from_change(run_id: RunId, change: &'a Change) -> Self {
+        Self {
+            run_id,
+            entity: &change.entity,
+            entity_key: &change.key,
+            op: change.op.as_str(),
+            fields: change.fields.join(","),
+            recorded_at: Utc::now().naive_utc(),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The command line: run, count, status, pipelines, migrate, and its errors.
+
+use crate::helpers::TestEnv;
+
+// `run --json` prints one object with the run's counts; an immediate re-run writes nothing.
+#[test]
+fn run_reports_counts_and_an_unchanged_rerun_writes_nothing() {
+    let Some(env) = TestEnv::new() else { return };
+    let first = env.json(&["run", "demo", "--json"]);
+    assert_eq!(first["status"], "succeeded");
+    assert_eq!(first["pipeline"], "demo");
+    assert_eq!(
+        (first["inserted"].as_i64(), first["updated"].as_i64(), first["deleted"].as_i64()),
+        (Some(100), Some(0), Some(0))
+    );
+    for key in ["run_id", "unchanged", "duration_ms", "error"] {
+        assert!(first.get(key).is_some(), "missing {key} in {first}");
+    }
+    let second = env.json(&["run", "demo", "--json"]);
+    assert_eq!(
+        (second["inserted"].as_i64(), second["updated"].as_i64(), second["unchanged"].as_i64()),
+        (Some(0), Some(0), Some(100))
+    );
+    assert!(second["run_id"].as_i64() > first["run_id"].as_i64());
+    assert_eq!(env.json(&["count", "demo", "--json"])["count"], 100);
+    assert_eq!(env.json(&["count", "runs", "--json"])["count"], 2);
+    assert_eq!(env.json(&["count", "changes", "--json"])["count"], 100, "only the first run changed anything");
+}
+
+// Shrinking the source deletes exactly the rows that vanished, and the change feed says so.
+#[test]
+fn vanished_rows_are_deleted_and_recorded() {
+    let Some(env) = TestEnv::new() else { return };
+    env.json(&["run", "demo", "--json"]);
+    let env = env.env("HAYLOFT_PIPELINES__DEMO__ROWS", "95");
+    let run = env.json(&["run", "demo", "--json"]);
+    assert_eq!((run["deleted"].as_i64(), run["unchanged"].as_i64()), (Some(5), Some(95)));
+    assert_eq!(env.json(&["count", "demo", "--json"])["count"], 95);
+    assert_eq!(env.json(&["count", "changes", "--json"])["count"], 105);
+}
+
+// Unknown pipelines and entities are refused with the list of known ones.
+#[test]
+fn unknown_names_are_clear_errors() {
+    let Some(env) = TestEnv::new() else { return };
+    let output = env.run(&["run", "nosuch"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown pipeline \"nosuch\"") && stderr.contains("demo"), "{stderr}");
+    let output = env.run(&["count", "widgets"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown entity \"widgets\"") && stderr.contains("runs"), "{stderr}");
+}
+
+// A bad configuration value stops the program with a message naming the key.
+#[test]
+fn bad_configuration_is_a_clear_error() {
+    let Some(env) = TestEnv::new() else { return };
+    std::fs::write(env.dir.path().join("hayloft.toml"), "addr = \"not-an-address\"\n").unwrap();
+    let output = env.run(&["status"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("addr"), "{stderr}");
+
+    std::fs::write(env.dir.path().join("hayloft.toml"), "[pipelines.demo]\nschedule = \"whenever\"\n").unwrap();
+    let stderr = String::from_utf8_lossy(&env.run(&["status"]).stderr).into_owned();
+    assert!(stderr.contains("invalid schedule \"whenever\""), "{stderr}");
+
+    let output = env.run(&["--config", "missing.toml", "status"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing.toml"));
+}
+
+// `pipelines` shows each pipeline's schedule and next run; a disabled pipeline has none.
+#[test]
+fn pipelines_lists_schedules_and_next_runs() {
+    let Some(env) = TestEnv::new() else { return };
+    let env = env.env("HAYLOFT_PIPELINES__DEMO__SCHEDULE", "0 0 * * * *");
+    let pipelines = env.json(&["pipelines", "--json"]);
+    let demo = &pipelines[0];
+    assert_eq!(demo["name"], "demo");
+    assert_eq!(demo["schedule"], "0 0 * * * *");
+    assert!(demo["next_run"].as_str().unwrap().ends_with(":00:00Z"), "{demo}");
+    assert!(demo["last_run"].is_null());
+
+    let env = env.env("HAYLOFT_PIPELINES__DEMO__ENABLED", "false");
+    let demo = &env.json(&["pipelines", "--json"])[0];
+    assert_eq!((demo["enabled"].as_bool(), demo["next_run"].is_null()), (Some(false), true));
+}
+
+// `migrate` applies the migrations once; running it again is a no-op.
+#[test]
+fn migrate_is_idempotent() {
+    let Some(env) = TestEnv::new() else { return };
+    let first = env.run(&["migrate"]);
+    assert!(first.status.success());
+    let second = env.run(&["migrate"]);
+    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "database is up to date");
+}

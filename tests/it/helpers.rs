@@ -1,0 +1,239 @@
+//! The test harness: runs the real `hayloft` binary against a fresh database per test.
+//!
+//! The backend comes from `HAYLOFT_TEST_DATABASE`: unset or `sqlite` → a SQLite file in a temp
+//! directory; `postgres` or a `postgres://` server URL (default `postgres://postgres@127.0.0.1:5432`)
+//! → a new database created for the test and dropped after it. When PostgreSQL is requested but
+//! unreachable, tests skip with a visible message — unless `HAYLOFT_TEST_STRICT=1` (set by CI),
+//! which turns every skip into a failure.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const DEFAULT_PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+pub fn strict() -> bool {
+    std::env::var("HAYLOFT_TEST_STRICT").is_ok_and(|value| value == "1")
+}
+
+/// Skips the current test with a visible reason, or fails it in strict mode.
+pub fn skip(reason: &str) {
+    assert!(!strict(), "HAYLOFT_TEST_STRICT=1 forbids skipping: {reason}");
+    #[expect(clippy::print_stderr, reason = "a skipped test must be visible in the test output")]
+    {
+        eprintln!("SKIPPED: {reason}");
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(future)
+}
+
+/// The PostgreSQL server to use, if the suite runs on PostgreSQL.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var("HAYLOFT_TEST_DATABASE").ok().as_deref() {
+        None | Some("") | Some("sqlite") => None,
+        Some("postgres") => Some(DEFAULT_PG_SERVER.to_owned()),
+        Some(url) => Some(url.trim_end_matches('/').to_owned()),
+    }
+}
+
+/// A PostgreSQL database that exists for one test.
+pub struct PgDatabase {
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Creates a fresh database on `server`, or `None` (after `skip`) when it is unreachable.
+    pub fn create(server: &str) -> Option<Self> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "hayloft_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            Instant::now().elapsed().subsec_nanos()
+        );
+        let admin_url = format!("{server}/postgres");
+        let created = block_on(async {
+            let mut admin = AsyncPgConnection::establish(&admin_url).await?;
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        });
+        match created {
+            Ok(()) => Some(Self { server: server.to_owned(), name }),
+            Err(error) => {
+                skip(&format!("PostgreSQL at {server} is not usable: {error}"));
+                None
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = format!("{}/postgres", self.server);
+        let name = self.name.clone();
+        let _ = block_on(async move {
+            let mut admin = AsyncPgConnection::establish(&admin_url).await?;
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        });
+    }
+}
+
+/// A working directory and a fresh database for one test.
+pub struct TestEnv {
+    pub dir: TempDir,
+    pub database_url: String,
+    _postgres: Option<PgDatabase>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A fresh environment on the suite's backend, or `None` when the test must be skipped.
+    pub fn new() -> Option<Self> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (database_url, postgres) = match postgres_server() {
+            None => (dir.path().join("hayloft.db").to_string_lossy().into_owned(), None),
+            Some(server) => {
+                let database = PgDatabase::create(&server)?;
+                (database.url(), Some(database))
+            }
+        };
+        Some(Self { dir, database_url, _postgres: postgres, extra_env: Vec::new() })
+    }
+
+    /// Sets an environment variable for every command this environment runs.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hayloft"));
+        command
+            .current_dir(self.dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .env("HAYLOFT_DATABASE_URL", &self.database_url)
+            .env("HAYLOFT_LOG_LEVEL", "info")
+            .stdin(Stdio::null());
+        for (key, value) in &self.extra_env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// Runs `hayloft <args>` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("hayloft runs")
+    }
+
+    /// Runs `hayloft <args> --json` and parses stdout, asserting success.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(output.status.success(), "hayloft {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!("hayloft {args:?} printed no JSON ({error}): {}", String::from_utf8_lossy(&output.stdout))
+        })
+    }
+
+    /// Starts `hayloft serve` on a free port and waits until it says where it listens.
+    pub fn serve(&self) -> Server {
+        static SERVERS: AtomicU32 = AtomicU32::new(0);
+        let log_path = self.dir.path().join(format!("serve-{}.log", SERVERS.fetch_add(1, Ordering::SeqCst)));
+        let log = std::fs::File::create(&log_path).expect("a log file");
+        let mut child = self
+            .command()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("hayloft serve starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        let Some(base_url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
+            let _ = child.kill();
+            panic!("serve did not start: {line:?}\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        };
+        Server { child, base_url, log_path }
+    }
+}
+
+/// A running `hayloft serve`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base_url: String,
+    pub log_path: PathBuf,
+}
+
+impl Server {
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.base_url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .expect("request succeeds")
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal delivered");
+    }
+
+    /// Waits for the process to exit, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `probe` until it returns `Some`, up to `limit`.
+pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The runs `status --json` lists, newest first.
+pub fn recent_runs(env: &TestEnv) -> Vec<Value> {
+    env.json(&["status", "--json"])["recent_runs"].as_array().cloned().unwrap_or_default()
+}

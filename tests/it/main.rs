@@ -1,0 +1,10 @@
+//! Hayloft's integration tests: one binary, the real `hayloft` executable, a fresh database per
+//! test (see `helpers`). Run on PostgreSQL with `HAYLOFT_TEST_DATABASE=postgres`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod cli;
+mod crash;
+mod schema;
+mod serve;

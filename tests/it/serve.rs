@@ -1,0 +1,90 @@
+//! `hayloft serve`: start-up on defaults, health, graceful shutdown, no overlapping runs.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::helpers::{eventually, recent_runs, TestEnv};
+
+// With no configuration at all, serve starts on SQLite in the working directory and answers.
+#[test]
+fn serve_answers_healthz_on_defaults() {
+    let Some(env) = TestEnv::new() else { return };
+    // The pure defaults (a SQLite file in the working directory), whatever the suite's backend;
+    // only the port is chosen by the test, as 8080 may be taken on a test machine.
+    let env = env.env("HAYLOFT_DATABASE_URL", "hayloft.db");
+    let dir = env.dir.path().to_owned();
+    let server = env.serve();
+    let health: serde_json::Value = server.get("/healthz").json().unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready: serde_json::Value = server.get("/readyz").json().unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["database"], "sqlite");
+    assert!(dir.join("hayloft.db").exists(), "the default database file is created");
+}
+
+// The first start runs a never-run pipeline once (misfire), and the run is recorded.
+#[test]
+fn first_start_runs_each_pipeline_once() {
+    let Some(env) = TestEnv::new() else { return };
+    let server = env.serve();
+    let runs = eventually(Duration::from_secs(10), || {
+        let runs = recent_runs(&env);
+        runs.iter().any(|run| run["status"] == "succeeded").then_some(runs)
+    })
+    .unwrap_or_else(|| panic!("no run succeeded:\n{}", server.logs()));
+    assert_eq!(runs[0]["trigger"], "misfire");
+    assert_eq!(env.json(&["count", "demo", "--json"])["count"], 100);
+}
+
+// SIGTERM lets a running run finish within the grace period, then exits cleanly.
+#[test]
+fn sigterm_lets_the_running_run_finish() {
+    let Some(env) = TestEnv::new() else { return };
+    let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "1500ms").env("HAYLOFT_SHUTDOWN_GRACE", "10s");
+    let mut server = env.serve();
+    eventually(Duration::from_secs(10), || recent_runs(&env).first().filter(|run| run["status"] == "running").cloned())
+        .expect("the start-up run begins");
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(Duration::from_secs(15)).expect("serve exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}\n{}", server.logs());
+    let runs = recent_runs(&env);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "succeeded", "{runs:?}");
+}
+
+// A run still going when the grace period ends is marked abandoned, and a retry is queued.
+#[test]
+fn sigterm_past_the_grace_period_abandons_the_run() {
+    let Some(env) = TestEnv::new() else { return };
+    let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "60s").env("HAYLOFT_SHUTDOWN_GRACE", "300ms");
+    let mut server = env.serve();
+    eventually(Duration::from_secs(10), || recent_runs(&env).first().filter(|run| run["status"] == "running").cloned())
+        .expect("the start-up run begins");
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(Duration::from_secs(10)).expect("serve exits after SIGTERM");
+    assert!(status.success(), "{}", server.logs());
+    let runs = recent_runs(&env);
+    let statuses: Vec<_> = runs.iter().map(|run| run["status"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(statuses, ["queued", "abandoned"], "{runs:?}");
+    assert_eq!(runs[0]["attempt"], 2);
+}
+
+// While `serve` runs a pipeline, `hayloft run` of the same pipeline from another process is refused.
+#[test]
+fn two_processes_never_run_one_pipeline_at_once() {
+    let Some(env) = TestEnv::new() else { return };
+    let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "5s");
+    let server = env.serve();
+    let running = eventually(Duration::from_secs(10), || {
+        recent_runs(&env).first().filter(|run| run["status"] == "running").cloned()
+    })
+    .expect("the start-up run begins");
+    let output = env.run(&["run", "demo", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let refusal: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(refusal["status"], "refused");
+    let reason = refusal["error"].as_str().unwrap();
+    assert!(reason.contains("already running") && reason.contains(&running["run_id"].to_string()), "{reason}");
+    drop(server);
+}
