@@ -84,6 +84,7 @@ impl Hayloft {
             Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))?;
         let ledger = Arc::new(SqlLedger::new(db.clone()));
         let events = EventBus::default();
+        crate::telemetry::publish_logs_to(&events);
         let owner: Arc<str> = Arc::from(process_owner());
         let deps = PipelineDeps {
             ledger: ledger.clone(),

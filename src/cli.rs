@@ -79,6 +79,12 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 if the server at `addr` answers /healthz (for container health checks).
+    Healthcheck {
+        /// Address of the server (default: the configured `addr`).
+        #[arg(long)]
+        addr: Option<String>,
+    },
 }
 
 /// Entry point used by `main`.
@@ -101,12 +107,15 @@ pub fn main() -> ExitCode {
 fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = cli.command.unwrap_or(Command::Serve { addr: None });
     let addr = match &command {
-        Command::Serve { addr } => addr.clone(),
+        Command::Serve { addr } | Command::Healthcheck { addr } => addr.clone(),
         _ => None,
     };
     let overrides = Overrides { database_url: cli.database_url, addr, log_format: cli.log_format };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     telemetry::init(config.log_format, &config.log_level)?;
+    if let Command::Healthcheck { .. } = command {
+        return healthcheck(config.addr);
+    }
     // awc and friends may enable more than one rustls provider; pick ours once, up front.
     let url = config.database()?;
     // Migrations run before the actix runtime exists: diesel's harness blocks.
@@ -129,6 +138,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { json } => system.block_on(status(config, json)),
         Command::Pipelines { json } => system.block_on(list_pipelines(config, json)),
         Command::Count { entity, json } => system.block_on(count(config, entity, json)),
+        Command::Healthcheck { .. } => Ok(ExitCode::SUCCESS), // answered before migrating
         Command::Migrate => {
             println!(
                 "{}",
@@ -140,6 +150,28 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A dependency-free HTTP/1.0 GET of /healthz: the container image has no curl.
+fn healthcheck(mut addr: std::net::SocketAddr) -> anyhow::Result<ExitCode> {
+    use std::io::{Read, Write};
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = Duration::from_secs(3);
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status_line = response.lines().next().unwrap_or_default();
+    if status_line.split_whitespace().nth(1) == Some("200") {
+        println!("healthy");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!("unhealthy: {status_line}")
     }
 }
 

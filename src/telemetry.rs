@@ -2,11 +2,112 @@
 //! Every actor's work runs inside an `actor{name=…}` span (set by the supervisor), so each line
 //! says which actor wrote it. Panics are logged through tracing too, with their location.
 
-use tracing_subscriber::layer::SubscriberExt;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use hayloft_actors::events::{Event, EventBus, LogLine};
+use tracing::field::{Field, Visit};
+use tracing::{Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{fmt, EnvFilter, Layer};
 
 use crate::config::LogFormat;
+
+/// The bus log records are published on, once the application has started one.
+static LOG_BUS: OnceLock<EventBus> = OnceLock::new();
+
+/// Publishes log records at `info` and above on `bus` from now on (the first call wins).
+pub fn publish_logs_to(bus: &EventBus) {
+    let _ = LOG_BUS.set(bus.clone());
+}
+
+/// Turns each log record into an [`Event::Log`]: message, fields, and the actor it came from.
+struct BusLayer;
+
+#[derive(Default)]
+struct LineVisitor {
+    message: String,
+    fields: String,
+}
+
+impl Visit for LineVisitor {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let separator = if self.fields.is_empty() { "" } else { " " };
+            let _ = write!(self.fields, "{separator}{}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+}
+
+/// Finds the `name` field of the innermost `actor` span, recorded when the span was created.
+#[derive(Default)]
+struct ActorName(Option<String>);
+
+impl Visit for ActorName {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "name" {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "name" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+}
+
+struct SpanActor(String);
+
+impl<S> Layer<S> for BusLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attributes: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        if attributes.metadata().name() != "actor" {
+            return;
+        }
+        let mut name = ActorName::default();
+        attributes.record(&mut name);
+        if let (Some(name), Some(span)) = (name.0, ctx.span(id)) {
+            span.extensions_mut().insert(SpanActor(name));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let Some(bus) = LOG_BUS.get() else { return };
+        if *event.metadata().level() > Level::INFO {
+            return;
+        }
+        let mut visitor = LineVisitor::default();
+        event.record(&mut visitor);
+        let actor = ctx.event_scope(event).and_then(|scope| {
+            scope
+                .from_root()
+                .filter_map(|span| span.extensions().get::<SpanActor>().map(|actor| actor.0.clone()))
+                .last()
+        });
+        bus.publish(Event::Log(LogLine {
+            at: chrono::Utc::now(),
+            level: event.metadata().level().to_string(),
+            actor,
+            message: visitor.message,
+            fields: visitor.fields,
+        }));
+    }
+}
 
 /// Installs the global subscriber. `level` is a tracing filter (`info`, `hayloft=debug,info`);
 /// `RUST_LOG`, when set, wins.
@@ -16,7 +117,7 @@ pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
         _ => EnvFilter::try_new(level).map_err(|error| anyhow::anyhow!("invalid log_level {level:?}: {error}"))?,
     };
     // Logs go to stderr: stdout is reserved for command output (`--json`).
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter).with(BusLayer);
     match format {
         LogFormat::Text => registry.with(fmt::layer().with_writer(std::io::stderr).with_target(false)).try_init()?,
         LogFormat::Json => registry
@@ -29,4 +130,32 @@ pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
         tracing::error!(panic = %message, %location, "panic");
     }));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    // Log records reach the event bus with their message, fields and the actor that wrote them.
+    #[test]
+    fn log_lines_are_published_with_their_actor() {
+        let bus = EventBus::default();
+        publish_logs_to(&bus);
+        let mut events = bus.subscribe();
+        let subscriber = tracing_subscriber::registry().with(BusLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("actor", name = "root/pipelines/demo/runner");
+            let _entered = span.enter();
+            tracing::info!(run_id = 7, "run started");
+            tracing::debug!("too quiet to publish");
+        });
+        let event = events.try_recv().unwrap();
+        let Event::Log(line) = &*event else { panic!("not a log line: {event:?}") };
+        assert_eq!(line.message, "run started");
+        assert_eq!(line.fields, "run_id=7");
+        assert_eq!(line.level, "INFO");
+        assert_eq!(line.actor.as_deref(), Some("root/pipelines/demo/runner"));
+        assert!(events.try_recv().is_err(), "debug lines are not published");
+    }
 }

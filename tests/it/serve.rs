@@ -21,6 +21,13 @@ fn serve_answers_healthz_on_defaults() {
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "sqlite");
     assert!(dir.join("hayloft.db").exists(), "the default database file is created");
+    // The container health check agrees.
+    let addr = server.base_url.trim_start_matches("http://").to_owned();
+    let addr = addr.as_str();
+    let check = env.run(&["healthcheck", "--addr", addr]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    drop(server);
+    assert!(!env.run(&["healthcheck", "--addr", addr]).status.success(), "a stopped server is unhealthy");
 }
 
 // The first start runs a never-run pipeline once (misfire), and the run is recorded.

@@ -1,0 +1,20 @@
+# Build: a release binary (rustls only, bundled SQLite; no libpq, no OpenSSL).
+FROM rust:1.95-slim-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libudev-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked && cp target/release/hayloft /usr/local/bin/hayloft
+
+# Run: a small Debian with just the binary.
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libudev1 ca-certificates && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /var/lib/hayloft --create-home hayloft
+COPY --from=build /usr/local/bin/hayloft /usr/local/bin/hayloft
+USER hayloft
+WORKDIR /var/lib/hayloft
+ENV HAYLOFT_ADDR=0.0.0.0:8080 \
+    HAYLOFT_LOG_FORMAT=json
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["hayloft", "healthcheck"]
+ENTRYPOINT ["hayloft"]
+CMD ["serve"]

@@ -1,0 +1,101 @@
+//! Whole-process benchmark: time from `hayloft serve` to its first answered request, and the
+//! resident memory of an idle server — each on a fresh SQLite database.
+//!
+//! Targets (see DESIGN.md): start-up to first answer ≤ 100 ms, idle resident memory ≤ 20 MB.
+//! Prints each measurement with its ratio to the target; the baseline in the same run is a
+//! process that only starts and exits (`hayloft --version`), so machine noise shows up in both.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 10;
+const STARTUP_TARGET: Duration = Duration::from_millis(100);
+const IDLE_RSS_TARGET_KB: u64 = 20 * 1024;
+
+fn healthz_ok(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn main() {
+    let binary = env!("CARGO_BIN_EXE_hayloft");
+    let mut baseline = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let status = Command::new(binary).arg("--version").stdout(Stdio::null()).status().expect("hayloft runs");
+        assert!(status.success());
+        baseline.push(started.elapsed());
+    }
+
+    let mut startups = Vec::new();
+    let mut idle_rss = Vec::new();
+    for _ in 0..RUNS {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let started = Instant::now();
+        let mut child = Command::new(binary)
+            .current_dir(dir.path())
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("HAYLOFT_LOG_LEVEL", "warn")
+            .env("HAYLOFT_DATABASE_URL", "hayloft.db")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+        let addr = line.trim().trim_start_matches("listening on http://").to_owned();
+        while !healthz_ok(&addr) {
+            assert!(started.elapsed() < Duration::from_secs(10), "no answer from {addr}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        startups.push(started.elapsed());
+        // Idle: the start-up run of the demo pipeline is long over after a second.
+        std::thread::sleep(Duration::from_millis(1500));
+        idle_rss.push(rss_kb(child.id()));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    let baseline = median(baseline);
+    let startup = median(startups);
+    idle_rss.sort_unstable();
+    let rss = idle_rss[idle_rss.len() / 2];
+    println!("process start and exit (baseline)   {:>8.1} ms", baseline.as_secs_f64() * 1e3);
+    println!(
+        "serve → first /healthz answer       {:>8.1} ms  ({:.2}× the {} ms target, {:.1}× the baseline)",
+        startup.as_secs_f64() * 1e3,
+        startup.as_secs_f64() / STARTUP_TARGET.as_secs_f64(),
+        STARTUP_TARGET.as_millis(),
+        startup.as_secs_f64() / baseline.as_secs_f64()
+    );
+    println!(
+        "idle resident memory                {:>8.1} MB  ({:.2}× the {} MB target)",
+        rss as f64 / 1024.0,
+        rss as f64 / IDLE_RSS_TARGET_KB as f64,
+        IDLE_RSS_TARGET_KB / 1024
+    );
+}
