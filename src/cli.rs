@@ -285,7 +285,7 @@ async fn pipeline_rows(config: &Config, db: &Database) -> anyhow::Result<Vec<ser
     let mut rows = Vec::new();
     for name in pipelines::KNOWN {
         let schedule = config.pipeline_schedule(name, pipelines::default_schedule(name))?;
-        let recent = queries::latest_runs(db, name, 10).await?;
+        let recent = queries::recent_runs(db, Some(name), 10).await?;
         let last = recent.iter().find(|run| run.status != RunStatus::Queued);
         let queued = recent.iter().any(|run| run.status == RunStatus::Queued);
         let last_failure = recent.iter().find(|run| matches!(run.status, RunStatus::Failed | RunStatus::Abandoned));
@@ -313,7 +313,7 @@ async fn open(config: &Config) -> anyhow::Result<Database> {
 async fn status(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let db = open(&config).await?;
     let pipelines = pipeline_rows(&config, &db).await?;
-    let recent: Vec<_> = queries::recent_runs(&db, 10).await?.iter().map(run_summary).collect();
+    let recent: Vec<_> = queries::recent_runs(&db, None, 10).await?.iter().map(run_summary).collect();
     if json {
         println!("{}", json!({ "database": db.backend().to_string(), "pipelines": pipelines, "recent_runs": recent }));
         return Ok(ExitCode::SUCCESS);

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use diesel::upsert::excluded;
-use diesel::{ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel::{ExpressionMethods, Insertable, QueryDsl, Queryable, Selectable, SelectableHelper};
 use hayloft_actors::events::Change;
 use hayloft_actors::ledger::{RunId, RunRecord};
 use serde::Serialize;
@@ -44,39 +44,15 @@ pub async fn count(db: &Database, entity: &str) -> Result<i64, QueryError> {
     Ok(count)
 }
 
-/// The latest runs, newest first.
-pub async fn recent_runs(db: &Database, limit: i64) -> Result<Vec<RunRecord>, DbError> {
+/// The latest runs (of one pipeline, or of all), newest first; queued rows included, so a
+/// pending retry shows.
+pub async fn recent_runs(db: &Database, pipeline: Option<&str>, limit: i64) -> Result<Vec<RunRecord>, DbError> {
     let rows: Vec<RunRow> = with_conn!(db, readers, |conn| {
-        runs::table
-            .order(runs::id.desc())
-            .limit(limit)
-            .select(RunRow::as_select())
-            .load(conn)
-            .await
-            .map_err(DbError::Query)
-    })?;
-    Ok(rows.into_iter().map(RunRow::into_record).collect())
-}
-
-/// One run by id.
-pub async fn run(db: &Database, run_id: RunId) -> Result<Option<RunRecord>, DbError> {
-    let row: Option<RunRow> = with_conn!(db, readers, |conn| {
-        runs::table.find(run_id).select(RunRow::as_select()).first(conn).await.optional().map_err(DbError::Query)
-    })?;
-    Ok(row.map(RunRow::into_record))
-}
-
-/// The latest run of each pipeline (queued rows included, so a pending retry shows).
-pub async fn latest_runs(db: &Database, pipeline: &str, limit: i64) -> Result<Vec<RunRecord>, DbError> {
-    let rows: Vec<RunRow> = with_conn!(db, readers, |conn| {
-        runs::table
-            .filter(runs::pipeline.eq(pipeline))
-            .order(runs::id.desc())
-            .limit(limit)
-            .select(RunRow::as_select())
-            .load(conn)
-            .await
-            .map_err(DbError::Query)
+        let mut query = runs::table.order(runs::id.desc()).limit(limit).select(RunRow::as_select()).into_boxed();
+        if let Some(pipeline) = pipeline {
+            query = query.filter(runs::pipeline.eq(pipeline));
+        }
+        query.load(conn).await.map_err(DbError::Query)
     })?;
     Ok(rows.into_iter().map(RunRow::into_record).collect())
 }
