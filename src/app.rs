@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::db::ledger::SqlLedger;
 use crate::db::{queries, Database};
 use crate::pipelines;
+use crate::upstream::Upstream;
 use crate::web::{HttpServerActor, WebState};
 
 /// HTTP worker threads. Two keep memory small while one slow request cannot stall the other.
@@ -91,7 +92,8 @@ impl Hayloft {
             events: events.clone(),
             settings: RunnerSettings { owner: owner.clone(), lease: config.lease, timeout: config.run_timeout },
         };
-        let built = pipelines::build_all(&config, &db, &deps)?;
+        let upstream = Upstream::from_url(&config.upstream_url, &config.upstream).context("upstream_url")?;
+        let built = pipelines::build_all(&config, &db, &upstream, &deps)?;
         let registered: Vec<_> = built
             .scheduled
             .iter()
@@ -197,5 +199,6 @@ pub fn run_summary(record: &RunRecord) -> serde_json::Value {
         "unchanged": record.counts.unchanged,
         "duration_ms": record.duration_ms(),
         "error": record.error,
+        "notes": record.notes,
     })
 }

@@ -79,6 +79,29 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// What a run changed (default: the latest run that changed anything).
+    Changes {
+        /// The run to show.
+        #[arg(long)]
+        run: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a capture directory (laid out by its routes.json) over HTTP, as the upstream would.
+    Replay {
+        dir: PathBuf,
+        /// Address to listen on (port 0 picks a free port; the chosen one is printed).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        addr: String,
+    },
+    /// Write generated sample upstream data (same shapes as the game's API) to a directory.
+    DemoData {
+        /// 1 = the size of the real item list (1,138 items); N repeats it N times.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Exit 0 if the server at `addr` answers /healthz (for container health checks).
     Healthcheck {
         /// Address of the server (default: the configured `addr`).
@@ -113,8 +136,23 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
     let overrides = Overrides { database_url: cli.database_url, addr, log_format: cli.log_format };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     telemetry::init(config.log_format, &config.log_level)?;
-    if let Command::Healthcheck { .. } = command {
-        return healthcheck(config.addr);
+    // awc may find more than one rustls crypto provider compiled in; choose ours, once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Commands that never touch the database.
+    match &command {
+        Command::Healthcheck { .. } => return healthcheck(config.addr),
+        Command::Replay { dir, addr } => {
+            let listener = TcpListener::bind(addr.as_str()).with_context(|| format!("cannot listen on {addr}"))?;
+            println!("listening on http://{}", listener.local_addr()?);
+            actix::System::new().block_on(crate::upstream::replay::serve(dir.clone(), listener))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::DemoData { scale, out } => {
+            crate::demo_data::generate(*scale).write_to(out).with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote sample data at scale {scale} to {}", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     // awc and friends may enable more than one rustls provider; pick ours once, up front.
     let url = config.database()?;
@@ -138,7 +176,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { json } => system.block_on(status(config, json)),
         Command::Pipelines { json } => system.block_on(list_pipelines(config, json)),
         Command::Count { entity, json } => system.block_on(count(config, entity, json)),
-        Command::Healthcheck { .. } => Ok(ExitCode::SUCCESS), // answered before migrating
+        Command::Changes { run, json } => system.block_on(changes(config, run, json)),
+        Command::Healthcheck { .. } | Command::Replay { .. } | Command::DemoData { .. } => Ok(ExitCode::SUCCESS),
         Command::Migrate => {
             println!(
                 "{}",
@@ -373,6 +412,35 @@ async fn count(config: Config, entity: String, json: bool) -> anyhow::Result<Exi
         println!("{}", json!({ "entity": entity, "count": count }));
     } else {
         println!("{count}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn changes(config: Config, run: Option<i64>, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open(&config).await?;
+    let run_id = match run {
+        Some(run_id) => run_id,
+        None => match queries::latest_changed_run(&db).await? {
+            Some(run_id) => run_id,
+            None => {
+                if json {
+                    println!("{}", json!({ "run_id": null, "changes": [] }));
+                } else {
+                    println!("no run has changed anything yet");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+    };
+    let changes = queries::changes_of_run(&db, run_id).await?;
+    if json {
+        println!("{}", json!({ "run_id": run_id, "changes": changes }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("run {run_id}: {} changes", changes.len());
+    for change in &changes {
+        let fields = if change.fields.is_empty() { String::new() } else { format!(" ({})", change.fields) };
+        println!("  {:<6} {} {}{fields}", change.op, change.entity, change.entity_key);
     }
     Ok(ExitCode::SUCCESS)
 }

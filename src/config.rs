@@ -18,6 +18,8 @@ use hayloft_actors::scheduler::MisfirePolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::db::DatabaseUrl;
+use crate::pipelines::common::DeleteGuard;
+use crate::upstream::UpstreamSettings;
 
 /// The file read when `--config` / `HAYLOFT_CONFIG` are not given (only if it exists).
 pub const DEFAULT_CONFIG_FILE: &str = "hayloft.toml";
@@ -98,6 +100,11 @@ pub struct Config {
     /// On shutdown, how long running runs get to finish before they are abandoned.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Where pipelines fetch from: `embedded` (generated sample data), `file:///dir/` (a capture
+    /// directory) or `http(s)://host/`.
+    pub upstream_url: String,
+    pub upstream: UpstreamSettings,
+    pub delete_guard: DeleteGuard,
     pub pipelines: BTreeMap<String, PipelineConfig>,
 }
 
@@ -114,6 +121,9 @@ impl Default for Config {
             lease: Duration::from_secs(60),
             run_timeout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(10),
+            upstream_url: "embedded".to_owned(),
+            upstream: UpstreamSettings::default(),
+            delete_guard: DeleteGuard::default(),
             pipelines: BTreeMap::new(),
         }
     }
@@ -145,7 +155,11 @@ impl Config {
         }
         let config: Config = figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
-            .merge(Env::prefixed("HAYLOFT_").ignore(&["CONFIG", "TEST_DATABASE", "TEST_STRICT"]).split("__"))
+            .merge(
+                Env::prefixed("HAYLOFT_")
+                    .ignore(&["CONFIG", "TEST_DATABASE", "TEST_STRICT", "UPSTREAM_COOKIE", "PAUSE_AT"])
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()?;
         config.validate()?;

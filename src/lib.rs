@@ -1,10 +1,16 @@
 //! Hayloft, the application: configuration, database, pipelines and front doors plugged into
 //! the engine (`hayloft-actors`).
 
+// The sample-data generator builds one 70-key JSON object literal per item.
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo_data;
+pub mod failpoint;
 pub mod pipelines;
 pub mod telemetry;
+pub mod upstream;
 pub mod web;

@@ -139,6 +139,9 @@ pub struct RunRecord {
     pub lease_until: Option<DateTime<Utc>>,
     pub counts: RunCounts,
     pub error: Option<String>,
+    /// The run report: what did not fail the run but deserves a look (skipped rows, dangling
+    /// references, unresolved names).
+    pub notes: Vec<String>,
 }
 
 impl RunRecord {
@@ -156,6 +159,13 @@ pub struct RunOutcome {
     pub status: RunStatus,
     pub counts: RunCounts,
     pub error: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl RunOutcome {
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self { status: RunStatus::Failed, counts: RunCounts::default(), error: Some(error.into()), notes: Vec::new() }
+    }
 }
 
 /// Who is asking: identifies the process holding a lease.

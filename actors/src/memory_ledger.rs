@@ -62,6 +62,7 @@ impl Ledger for MemoryLedger {
             lease_until: Some(lease_until(request.lease)),
             counts: RunCounts::default(),
             error: None,
+            notes: Vec::new(),
         };
         runs.push(record.clone());
         Ok(record)
@@ -86,6 +87,7 @@ impl Ledger for MemoryLedger {
         run.status = outcome.status;
         run.counts = outcome.counts;
         run.error = outcome.error;
+        run.notes = outcome.notes;
         run.finished_at = Some(Utc::now());
         run.lease_until = None;
         Ok(run.clone())
@@ -119,6 +121,7 @@ impl Ledger for MemoryLedger {
                 lease_until: None,
                 counts: RunCounts::default(),
                 error: None,
+                notes: Vec::new(),
             };
             runs.push(next);
         }

@@ -448,11 +448,7 @@ impl Actor for PipelineRunner {
         // A previous incarnation died mid-run: close its run so the pipeline is free again.
         let orphan = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(run_id) = orphan {
-            let outcome = RunOutcome {
-                status: RunStatus::Failed,
-                counts: RunCounts::default(),
-                error: Some("the pipeline runner restarted during the run".to_owned()),
-            };
+            let outcome = RunOutcome::failed("the pipeline runner restarted during the run");
             ctx.wait(self.finish_run(run_id, outcome, Vec::new()).into_actor(self).map(|_, _, _| ()));
         }
         let renew_every = self.settings.lease / 3;
@@ -543,32 +539,18 @@ impl Handler<TriggerRun> for PipelineRunner {
                         for note in &report.notes {
                             info!(pipeline = %runner.name, run_id, note = %note, "run note");
                         }
-                        (
-                            RunOutcome { status: RunStatus::Succeeded, counts: report.counts, error: None },
-                            report.changes,
-                            None,
-                        )
+                        let outcome = RunOutcome {
+                            status: RunStatus::Succeeded,
+                            counts: report.counts,
+                            error: None,
+                            notes: report.notes,
+                        };
+                        (outcome, report.changes, None)
                     }
-                    Ok(Err(error)) => (
-                        RunOutcome {
-                            status: RunStatus::Failed,
-                            counts: RunCounts::default(),
-                            error: Some(error.to_string()),
-                        },
-                        Vec::new(),
-                        None,
-                    ),
+                    Ok(Err(error)) => (RunOutcome::failed(error.to_string()), Vec::new(), None),
                     Err(payload) => {
                         let message = format!("pipeline runner panicked: {}", panic_message(payload.as_ref()));
-                        (
-                            RunOutcome {
-                                status: RunStatus::Failed,
-                                counts: RunCounts::default(),
-                                error: Some(message),
-                            },
-                            Vec::new(),
-                            Some(payload),
-                        )
+                        (RunOutcome::failed(message), Vec::new(), Some(payload))
                     }
                 };
                 runner.finish_run(run_id, outcome, changes).into_actor(runner).map(move |record, runner, _ctx| {

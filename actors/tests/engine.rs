@@ -505,6 +505,7 @@ fn ran_before(ledger: &MemoryLedger, pipeline: &str, started: &str) {
         lease_until: None,
         counts: RunCounts::default(),
         error: None,
+        notes: Vec::new(),
     });
 }
 
@@ -599,6 +600,7 @@ async fn abandoned_runs_are_recovered_and_rerun() {
         lease_until: Some(Utc::now() + chrono::Duration::hours(1)),
         counts: RunCounts::default(),
         error: None,
+        notes: Vec::new(),
     });
     let clock = TokioClock::starting_at(at("2026-01-01T00:01:00Z"));
     let fired = Arc::new(Mutex::new(Vec::new()));

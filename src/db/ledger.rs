@@ -36,6 +36,8 @@ pub struct RunRow {
     pub deleted: i64,
     pub unchanged: i64,
     pub error: Option<String>,
+    /// The run report, one note per line.
+    pub notes: String,
 }
 
 impl RunRow {
@@ -60,6 +62,7 @@ impl RunRow {
                 unchanged: self.unchanged,
             },
             error: self.error,
+            notes: self.notes.lines().filter(|line| !line.is_empty()).map(str::to_owned).collect(),
         }
     }
 }
@@ -259,6 +262,7 @@ impl Ledger for SqlLedger {
                     runs::deleted.eq(counts.deleted),
                     runs::unchanged.eq(counts.unchanged),
                     runs::error.eq(outcome.error.as_deref()),
+                    runs::notes.eq(outcome.notes.join("\n")),
                 ))
                 .returning(RunRow::as_returning())
                 .get_result(conn)

@@ -8,7 +8,10 @@ use hayloft_actors::ledger::{RunId, RunRecord};
 use serde::Serialize;
 
 use super::ledger::RunRow;
-use super::schema::{change_events, demo_records, pipelines, runs};
+use super::schema::{
+    change_events, demo_records, items, locksmith_contents, pipelines, recipe_ingredients, runs, seed_crops,
+    wishing_well_outputs,
+};
 use super::{with_conn, Database, DbError};
 
 /// Entities `count` knows, with what each counts.
@@ -29,6 +32,19 @@ pub enum QueryError {
 /// Counts the rows of an entity.
 pub async fn count(db: &Database, entity: &str) -> Result<i64, QueryError> {
     let count = match entity {
+        "items" => with_conn!(db, readers, |conn| items::table.count().get_result(conn).await.map_err(DbError::Query))?,
+        "recipes" => with_conn!(db, readers, |conn| {
+            recipe_ingredients::table.count().get_result(conn).await.map_err(DbError::Query)
+        })?,
+        "locksmith" => with_conn!(db, readers, |conn| {
+            locksmith_contents::table.count().get_result(conn).await.map_err(DbError::Query)
+        })?,
+        "seeds" => {
+            with_conn!(db, readers, |conn| seed_crops::table.count().get_result(conn).await.map_err(DbError::Query))?
+        }
+        "well" => with_conn!(db, readers, |conn| {
+            wishing_well_outputs::table.count().get_result(conn).await.map_err(DbError::Query)
+        })?,
         "demo" => {
             with_conn!(db, readers, |conn| demo_records::table.count().get_result(conn).await.map_err(DbError::Query))?
         }
@@ -100,6 +116,17 @@ fn as_utc<S: serde::Serializer>(at: &chrono::NaiveDateTime, serializer: S) -> Re
     serializer.collect_str(&at.and_utc().to_rfc3339())
 }
 
+/// The latest run that recorded any change.
+pub async fn latest_changed_run(db: &Database) -> Result<Option<RunId>, DbError> {
+    with_conn!(db, readers, |conn| {
+        change_events::table
+            .select(diesel::dsl::max(change_events::run_id))
+            .first::<Option<i64>>(conn)
+            .await
+            .map_err(DbError::Query)
+    })
+}
+
 /// What one run changed, in order.
 pub async fn changes_of_run(db: &Database, run_id: RunId) -> Result<Vec<ChangeRow>, DbError> {
     with_conn!(db, readers, |conn| {
@@ -115,7 +142,7 @@ pub async fn changes_of_run(db: &Database, run_id: RunId) -> Result<Vec<ChangeRo
 
 /// A change-feed entry ready to insert.
 #[derive(Insertable)]
-#[diesel(table_name = change_events)]
+#[diesel(table_name = change_events, treat_none_as_default_value = false)]
 pub struct NewChange<'a> {
     pub run_id: i64,
     pub entity: &'a str,

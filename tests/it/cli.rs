@@ -77,14 +77,17 @@ fn pipelines_lists_schedules_and_next_runs() {
     let Some(env) = TestEnv::new() else { return };
     let env = env.env("HAYLOFT_PIPELINES__DEMO__SCHEDULE", "0 0 * * * *");
     let pipelines = env.json(&["pipelines", "--json"]);
-    let demo = &pipelines[0];
+    let names: Vec<_> =
+        pipelines.as_array().unwrap().iter().map(|pipeline| pipeline["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["items", "demo"], "dependency order: items first");
+    let demo = &pipelines[1];
     assert_eq!(demo["name"], "demo");
     assert_eq!(demo["schedule"], "0 0 * * * *");
     assert!(demo["next_run"].as_str().unwrap().ends_with(":00:00Z"), "{demo}");
     assert!(demo["last_run"].is_null());
 
     let env = env.env("HAYLOFT_PIPELINES__DEMO__ENABLED", "false");
-    let demo = &env.json(&["pipelines", "--json"])[0];
+    let demo = &env.json(&["pipelines", "--json"])[1];
     assert_eq!((demo["enabled"].as_bool(), demo["next_run"].is_null()), (Some(false), true));
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::helpers::{eventually, recent_runs, TestEnv};
+use crate::helpers::{eventually, runs_of, TestEnv};
 
 // SIGKILL during a run: the next `serve` abandons the orphan and re-runs it to completion.
 #[test]
@@ -14,20 +14,20 @@ fn sigkill_mid_run_is_abandoned_and_rerun_on_restart() {
     let slow = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "30s");
     let mut server = slow.serve();
     let orphan = eventually(Duration::from_secs(10), || {
-        recent_runs(&slow).first().filter(|run| run["status"] == "running").cloned()
+        runs_of(&slow, "demo").first().filter(|run| run["status"] == "running").cloned()
     })
     .expect("the start-up run begins");
     server.signal(Signal::SIGKILL);
     server.wait_exit(Duration::from_secs(5)).expect("killed");
-    assert_eq!(recent_runs(&slow)[0]["status"], "running", "a killed process cannot close its run");
+    assert_eq!(runs_of(&slow, "demo")[0]["status"], "running", "a killed process cannot close its run");
 
     let env = slow.env("HAYLOFT_PIPELINES__DEMO__DELAY", "0s");
     let server = env.serve();
     let runs = eventually(Duration::from_secs(15), || {
-        let runs = recent_runs(&env);
+        let runs = runs_of(&env, "demo");
         (runs.first()?["status"] == "succeeded").then_some(runs)
     })
-    .unwrap_or_else(|| panic!("no recovery run succeeded: {:?}\n{}", recent_runs(&env), server.logs()));
+    .unwrap_or_else(|| panic!("no recovery run succeeded: {:?}\n{}", runs_of(&env, "demo"), server.logs()));
     let orphan_now = runs.iter().find(|run| run["run_id"] == orphan["run_id"]).unwrap();
     assert_eq!(orphan_now["status"], "abandoned");
     assert_eq!((runs[0]["trigger"].as_str(), runs[0]["attempt"].as_i64()), (Some("recovery"), Some(2)));
@@ -42,7 +42,7 @@ fn killed_cli_run_converges_on_the_next_run() {
     let slow = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "30s");
     let mut child = slow.command().args(["run", "demo", "--json"]).spawn().unwrap();
     eventually(Duration::from_secs(10), || {
-        recent_runs(&slow).first().filter(|run| run["status"] == "running").cloned()
+        runs_of(&slow, "demo").first().filter(|run| run["status"] == "running").cloned()
     })
     .expect("the run begins");
     child.kill().unwrap();
@@ -54,6 +54,6 @@ fn killed_cli_run_converges_on_the_next_run() {
         (rerun["status"].as_str(), rerun["inserted"].as_i64(), rerun["attempt"].as_i64()),
         (Some("succeeded"), Some(100), Some(2))
     );
-    let runs = recent_runs(&env);
+    let runs = runs_of(&env, "demo");
     assert_eq!(runs[1]["status"], "abandoned");
 }

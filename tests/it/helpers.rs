@@ -233,7 +233,9 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
     }
 }
 
-/// The runs `status --json` lists, newest first.
-pub fn recent_runs(env: &TestEnv) -> Vec<Value> {
-    env.json(&["status", "--json"])["recent_runs"].as_array().cloned().unwrap_or_default()
+/// The recent runs of one pipeline, newest first.
+pub fn runs_of(env: &TestEnv, pipeline: &str) -> Vec<Value> {
+    let status = env.json(&["status", "--json"]);
+    let runs = status["recent_runs"].as_array().cloned().unwrap_or_default();
+    runs.into_iter().filter(|run| run["pipeline"] == pipeline).collect()
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::helpers::{eventually, recent_runs, TestEnv};
+use crate::helpers::{eventually, runs_of, TestEnv};
 
 // With no configuration at all, serve starts on SQLite in the working directory and answers.
 #[test]
@@ -30,18 +30,22 @@ fn serve_answers_healthz_on_defaults() {
     assert!(!env.run(&["healthcheck", "--addr", addr]).status.success(), "a stopped server is unhealthy");
 }
 
-// The first start runs a never-run pipeline once (misfire), and the run is recorded.
+// The first start runs each never-run pipeline once (misfire); with no configuration the
+// items come from the embedded sample data, no network needed.
 #[test]
 fn first_start_runs_each_pipeline_once() {
     let Some(env) = TestEnv::new() else { return };
     let server = env.serve();
-    let runs = eventually(Duration::from_secs(10), || {
-        let runs = recent_runs(&env);
-        runs.iter().any(|run| run["status"] == "succeeded").then_some(runs)
-    })
-    .unwrap_or_else(|| panic!("no run succeeded:\n{}", server.logs()));
-    assert_eq!(runs[0]["trigger"], "misfire");
+    for pipeline in ["items", "demo"] {
+        let runs = eventually(Duration::from_secs(20), || {
+            let runs = runs_of(&env, pipeline);
+            runs.iter().any(|run| run["status"] == "succeeded").then_some(runs)
+        })
+        .unwrap_or_else(|| panic!("no {pipeline} run succeeded:\n{}", server.logs()));
+        assert_eq!(runs[0]["trigger"], "misfire");
+    }
     assert_eq!(env.json(&["count", "demo", "--json"])["count"], 100);
+    assert_eq!(env.json(&["count", "items", "--json"])["count"], 1138);
 }
 
 // SIGTERM lets a running run finish within the grace period, then exits cleanly.
@@ -50,12 +54,14 @@ fn sigterm_lets_the_running_run_finish() {
     let Some(env) = TestEnv::new() else { return };
     let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "1500ms").env("HAYLOFT_SHUTDOWN_GRACE", "10s");
     let mut server = env.serve();
-    eventually(Duration::from_secs(10), || recent_runs(&env).first().filter(|run| run["status"] == "running").cloned())
-        .expect("the start-up run begins");
+    eventually(Duration::from_secs(10), || {
+        runs_of(&env, "demo").first().filter(|run| run["status"] == "running").cloned()
+    })
+    .expect("the start-up run begins");
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(Duration::from_secs(15)).expect("serve exits after SIGTERM");
     assert!(status.success(), "exit status {status:?}\n{}", server.logs());
-    let runs = recent_runs(&env);
+    let runs = runs_of(&env, "demo");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["status"], "succeeded", "{runs:?}");
 }
@@ -66,12 +72,14 @@ fn sigterm_past_the_grace_period_abandons_the_run() {
     let Some(env) = TestEnv::new() else { return };
     let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "60s").env("HAYLOFT_SHUTDOWN_GRACE", "300ms");
     let mut server = env.serve();
-    eventually(Duration::from_secs(10), || recent_runs(&env).first().filter(|run| run["status"] == "running").cloned())
-        .expect("the start-up run begins");
+    eventually(Duration::from_secs(10), || {
+        runs_of(&env, "demo").first().filter(|run| run["status"] == "running").cloned()
+    })
+    .expect("the start-up run begins");
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(Duration::from_secs(10)).expect("serve exits after SIGTERM");
     assert!(status.success(), "{}", server.logs());
-    let runs = recent_runs(&env);
+    let runs = runs_of(&env, "demo");
     let statuses: Vec<_> = runs.iter().map(|run| run["status"].as_str().unwrap().to_owned()).collect();
     assert_eq!(statuses, ["queued", "abandoned"], "{runs:?}");
     assert_eq!(runs[0]["attempt"], 2);
@@ -84,7 +92,7 @@ fn two_processes_never_run_one_pipeline_at_once() {
     let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "5s");
     let server = env.serve();
     let running = eventually(Duration::from_secs(10), || {
-        recent_runs(&env).first().filter(|run| run["status"] == "running").cloned()
+        runs_of(&env, "demo").first().filter(|run| run["status"] == "running").cloned()
     })
     .expect("the start-up run begins");
     let output = env.run(&["run", "demo", "--json"]);

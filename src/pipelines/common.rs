@@ -1,0 +1,234 @@
+//! Pieces every source pipeline shares: fetching with a fingerprint (an unchanged body skips
+//! transform and load), diffing keyed rows into writes plus a change feed, and the delete guard.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+
+use bytes::Bytes;
+use diesel::{OptionalExtension, QueryDsl};
+use hayloft_actors::events::{Change, ChangeOp};
+use hayloft_actors::pipeline::StageError;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::source_fingerprints;
+use crate::db::{with_conn, Database, DbError};
+use crate::upstream::{Fetched, Upstream};
+
+/// What an extractor hands on: a fresh body, or the news that nothing changed upstream.
+#[derive(Debug, Clone)]
+pub enum Extracted {
+    Unchanged { fingerprint: String },
+    Fresh { fetched: Fetched, fingerprint: String },
+}
+
+/// The fingerprint of a body as a given transform version reads it: bump the version when the
+/// transform changes, so stored bodies are read again.
+pub fn fingerprint(body: &[u8], transform_version: u32) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(transform_version.to_le_bytes());
+    hasher.update(body);
+    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The fingerprint stored by the last successful load of `source`.
+pub async fn stored_fingerprint(db: &Database, source: &str) -> Result<Option<String>, DbError> {
+    with_conn!(db, readers, |conn| {
+        source_fingerprints::table
+            .find(source)
+            .select(source_fingerprints::fingerprint)
+            .first::<String>(conn)
+            .await
+            .optional()
+            .map_err(DbError::Query)
+    })
+}
+
+/// Fetches `request` and compares its fingerprint with the last loaded one.
+pub async fn fetch_fingerprinted(
+    upstream: &Upstream,
+    db: &Database,
+    source: &str,
+    request: &str,
+    max_body: usize,
+    transform_version: u32,
+) -> Result<Extracted, StageError> {
+    let fetched = upstream.fetch(request, max_body).await.map_err(|error| StageError::Upstream(error.to_string()))?;
+    let fingerprint = fingerprint(&fetched.body, transform_version);
+    let stored = stored_fingerprint(db, source).await.map_err(|error| StageError::Database(error.to_string()))?;
+    if stored.as_deref() == Some(fingerprint.as_str()) {
+        return Ok(Extracted::Unchanged { fingerprint });
+    }
+    Ok(Extracted::Fresh { fetched, fingerprint })
+}
+
+/// A short, printable start of a body, for error messages about what came back instead.
+pub fn body_excerpt(body: &Bytes) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    let mut excerpt: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if excerpt.len() > 80 {
+        let cut = (0..=80).rev().find(|index| excerpt.is_char_boundary(*index)).unwrap_or(0);
+        excerpt.truncate(cut);
+        excerpt.push('…');
+    }
+    excerpt
+}
+
+/// The writes one table needs, and what they change.
+#[derive(Debug)]
+pub struct TableDiff<R, K> {
+    /// New rows and changed rows, both written by one upsert.
+    pub upserts: Vec<R>,
+    pub deletes: Vec<K>,
+    pub counts: TableCounts,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    pub inserted: i64,
+    pub updated: i64,
+    pub deleted: i64,
+    pub unchanged: i64,
+    /// Rows stored before this load.
+    pub stored: i64,
+}
+
+/// Compares stored rows with incoming ones by key. Unchanged rows produce no write at all.
+pub fn diff_rows<R, K>(entity: &str, stored: Vec<R>, incoming: Vec<R>, key: impl Fn(&R) -> K) -> TableDiff<R, K>
+where
+    R: PartialEq + Serialize,
+    K: Ord + Display,
+{
+    let mut counts = TableCounts { stored: stored.len() as i64, ..TableCounts::default() };
+    let mut stored: BTreeMap<K, R> = stored.into_iter().map(|row| (key(&row), row)).collect();
+    let mut upserts = Vec::new();
+    let mut changes = Vec::new();
+    let change =
+        |key: &K, op, fields: Vec<String>| Change { entity: entity.to_owned(), key: key.to_string(), op, fields };
+    for row in incoming {
+        let row_key = key(&row);
+        match stored.remove(&row_key) {
+            None => {
+                counts.inserted += 1;
+                changes.push(change(&row_key, ChangeOp::Insert, Vec::new()));
+                upserts.push(row);
+            }
+            Some(old) if old == row => counts.unchanged += 1,
+            Some(old) => {
+                counts.updated += 1;
+                changes.push(change(&row_key, ChangeOp::Update, changed_fields(&old, &row)));
+                upserts.push(row);
+            }
+        }
+    }
+    let deletes: Vec<K> = stored.into_keys().collect();
+    counts.deleted = deletes.len() as i64;
+    changes.extend(deletes.iter().map(|gone| change(gone, ChangeOp::Delete, Vec::new())));
+    TableDiff { upserts, deletes, counts, changes }
+}
+
+/// Names of the fields whose values differ between two rows of the same type.
+fn changed_fields<R: Serialize>(old: &R, new: &R) -> Vec<String> {
+    match (serde_json::to_value(old), serde_json::to_value(new)) {
+        (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) => {
+            new.iter().filter(|(field, value)| old.get(*field) != Some(value)).map(|(field, _)| field.clone()).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Refuses loads that would delete a large share of a table: a truncated or broken fetch must
+/// never wipe the data. Configured under `[delete_guard]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeleteGuard {
+    /// Largest share of a table one run may delete (0.2 = 20%)...
+    pub max_share: f64,
+    /// ...unless it deletes no more than this many rows.
+    pub max_rows: i64,
+}
+
+impl Default for DeleteGuard {
+    fn default() -> Self {
+        Self { max_share: 0.2, max_rows: 10 }
+    }
+}
+
+impl DeleteGuard {
+    /// An error when deleting `counts.deleted` of `counts.stored` rows of `table` is too much.
+    pub fn check(&self, pipeline: &str, table: &str, counts: &TableCounts) -> Result<(), StageError> {
+        if counts.deleted <= self.max_rows || counts.stored == 0 {
+            return Ok(());
+        }
+        let share = counts.deleted as f64 / counts.stored as f64;
+        if share <= self.max_share {
+            return Ok(());
+        }
+        Err(StageError::Refused(format!(
+            "this run would delete {} of {} rows of {table} ({:.0}%), more than the delete guard allows \
+             ({:.0}% and {} rows); nothing was written. If upstream really lost them, run \
+             `hayloft run {pipeline} --allow-mass-delete` once",
+            counts.deleted,
+            counts.stored,
+            share * 100.0,
+            self.max_share * 100.0,
+            self.max_rows
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    struct Row {
+        id: i64,
+        name: &'static str,
+        price: i64,
+    }
+
+    fn row(id: i64, name: &'static str, price: i64) -> Row {
+        Row { id, name, price }
+    }
+
+    // The diff writes only new and changed rows and names the changed fields.
+    #[test]
+    fn diff_writes_only_changes() {
+        let diff = diff_rows(
+            "item",
+            vec![row(1, "a", 1), row(2, "b", 2), row(3, "c", 3)],
+            vec![row(1, "a", 1), row(2, "b", 20), row(4, "d", 4)],
+            |row| row.id,
+        );
+        assert_eq!(diff.upserts, vec![row(2, "b", 20), row(4, "d", 4)]);
+        assert_eq!(diff.deletes, vec![3]);
+        assert_eq!(
+            (diff.counts.inserted, diff.counts.updated, diff.counts.deleted, diff.counts.unchanged),
+            (1, 1, 1, 1)
+        );
+        let update = diff.changes.iter().find(|change| change.op == ChangeOp::Update).unwrap();
+        assert_eq!((update.key.as_str(), update.fields.clone()), ("2", vec!["price".to_owned()]));
+    }
+
+    // The guard lets small or proportionate deletes through and refuses mass deletes.
+    #[test]
+    fn delete_guard_refuses_mass_deletes() {
+        let guard = DeleteGuard::default();
+        let counts = |deleted, stored| TableCounts { deleted, stored, ..TableCounts::default() };
+        assert!(guard.check("items", "items", &counts(10, 20)).is_ok(), "10 rows is always fine");
+        assert!(guard.check("items", "items", &counts(200, 1138)).is_ok(), "under 20%");
+        let error = guard.check("items", "items", &counts(1100, 1138)).unwrap_err().to_string();
+        assert!(error.contains("1100 of 1138 rows of items") && error.contains("--allow-mass-delete"), "{error}");
+    }
+
+    // A fingerprint changes with the body and with the transform version.
+    #[test]
+    fn fingerprints_track_body_and_version() {
+        assert_eq!(fingerprint(b"abc", 1), fingerprint(b"abc", 1));
+        assert_ne!(fingerprint(b"abc", 1), fingerprint(b"abd", 1));
+        assert_ne!(fingerprint(b"abc", 1), fingerprint(b"abc", 2));
+    }
+}

@@ -1,0 +1,128 @@
+//! The stored rows of the items pipeline (tables `items`, `recipe_ingredients`,
+//! `locksmith_contents`, `seed_crops`, `wishing_well_outputs`).
+
+use std::fmt;
+
+use diesel::{Insertable, Queryable, Selectable};
+use serde::Serialize;
+
+use crate::db::schema::{items, locksmith_contents, recipe_ingredients, seed_crops, wishing_well_outputs};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = items)]
+pub struct Item {
+    pub id: i64,
+    pub name: String,
+    pub item_type: String,
+    pub rarity: Option<String>,
+    pub description: String,
+    pub description_ext: Option<String>,
+    pub image: String,
+    pub farm_image: Option<String>,
+    pub xp_value: i64,
+    pub buy_price: Option<i64>,
+    pub sell_price: Option<i64>,
+    pub craft_price: Option<i64>,
+    pub crafting_level: Option<i64>,
+    pub flea_market_price: Option<i64>,
+    pub flea_market_rotates: bool,
+    pub tent_price: Option<i64>,
+    pub tent_rotates: bool,
+    pub tent_max: Option<i64>,
+    pub black_market_price: Option<i64>,
+    pub soap_price: Option<i64>,
+    pub soap_rotates: bool,
+    pub event_price: Option<i64>,
+    pub yield_minutes: Option<i64>,
+    pub yield_quantity: i64,
+    pub farming_level: i64,
+    pub can_cook: bool,
+    pub cooking_level: Option<i64>,
+    pub cooking_recipe_id: Option<i64>,
+    pub drop_weight: i64,
+    pub runecube_weight: i64,
+    pub manual_fishing_only: bool,
+    pub charter_drop: bool,
+    pub openable: bool,
+    pub random_contents: bool,
+    pub loot_key_id: Option<i64>,
+    pub loot_gold: Option<i64>,
+    pub loot_shown: bool,
+    pub void_bag: bool,
+    pub void_bag_excluded: bool,
+    pub active: bool,
+    pub event_item: bool,
+    pub givable: bool,
+    pub mastery: bool,
+    pub start_locked: bool,
+    pub find_alert: bool,
+    pub min_trade_level: i64,
+    pub min_send_level: i64,
+    pub min_receive_level: i64,
+    pub phr_excluded: bool,
+    pub phr_limit: i64,
+    pub effect_minutes: Option<i64>,
+    pub effect_count: Option<i64>,
+    pub effect_type: Option<String>,
+    pub effect_amount: Option<i64>,
+    /// `YYYY-MM-DD`; `None` where the API says `0000-00-00`.
+    pub date_added: Option<String>,
+    pub mastery_count_1: i64,
+    pub mastery_count_2: i64,
+    pub mastery_count_3: i64,
+}
+
+impl Item {
+    /// Items this row points at, which must exist before it (self references).
+    pub fn references(&self) -> impl Iterator<Item = i64> {
+        self.cooking_recipe_id.into_iter().chain(self.loot_key_id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = recipe_ingredients)]
+pub struct RecipeIngredient {
+    pub item_id: i64,
+    pub ingredient_id: i64,
+    pub quantity: i64,
+    /// `crafting` or `cooking`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = locksmith_contents)]
+pub struct LocksmithContent {
+    pub container_id: i64,
+    pub item_id: i64,
+    pub quantity_min: i64,
+    pub quantity_max: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = seed_crops)]
+pub struct SeedCrop {
+    pub seed_id: i64,
+    pub crop_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = wishing_well_outputs)]
+pub struct WellOutput {
+    pub item_id: i64,
+    pub output_id: i64,
+}
+
+/// The key of a link row, shown as `a:b` in the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PairKey(pub i64, pub i64);
+
+impl fmt::Display for PairKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.0, self.1)
+    }
+}

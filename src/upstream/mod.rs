@@ -1,0 +1,275 @@
+//! Upstream access: where pipelines fetch from.
+//!
+//! * `http://` / `https://` — the live site (or a local replay): awc with a timeout, a maximum
+//!   body size, retries with exponential backoff on connection errors, timeouts and 5xx, a
+//!   per-host concurrency limit and rate limit shared by every pipeline, a User-Agent, and an
+//!   optional auth cookie from `HAYLOFT_UPSTREAM_COOKIE` (never logged);
+//! * `file:///dir/` — a capture directory laid out by its `routes.json` (see [`routes`]);
+//! * `embedded` (the default) — generated sample data compiled into the binary, so Hayloft
+//!   serves real-looking data with no network at all.
+
+pub mod replay;
+pub mod routes;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use awc::error::{PayloadError, SendRequestError};
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use crate::demo_data;
+use routes::{split_request, Routes};
+
+/// The environment variable holding a session cookie for the upstream, if it needs one.
+pub const COOKIE_VARIABLE: &str = "HAYLOFT_UPSTREAM_COOKIE";
+
+/// Politeness and safety settings for HTTP upstreams (`[upstream]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSettings {
+    /// Per request attempt.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// A larger body fails the fetch instead of filling memory.
+    pub max_body_bytes: usize,
+    /// Attempts after the first, on connection errors, timeouts and 5xx answers.
+    pub retries: usize,
+    /// Requests in flight to one host, across all pipelines.
+    pub concurrency: usize,
+    /// Requests per second to one host, across all pipelines.
+    pub rate_per_second: u32,
+    pub user_agent: String,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            max_body_bytes: 32 * 1024 * 1024,
+            retries: 3,
+            concurrency: 4,
+            rate_per_second: 5,
+            user_agent: format!("hayloft/{} (small-footprint ETL)", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum UpstreamError {
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("{url} did not answer within {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} sent a body larger than the {limit}-byte limit")]
+    TooLarge { url: String, limit: usize },
+    #[error("reading the answer of {url} failed: {reason}")]
+    Body { url: String, reason: String },
+    #[error("no capture in {dir} answers {request} (see its routes.json)")]
+    NotCaptured { dir: String, request: String },
+    #[error("invalid upstream: {0}")]
+    Invalid(String),
+}
+
+impl UpstreamError {
+    /// Worth another attempt: the next one may well succeed.
+    fn is_transient(&self) -> bool {
+        match self {
+            UpstreamError::Connect { .. } | UpstreamError::Timeout { .. } => true,
+            UpstreamError::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// A fetched body.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub url: String,
+    pub body: Bytes,
+    pub content_type: Option<String>,
+}
+
+/// Concurrency and rate limits of one host.
+struct HostGate {
+    permits: Semaphore,
+    rate: DefaultDirectRateLimiter,
+}
+
+/// Where data comes from. Cloning shares the HTTP client and the per-host limits.
+#[derive(Clone)]
+pub enum Upstream {
+    Http(Rc<HttpUpstream>),
+    Files(PathBuf),
+    Embedded(Arc<OnceLock<demo_data::Capture>>),
+}
+
+pub struct HttpUpstream {
+    base: String,
+    client: awc::Client,
+    settings: UpstreamSettings,
+    cookie: Option<String>,
+    gates: Mutex<HashMap<String, Arc<HostGate>>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upstream::Http(http) => write!(f, "Upstream::Http({})", http.base),
+            Upstream::Files(dir) => write!(f, "Upstream::Files({})", dir.display()),
+            Upstream::Embedded(_) => f.write_str("Upstream::Embedded"),
+        }
+    }
+}
+
+impl Upstream {
+    /// Builds the upstream named by `url`: `embedded`, `file:///dir/` or `http(s)://host/`.
+    /// Must be called on the arbiter that will fetch (the HTTP client is thread-local).
+    pub fn from_url(url: &str, settings: &UpstreamSettings) -> Result<Self, UpstreamError> {
+        let url = url.trim();
+        if url.is_empty() || url == "embedded" {
+            return Ok(Upstream::Embedded(Arc::new(OnceLock::new())));
+        }
+        if let Some(path) = url.strip_prefix("file://") {
+            let dir = PathBuf::from(path);
+            if !dir.join(Routes::FILE_NAME).is_file() {
+                return Err(UpstreamError::Invalid(format!("{} has no {}", dir.display(), Routes::FILE_NAME)));
+            }
+            return Ok(Upstream::Files(dir));
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(UpstreamError::Invalid(format!("{url:?}: expected embedded, file:///dir/ or http(s)://host/")));
+        }
+        let client = awc::Client::builder()
+            .timeout(settings.timeout)
+            .add_default_header((awc::http::header::USER_AGENT, settings.user_agent.clone()))
+            .finish();
+        let cookie = std::env::var(COOKIE_VARIABLE).ok().filter(|cookie| !cookie.is_empty());
+        Ok(Upstream::Http(Rc::new(HttpUpstream {
+            base: url.trim_end_matches('/').to_owned(),
+            client,
+            settings: settings.clone(),
+            cookie,
+            gates: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    /// Fetches `request` (a path with its query, e.g. `/api.php?method=items`).
+    pub async fn fetch(&self, request: &str, max_body: usize) -> Result<Fetched, UpstreamError> {
+        match self {
+            Upstream::Http(http) => http.fetch(request).await,
+            Upstream::Files(dir) => {
+                let dir = dir.clone();
+                let request = request.to_owned();
+                tokio::task::spawn_blocking(move || read_capture(&dir, &request, max_body))
+                    .await
+                    .map_err(|error| UpstreamError::Invalid(format!("file reader failed: {error}")))?
+            }
+            Upstream::Embedded(capture) => {
+                let capture = capture.get_or_init(|| demo_data::generate(1));
+                let (path, query) = split_request(request);
+                let route = capture.routes.resolve(&path, &query).ok_or_else(|| UpstreamError::NotCaptured {
+                    dir: "the embedded sample data".to_owned(),
+                    request: request.to_owned(),
+                })?;
+                let body = capture.files.get(&route.file).cloned().unwrap_or_default();
+                Ok(Fetched { url: format!("embedded:{request}"), body, content_type: Some(route.content_type.clone()) })
+            }
+        }
+    }
+}
+
+fn read_capture(dir: &std::path::Path, request: &str, max_body: usize) -> Result<Fetched, UpstreamError> {
+    let not_captured = || UpstreamError::NotCaptured { dir: dir.display().to_string(), request: request.to_owned() };
+    let routes = Routes::load(dir).map_err(|error| UpstreamError::Invalid(error.to_string()))?;
+    let (path, query) = split_request(request);
+    let route = routes.resolve(&path, &query).ok_or_else(not_captured)?;
+    let file = dir.join(&route.file);
+    let url = format!("file://{}", file.display());
+    let size = std::fs::metadata(&file).map_err(|_| not_captured())?.len();
+    if size > max_body as u64 {
+        return Err(UpstreamError::TooLarge { url, limit: max_body });
+    }
+    let body =
+        std::fs::read(&file).map_err(|error| UpstreamError::Body { url: url.clone(), reason: error.to_string() })?;
+    Ok(Fetched { url, body: Bytes::from(body), content_type: Some(route.content_type.clone()) })
+}
+
+impl HttpUpstream {
+    fn gate(&self, host: &str) -> Arc<HostGate> {
+        let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        gates
+            .entry(host.to_owned())
+            .or_insert_with(|| {
+                let per_second = NonZeroU32::new(self.settings.rate_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+                Arc::new(HostGate {
+                    permits: Semaphore::new(self.settings.concurrency.max(1)),
+                    rate: RateLimiter::direct(Quota::per_second(per_second)),
+                })
+            })
+            .clone()
+    }
+
+    async fn fetch(&self, request: &str) -> Result<Fetched, UpstreamError> {
+        let url = format!("{}/{}", self.base, request.trim_start_matches('/'));
+        let host = self.base.split("://").nth(1).unwrap_or_default().split('/').next().unwrap_or_default().to_owned();
+        let gate = self.gate(&host);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(self.settings.retries)
+            .with_jitter();
+        let attempt = || async {
+            // Both limits are per host and shared by every pipeline fetching from it.
+            let _permit =
+                gate.permits.acquire().await.map_err(|_| UpstreamError::Invalid("limiter closed".to_owned()))?;
+            gate.rate.until_ready().await;
+            self.fetch_once(&url).await
+        };
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(UpstreamError::is_transient)
+            .notify(
+                |error, delay| warn!(%url, %error, retry_in_ms = delay.as_millis() as u64, "fetch failed, retrying"),
+            )
+            .await
+    }
+
+    async fn fetch_once(&self, url: &str) -> Result<Fetched, UpstreamError> {
+        let mut request = self.client.get(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.insert_header((awc::http::header::COOKIE, cookie.as_str()));
+        }
+        debug!(%url, "fetching");
+        let mut response = request.send().await.map_err(|error| match error {
+            SendRequestError::Timeout => UpstreamError::Timeout { url: url.to_owned(), timeout: self.settings.timeout },
+            other => UpstreamError::Connect { url: url.to_owned(), reason: other.to_string() },
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(UpstreamError::Status { url: url.to_owned(), status: status.as_u16() });
+        }
+        let content_type = response
+            .headers()
+            .get(awc::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let limit = self.settings.max_body_bytes;
+        let body = response.body().limit(limit).await.map_err(|error| match error {
+            PayloadError::Overflow => UpstreamError::TooLarge { url: url.to_owned(), limit },
+            other => UpstreamError::Body { url: url.to_owned(), reason: other.to_string() },
+        })?;
+        Ok(Fetched { url: url.to_owned(), body, content_type })
+    }
+}
