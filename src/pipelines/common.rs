@@ -128,6 +128,20 @@ where
     TableDiff { upserts, deletes, counts, changes }
 }
 
+impl<R, K: Display> TableDiff<R, K> {
+    /// Drops the planned deletes `keep` wants kept (and their change-feed entries).
+    pub fn keep_rows(&mut self, keep: impl Fn(&K) -> bool) {
+        let kept: Vec<String> = self.deletes.iter().filter(|key| keep(key)).map(ToString::to_string).collect();
+        if kept.is_empty() {
+            return;
+        }
+        self.deletes.retain(|key| !keep(key));
+        self.changes.retain(|change| change.op != ChangeOp::Delete || !kept.contains(&change.key));
+        self.counts.deleted -= kept.len() as i64;
+        self.counts.unchanged += kept.len() as i64;
+    }
+}
+
 /// Names of the fields whose values differ between two rows of the same type.
 fn changed_fields<R: Serialize>(old: &R, new: &R) -> Vec<String> {
     match (serde_json::to_value(old), serde_json::to_value(new)) {

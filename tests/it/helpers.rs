@@ -239,3 +239,69 @@ pub fn runs_of(env: &TestEnv, pipeline: &str) -> Vec<Value> {
     let runs = status["recent_runs"].as_array().cloned().unwrap_or_default();
     runs.into_iter().filter(|run| run["pipeline"] == pipeline).collect()
 }
+
+/// The real upstream captures: `HAYLOFT_CAPTURES`, or `../shared/upstream` beside the clone.
+/// Without them the test is skipped (a failure under `HAYLOFT_TEST_STRICT=1`).
+pub fn captures() -> Option<PathBuf> {
+    let dir = std::env::var_os("HAYLOFT_CAPTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream"));
+    if dir.join("routes.json").is_file() {
+        return Some(dir);
+    }
+    skip(&format!("the upstream captures are not at {} (set HAYLOFT_CAPTURES)", dir.display()));
+    None
+}
+
+/// `hayloft replay <dir>` on a free port; stopped when dropped.
+pub struct Replay {
+    child: Child,
+    pub url: String,
+}
+
+impl Replay {
+    pub fn start(dir: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hayloft"))
+            .arg("replay")
+            .arg(dir)
+            .args(["--addr", "127.0.0.1:0"])
+            .env("HAYLOFT_LOG_LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("hayloft replay starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line).expect("listening line");
+        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("replay did not start: {line:?}"));
+        Self { url: format!("{url}/"), child }
+    }
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A capture directory holding only an item-API answer, written from `body`.
+pub fn items_capture(body: &[u8]) -> TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::create_dir_all(dir.path().join("api")).unwrap();
+    std::fs::write(dir.path().join("api/items.json"), body).unwrap();
+    let routes = serde_json::json!({ "routes": [{
+        "file": "api/items.json", "path": "/api.php", "query": { "method": "items" }, "content_type": "application/json"
+    }]});
+    std::fs::write(dir.path().join("routes.json"), routes.to_string()).unwrap();
+    dir
+}
+
+/// Every row of the items tables in `env`'s database, in key order.
+pub fn items_snapshot(env: &TestEnv) -> Value {
+    block_on(async {
+        let url = hayloft::db::DatabaseUrl::parse(&env.database_url).unwrap();
+        let db = hayloft::db::Database::connect(&url, 1).await.unwrap();
+        hayloft::pipelines::items::load::snapshot(&db).await.unwrap()
+    })
+}

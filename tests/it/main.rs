@@ -6,5 +6,6 @@ mod helpers;
 
 mod cli;
 mod crash;
+mod items;
 mod schema;
 mod serve;

@@ -70,6 +70,24 @@ async fn read_stored(db: &Database) -> Result<Stored, DbError> {
     })
 }
 
+/// Every stored row of the items pipeline's tables, in key order: two databases hold the same
+/// data exactly when their snapshots are equal (used to check crash convergence).
+pub async fn snapshot(db: &Database) -> Result<serde_json::Value, DbError> {
+    let mut stored = read_stored(db).await?;
+    stored.items.sort_by_key(|item| item.id);
+    stored.recipes.sort_by_key(|row| (row.item_id, row.ingredient_id));
+    stored.locksmith.sort_by_key(|row| (row.container_id, row.item_id));
+    stored.seeds.sort_by_key(|row| (row.seed_id, row.crop_id));
+    stored.wells.sort_by_key(|row| (row.item_id, row.output_id));
+    Ok(serde_json::json!({
+        "items": stored.items,
+        "recipe_ingredients": stored.recipes,
+        "locksmith_contents": stored.locksmith,
+        "seed_crops": stored.seeds,
+        "wishing_well_outputs": stored.wells,
+    }))
+}
+
 fn database(error: impl std::fmt::Display) -> StageError {
     StageError::Database(error.to_string())
 }
@@ -134,16 +152,27 @@ pub async fn load(
 ) -> Result<LoadReport, StageError> {
     let stored = read_stored(db).await.map_err(database)?;
     let pair = |a: i64, b: i64| PairKey(a, b);
-    let item_diff = diff_rows("item", stored.items, data.items, |item| item.id);
-    let recipe_diff = diff_rows("recipe_ingredient", stored.recipes, data.recipe_ingredients, |row| {
+    let mut item_diff = diff_rows("item", stored.items, data.items, |item| item.id);
+    let mut recipe_diff = diff_rows("recipe_ingredient", stored.recipes, data.recipe_ingredients, |row| {
         pair(row.item_id, row.ingredient_id)
     });
-    let locksmith_diff = diff_rows("locksmith_content", stored.locksmith, data.locksmith_contents, |row| {
+    let mut locksmith_diff = diff_rows("locksmith_content", stored.locksmith, data.locksmith_contents, |row| {
         pair(row.container_id, row.item_id)
     });
-    let seed_diff = diff_rows("seed_crop", stored.seeds, data.seed_crops, |row| pair(row.seed_id, row.crop_id));
-    let well_diff =
+    let mut seed_diff = diff_rows("seed_crop", stored.seeds, data.seed_crops, |row| pair(row.seed_id, row.crop_id));
+    let mut well_diff =
         diff_rows("wishing_well_output", stored.wells, data.well_outputs, |row| pair(row.item_id, row.output_id));
+
+    // Unreadable rows keep their stored version, and so do the link rows of those items.
+    let unreadable = &data.unreadable_item_ids;
+    if !unreadable.is_empty() {
+        let involved = |key: &PairKey| unreadable.contains(&key.0) || unreadable.contains(&key.1);
+        item_diff.keep_rows(|id| unreadable.contains(id));
+        recipe_diff.keep_rows(involved);
+        locksmith_diff.keep_rows(involved);
+        seed_diff.keep_rows(involved);
+        well_diff.keep_rows(involved);
+    }
 
     let tables = [
         ("items", item_diff.counts),

@@ -148,7 +148,8 @@ pub(crate) mod tests {
         bad["sell_price"] = json!("lots");
         let data = parse(&body(vec![raw_item(1), bad], vec![]), "test").unwrap();
         assert_eq!(data.items.len(), 1);
-        assert!(data.notes[0].starts_with("item 2 skipped: sell_price:"), "{:?}", data.notes);
+        assert!(data.notes[0].starts_with("item 2 skipped, its stored version kept: sell_price:"), "{:?}", data.notes);
+        assert_eq!(data.unreadable_item_ids.into_iter().collect::<Vec<_>>(), [2]);
     }
 
     // Recipe rows mean crafting, cooking or contents by their item's flags; stale and dangling

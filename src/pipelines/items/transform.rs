@@ -154,6 +154,9 @@ pub struct ItemsData {
     pub locksmith_contents: Vec<LocksmithContent>,
     pub seed_crops: Vec<SeedCrop>,
     pub well_outputs: Vec<WellOutput>,
+    /// Items whose row could not be read: their stored version, and rows that point at them,
+    /// are kept as they are rather than deleted — the item did not vanish, its row is broken.
+    pub unreadable_item_ids: BTreeSet<i64>,
     /// The run report: skipped rows, dangling references, stale rows.
     pub notes: Vec<String>,
 }
@@ -211,16 +214,23 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     }
 
     let mut notes = Notes::default();
+    let mut unreadable_item_ids = BTreeSet::new();
     let total = answer.items.len();
     let raw_items: Vec<RawItem> = answer
         .items
         .into_iter()
         .filter_map(|value| {
-            let id = value.get("id").map_or_else(|| "?".to_owned(), ToString::to_string);
+            let id = value.get("id").and_then(serde_json::Value::as_i64);
             match serde_path_to_error::deserialize::<_, RawItem>(value) {
                 Ok(item) => Some(item),
                 Err(error) => {
-                    notes.push(format!("item {id} skipped: {}: {}", error.path(), error.inner()));
+                    let shown = id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string());
+                    notes.push(format!(
+                        "item {shown} skipped, its stored version kept: {}: {}",
+                        error.path(),
+                        error.inner()
+                    ));
+                    unreadable_item_ids.extend(id);
                     None
                 }
             }
@@ -245,20 +255,22 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
         unique_items.push(item);
     }
     let known: BTreeSet<i64> = unique_items.iter().map(|item| item.id).collect();
+    // Rows pointing at an unreadable item are not dangling: that item exists, its row is broken.
+    let referable: BTreeSet<i64> = known.union(&unreadable_item_ids).copied().collect();
     let flags: BTreeMap<i64, (bool, bool, bool, bool)> =
         unique_items.iter().map(|item| (item.id, (item.craftable, item.can_cook, item.loot, item.loot_rand))).collect();
 
     let mut data = ItemsData::default();
     for raw in unique_items {
         let id = raw.id;
-        for (seed_id, crop_id) in id_list(&raw.collect_ids, id, "collect_ids", &known, &mut notes) {
+        for (seed_id, crop_id) in id_list(&raw.collect_ids, id, "collect_ids", &referable, &mut notes) {
             data.seed_crops.push(SeedCrop { seed_id, crop_id });
         }
-        for (item_id, output_id) in id_list(&raw.well_ids, id, "well_ids", &known, &mut notes) {
+        for (item_id, output_id) in id_list(&raw.well_ids, id, "well_ids", &referable, &mut notes) {
             data.well_outputs.push(WellOutput { item_id, output_id });
         }
-        let cooking_recipe_id = reference(raw.cooking_recipe, id, "cooking_recipe", &known, &mut notes);
-        let loot_key_id = reference(raw.loot_key_id, id, "loot_key_id", &known, &mut notes);
+        let cooking_recipe_id = reference(raw.cooking_recipe, id, "cooking_recipe", &referable, &mut notes);
+        let loot_key_id = reference(raw.loot_key_id, id, "loot_key_id", &referable, &mut notes);
         let date_added = match raw.date_added.as_str() {
             "0000-00-00" | "" => None,
             text => match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
@@ -343,14 +355,16 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
             }
         };
         let Some(&(craftable, can_cook, openable, random)) = flags.get(&recipe.item_id) else {
-            notes.push(format!("recipe {} skipped: item {} is not in the item list", recipe.id, recipe.item_id));
+            if !unreadable_item_ids.contains(&recipe.item_id) {
+                notes.push(format!("recipe {} skipped: item {} is not in the item list", recipe.id, recipe.item_id));
+            }
             continue;
         };
         if !(craftable || can_cook || openable) {
             stale += 1;
             continue;
         }
-        if !known.contains(&recipe.req_id) {
+        if !referable.contains(&recipe.req_id) {
             notes.push(format!(
                 "recipe {} skipped: item {} needs unknown item {}",
                 recipe.id, recipe.item_id, recipe.req_id
@@ -390,6 +404,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
         ));
     }
     data.notes = notes.finish();
+    data.unreadable_item_ids = unreadable_item_ids;
     Ok(data)
 }
 

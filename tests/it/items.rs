@@ -1,0 +1,342 @@
+//! The items pipeline against the real capture (`../shared/upstream`) served by `hayloft replay`.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::{json, Value};
+
+use crate::helpers::{captures, eventually, items_capture, items_snapshot, runs_of, Replay, TestEnv};
+
+/// A test environment whose items come from `upstream` and whose demo pipeline stays idle.
+fn items_env(upstream: &str) -> Option<TestEnv> {
+    Some(
+        TestEnv::new()?
+            .env("HAYLOFT_UPSTREAM_URL", upstream)
+            .env("HAYLOFT_PIPELINES__DEMO__ENABLED", "false")
+            .env("HAYLOFT_UPSTREAM__RETRIES", "1"),
+    )
+}
+
+fn real_items() -> Option<Value> {
+    let dir = captures()?;
+    Some(serde_json::from_slice(&std::fs::read(dir.join("api/items.json")).unwrap()).unwrap())
+}
+
+fn count(env: &TestEnv, entity: &str) -> i64 {
+    env.json(&["count", entity, "--json"])["count"].as_i64().unwrap()
+}
+
+fn run_items(env: &TestEnv, extra: &[&str]) -> (Option<i32>, Value) {
+    run_items_with(env, extra, &[])
+}
+
+/// Runs the items pipeline once with extra arguments and environment variables.
+fn run_items_with(env: &TestEnv, extra: &[&str], variables: &[(&str, &str)]) -> (Option<i32>, Value) {
+    let mut args = vec!["run", "items", "--json"];
+    args.extend_from_slice(extra);
+    let output = env.command().args(&args).envs(variables.iter().copied()).output().expect("hayloft runs");
+    let summary = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!("no JSON: {}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    });
+    (output.status.code(), summary)
+}
+
+fn counts(summary: &Value) -> [i64; 4] {
+    ["inserted", "updated", "deleted", "unchanged"].map(|key| summary[key].as_i64().unwrap())
+}
+
+// A first run loads every row the manifest counts; an immediate second run writes nothing.
+#[test]
+fn real_capture_loads_with_manifest_counts() {
+    let Some(dir) = captures() else { return };
+    let replay = Replay::start(&dir);
+    let Some(env) = items_env(&replay.url) else { return };
+    let (code, first) = run_items(&env, &[]);
+    assert_eq!(code, Some(0), "{first}");
+    // 1,138 items; 625 crafting + 111 cooking rows; 581 locksmith rows; 58 seed → crop links;
+    // 360 well references of which one pair is listed twice (item 459 → 461).
+    assert_eq!(
+        [
+            count(&env, "items"),
+            count(&env, "recipes"),
+            count(&env, "locksmith"),
+            count(&env, "seeds"),
+            count(&env, "well")
+        ],
+        [1138, 736, 581, 58, 359]
+    );
+    assert_eq!(counts(&first), [2872, 0, 0, 0]);
+    let notes: Vec<&str> = first["notes"].as_array().unwrap().iter().map(|note| note.as_str().unwrap()).collect();
+    assert!(
+        notes.contains(&"skipped 77 stale recipe rows of items that are neither craftable, cookable nor openable"),
+        "{notes:?}"
+    );
+    assert!(notes.contains(&"item 459: well_ids lists item 461 twice; kept once"), "{notes:?}");
+
+    let (code, second) = run_items(&env, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(counts(&second), [0, 0, 0, 0], "an unchanged upstream writes nothing");
+    assert!(second["notes"][0].as_str().unwrap().starts_with("upstream unchanged"), "{second}");
+    assert_eq!(count(&env, "changes"), 2872, "the unchanged run recorded no change");
+}
+
+// Items added, removed, renamed and repriced upstream produce exactly those writes and changes.
+#[test]
+fn a_changed_capture_produces_exactly_those_changes() {
+    let Some(dir) = captures() else { return };
+    let Some(mut items) = real_items() else { return };
+    let replay = Replay::start(&dir);
+    let Some(env) = items_env(&replay.url) else { return };
+    assert_eq!(run_items(&env, &[]).0, Some(0));
+
+    // Items nothing points at can vanish without touching any other table.
+    let mut referenced = BTreeSet::new();
+    for recipe in items["recipes"].as_array().unwrap() {
+        referenced.insert(recipe["item_id"].as_i64().unwrap());
+        referenced.insert(recipe["req_id"].as_i64().unwrap());
+    }
+    for item in items["items"].as_array().unwrap() {
+        for key in ["cooking_recipe", "loot_key_id"] {
+            referenced.insert(item[key].as_i64().unwrap());
+        }
+        for key in ["collect_ids", "well_ids"] {
+            referenced.extend(item[key].as_str().unwrap().split(',').filter_map(|id| id.trim().parse::<i64>().ok()));
+        }
+        if !item["collect_ids"].as_str().unwrap().is_empty() || !item["well_ids"].as_str().unwrap().is_empty() {
+            referenced.insert(item["id"].as_i64().unwrap());
+        }
+    }
+    let list = items["items"].as_array_mut().unwrap();
+    let removable: Vec<i64> =
+        list.iter().map(|item| item["id"].as_i64().unwrap()).filter(|id| !referenced.contains(id)).take(3).collect();
+    list.retain(|item| !removable.contains(&item["id"].as_i64().unwrap()));
+    let renamed = list[10]["id"].as_i64().unwrap();
+    list[10]["name"] = json!("Renamed Thing");
+    let repriced_index = list.iter().position(|item| item["can_sell"] == 1).unwrap();
+    let repriced = list[repriced_index]["id"].as_i64().unwrap();
+    let price = list[repriced_index]["sell_price"].as_i64().unwrap();
+    list[repriced_index]["sell_price"] = json!(price + 1);
+    for (offset, name) in ["Brand New Hoe", "Brand New Rake"].iter().enumerate() {
+        let mut added = list[0].clone();
+        added["id"] = json!(5000 + offset);
+        added["name"] = json!(name);
+        list.push(added);
+    }
+    let changed = items_capture(&serde_json::to_vec(&items).unwrap());
+    let changed_replay = Replay::start(changed.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &changed_replay.url);
+
+    let (code, run) = run_items(&env, &[]);
+    assert_eq!(code, Some(0), "{run}");
+    assert_eq!(counts(&run)[..3], [2, 2, 3], "{run}");
+    let feed = env.json(&["changes", "--run", &run["run_id"].to_string(), "--json"]);
+    let mut seen: Vec<(String, String, String)> = feed["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| {
+            let key = change["entity_key"].as_str().unwrap().to_owned();
+            (change["op"].as_str().unwrap().to_owned(), key, change["fields"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    seen.sort();
+    let mut expected: Vec<(String, String, String)> = vec![
+        ("insert".into(), "5000".into(), String::new()),
+        ("insert".into(), "5001".into(), String::new()),
+        ("update".into(), renamed.to_string(), "name".into()),
+        ("update".into(), repriced.to_string(), "sell_price".into()),
+    ];
+    expected.extend(removable.iter().map(|id| ("delete".to_owned(), id.to_string(), String::new())));
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert_eq!(count(&env, "items"), 1138 - 3 + 2);
+}
+
+// A capture with most items missing trips the delete guard: nothing changes, the reason is
+// clear, and --allow-mass-delete lets it through once.
+#[test]
+fn most_items_missing_trips_the_guard() {
+    let Some(dir) = captures() else { return };
+    let Some(mut items) = real_items() else { return };
+    let replay = Replay::start(&dir);
+    let Some(env) = items_env(&replay.url) else { return };
+    assert_eq!(run_items(&env, &[]).0, Some(0));
+    let before = items_snapshot(&env);
+
+    items["items"].as_array_mut().unwrap().truncate(100);
+    let shrunk = items_capture(&serde_json::to_vec(&items).unwrap());
+    let shrunk_replay = Replay::start(shrunk.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &shrunk_replay.url);
+    let (code, refused) = run_items(&env, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(refused["status"], "failed");
+    let error = refused["error"].as_str().unwrap();
+    assert!(error.contains("1038 of 1138 rows of items") && error.contains("--allow-mass-delete"), "{error}");
+    assert_eq!(items_snapshot(&env), before, "a refused run changes nothing");
+
+    let (code, forced) = run_items(&env, &["--allow-mass-delete"]);
+    assert_eq!(code, Some(0), "{forced}");
+    assert_eq!(count(&env, "items"), 100);
+}
+
+/// One kind of bad upstream answer and the words its failure must contain.
+struct BadInput {
+    what: &'static str,
+    upstream: String,
+    variables: Vec<(&'static str, &'static str)>,
+    expected: &'static str,
+}
+
+impl BadInput {
+    fn new(what: &'static str, upstream: String, expected: &'static str) -> Self {
+        Self { what, upstream, variables: Vec::new(), expected }
+    }
+
+    fn with(mut self, key: &'static str, value: &'static str) -> Self {
+        self.variables.push((key, value));
+        self
+    }
+}
+
+/// Serves `response` (raw HTTP) to every connection, or holds connections open when `None`.
+fn misbehaving_server(response: Option<&'static str>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(20).flatten() {
+            let mut stream = stream;
+            let mut buffer = [0_u8; 4096];
+            let _ = stream.read(&mut buffer);
+            match response {
+                Some(response) => {
+                    let _ = stream.write_all(response.as_bytes());
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    format!("http://{addr}/")
+}
+
+// Each kind of bad input fails the run with a one-line reason and leaves the data intact.
+#[test]
+fn bad_inputs_fail_cleanly_and_keep_the_data() {
+    let Some(dir) = captures() else { return };
+    let Some(items) = real_items() else { return };
+    let replay = Replay::start(&dir);
+    let Some(env) = items_env(&replay.url) else { return };
+    assert_eq!(run_items(&env, &[]).0, Some(0));
+    let before = items_snapshot(&env);
+
+    let real = serde_json::to_vec(&items).unwrap();
+    let truncated = items_capture(&real[..real.len() / 2]);
+    let html = items_capture(b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>");
+    let empty = items_capture(br#"{"items": [], "recipes": []}"#);
+    let truncated_replay = Replay::start(truncated.path());
+    let html_replay = Replay::start(html.path());
+    let empty_replay = Replay::start(empty.path());
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", listener.local_addr().unwrap())
+    };
+    let cases: Vec<BadInput> = vec![
+        BadInput::new("truncated JSON", truncated_replay.url.clone(), "looks truncated"),
+        BadInput::new("an HTML page", html_replay.url.clone(), "HTML page instead of JSON"),
+        BadInput::new("an empty list", empty_replay.url.clone(), "empty item list"),
+        BadInput::new("a refused connection", closed, "cannot connect"),
+        BadInput::new(
+            "a server error",
+            misbehaving_server(Some("HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")),
+            "HTTP 500",
+        ),
+        BadInput::new("a timeout", misbehaving_server(None), "did not answer within")
+            .with("HAYLOFT_UPSTREAM__TIMEOUT", "300ms"),
+        BadInput::new("an oversized body", replay.url.clone(), "larger than the 10000-byte limit")
+            .with("HAYLOFT_UPSTREAM__MAX_BODY_BYTES", "10000"),
+    ];
+    for BadInput { what, upstream, mut variables, expected } in cases {
+        variables.push(("HAYLOFT_UPSTREAM_URL", &upstream));
+        let (code, run) = run_items_with(&env, &[], &variables);
+        assert_eq!(code, Some(1), "{what}: {run}");
+        let error = run["error"].as_str().unwrap_or_default();
+        assert!(error.contains(expected), "{what}: {error}");
+        assert!(!error.contains('\n'), "{what}: one line");
+        assert_eq!(items_snapshot(&env), before, "{what} changed the data");
+    }
+}
+
+// One row with a wrong type is reported and skipped; its stored version stays.
+#[test]
+fn a_bad_row_is_reported_and_its_stored_version_kept() {
+    let Some(dir) = captures() else { return };
+    let Some(mut items) = real_items() else { return };
+    let replay = Replay::start(&dir);
+    let Some(env) = items_env(&replay.url) else { return };
+    assert_eq!(run_items(&env, &[]).0, Some(0));
+    let before = items_snapshot(&env);
+    let broken_id = items["items"][5]["id"].as_i64().unwrap();
+    items["items"][5]["sell_price"] = json!("a lot");
+    let capture = items_capture(&serde_json::to_vec(&items).unwrap());
+    let broken_replay = Replay::start(capture.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &broken_replay.url);
+    let (code, run) = run_items(&env, &[]);
+    assert_eq!(code, Some(0), "{run}");
+    let feed = env.json(&["changes", "--run", &run["run_id"].to_string(), "--json"]);
+    assert_eq!(counts(&run)[..3], [0, 0, 0], "{run}\n{feed}");
+    let note = run["notes"][0].as_str().unwrap();
+    assert!(note.starts_with(&format!("item {broken_id} skipped, its stored version kept: sell_price:")), "{note}");
+    assert_eq!(items_snapshot(&env), before);
+}
+
+// With a broken upstream, serve fails the run and keeps answering.
+#[test]
+fn serve_survives_a_broken_upstream() {
+    let html = items_capture(b"<html>oops</html>");
+    let replay = Replay::start(html.path());
+    let Some(env) = items_env(&replay.url) else { return };
+    let server = env.serve();
+    let failed = eventually(Duration::from_secs(15), || {
+        runs_of(&env, "items").into_iter().find(|run| run["status"] == "failed")
+    })
+    .unwrap_or_else(|| panic!("the items run did not fail:\n{}", server.logs()));
+    assert!(failed["error"].as_str().unwrap().contains("HTML page"));
+    assert_eq!(server.get("/healthz").status(), 200);
+}
+
+// SIGKILL before, during and after a load's write: after a restart the database holds exactly
+// the rows of an uninterrupted run, and the ledger shows the interrupted run as abandoned.
+#[test]
+fn killed_loads_converge_after_restart() {
+    let Some(dir) = captures() else { return };
+    let replay = Replay::start(&dir);
+    let Some(reference) = items_env(&replay.url) else { return };
+    assert_eq!(run_items(&reference, &[]).0, Some(0));
+    let expected = items_snapshot(&reference);
+
+    for point in ["items.before-write", "items.during-write", "items.after-write"] {
+        let Some(env) = items_env(&replay.url) else { return };
+        let paused = env.env("HAYLOFT_PAUSE_AT", point);
+        let mut server = paused.serve();
+        eventually(Duration::from_secs(20), || server.logs().contains("paused at failpoint").then_some(()))
+            .unwrap_or_else(|| panic!("{point} was never reached:\n{}", server.logs()));
+        server.signal(Signal::SIGKILL);
+        server.wait_exit(Duration::from_secs(5)).expect("killed");
+
+        let env = paused.env("HAYLOFT_PAUSE_AT", "");
+        let server = env.serve();
+        let runs = eventually(Duration::from_secs(20), || {
+            let runs = runs_of(&env, "items");
+            (runs.first()?["status"] == "succeeded").then_some(runs)
+        })
+        .unwrap_or_else(|| {
+            panic!("{point}: no recovery run succeeded: {:?}\n{}", runs_of(&env, "items"), server.logs())
+        });
+        assert_eq!(runs[1]["status"], "abandoned", "{point}: {runs:?}");
+        assert_eq!(runs[0]["trigger"], "recovery", "{point}");
+        assert_eq!(items_snapshot(&env), expected, "{point}: the rows differ from an uninterrupted run");
+    }
+}
