@@ -21,6 +21,11 @@ use crate::db::DatabaseUrl;
 use crate::pipelines::common::DeleteGuard;
 use crate::upstream::UpstreamSettings;
 
+/// `HAYLOFT_*` variables that are not configuration keys: read elsewhere (the config path, the
+/// upstream cookie, a test failpoint) or by the test suite, benchmarks and CI.
+const TOOLING_VARIABLES: [&str; 8] =
+    ["CONFIG", "UPSTREAM_COOKIE", "PAUSE_AT", "TEST_DATABASE", "TEST_STRICT", "CAPTURES", "BENCH_PG", "CI_PG_SERVER"];
+
 /// The file read when `--config` / `HAYLOFT_CONFIG` are not given (only if it exists).
 pub const DEFAULT_CONFIG_FILE: &str = "hayloft.toml";
 
@@ -155,11 +160,7 @@ impl Config {
         }
         let config: Config = figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
-            .merge(
-                Env::prefixed("HAYLOFT_")
-                    .ignore(&["CONFIG", "TEST_DATABASE", "TEST_STRICT", "UPSTREAM_COOKIE", "PAUSE_AT"])
-                    .split("__"),
-            )
+            .merge(Env::prefixed("HAYLOFT_").ignore(&TOOLING_VARIABLES).split("__"))
             .merge(Serialized::defaults(overrides))
             .extract()?;
         config.validate()?;
@@ -252,7 +253,13 @@ mod tests {
     fn layers_override_in_order() {
         let config = load_with(
             "addr = \"127.0.0.1:9000\"\n[pipelines.demo]\nrows = 5\n",
-            &[("HAYLOFT_ADDR", "127.0.0.1:9100"), ("HAYLOFT_PIPELINES__DEMO__SCHEDULE", "@every 1m")],
+            &[
+                ("HAYLOFT_ADDR", "127.0.0.1:9100"),
+                ("HAYLOFT_PIPELINES__DEMO__SCHEDULE", "@every 1m"),
+                // Tooling variables share the prefix but are not configuration.
+                ("HAYLOFT_CAPTURES", "/somewhere"),
+                ("HAYLOFT_TEST_STRICT", "1"),
+            ],
         )
         .unwrap();
         assert_eq!(config.addr.port(), 9100);

@@ -100,3 +100,20 @@ fn migrate_is_idempotent() {
     let second = env.run(&["migrate"]);
     assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "database is up to date");
 }
+
+// `demo-data` writes a capture directory that a file:// upstream loads, at any scale.
+#[test]
+fn generated_sample_data_loads_through_a_file_upstream() {
+    let Some(env) = TestEnv::new() else { return };
+    let out = env.dir.path().join("sample");
+    let output = env.run(&["demo-data", "--scale", "2", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(out.join("routes.json").is_file() && out.join("api/items.json").is_file());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &format!("file://{}/", out.display()));
+    let run = env.json(&["run", "items", "--json"]);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(env.json(&["count", "items", "--json"])["count"], 2 * 1138);
+    // The generator's own quirks are reported like the real API's.
+    let notes = run["notes"].as_array().unwrap();
+    assert!(notes.iter().any(|note| note.as_str().unwrap().contains("stale recipe rows")), "{notes:?}");
+}

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::rows::{Item, LocksmithContent, RecipeIngredient, SeedCrop, WellOutput};
 use hayloft_actors::pipeline::StageError;
@@ -197,13 +198,16 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
         return Err(StageError::BadInput(format!("{url} answered with an HTML page instead of JSON: {excerpt}")));
     }
 
+    // Rows stay raw until each is read into its struct: no intermediate JSON tree, and a bad
+    // row fails alone.
     #[derive(Deserialize)]
-    struct Answer {
-        items: Vec<serde_json::Value>,
-        #[serde(default)]
-        recipes: Vec<serde_json::Value>,
+    struct Answer<'a> {
+        #[serde(borrow)]
+        items: Vec<&'a RawValue>,
+        #[serde(default, borrow)]
+        recipes: Vec<&'a RawValue>,
     }
-    let answer: Answer = serde_json::from_slice(trimmed).map_err(|error| {
+    let answer: Answer<'_> = serde_json::from_slice(trimmed).map_err(|error| {
         let hint = if error.is_eof() { " (the body looks truncated)" } else { "" };
         StageError::BadInput(format!("{url} sent invalid JSON: {error}{hint}"))
     })?;
@@ -219,20 +223,18 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     let raw_items: Vec<RawItem> = answer
         .items
         .into_iter()
-        .filter_map(|value| {
-            let id = value.get("id").and_then(serde_json::Value::as_i64);
-            match serde_path_to_error::deserialize::<_, RawItem>(value) {
-                Ok(item) => Some(item),
-                Err(error) => {
-                    let shown = id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string());
-                    notes.push(format!(
-                        "item {shown} skipped, its stored version kept: {}: {}",
-                        error.path(),
-                        error.inner()
-                    ));
-                    unreadable_item_ids.extend(id);
-                    None
-                }
+        .filter_map(|raw| match read_row::<RawItem>(raw) {
+            Ok(item) => Some(item),
+            Err(error) => {
+                let id = row_id(raw);
+                let shown = id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string());
+                notes.push(format!(
+                    "item {shown} skipped, its stored version kept: {}: {}",
+                    error.path(),
+                    error.inner()
+                ));
+                unreadable_item_ids.extend(id);
+                None
             }
         })
         .collect();
@@ -345,11 +347,11 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
 
     let mut stale = 0;
     let mut seen_pairs = BTreeSet::new();
-    for value in answer.recipes {
-        let recipe_id = value.get("id").map_or_else(|| "?".to_owned(), ToString::to_string);
-        let recipe: RawRecipe = match serde_path_to_error::deserialize(value) {
+    for raw in answer.recipes {
+        let recipe: RawRecipe = match read_row(raw) {
             Ok(recipe) => recipe,
             Err(error) => {
+                let recipe_id = row_id(raw).map_or_else(|| "?".to_owned(), |id| id.to_string());
                 notes.push(format!("recipe {recipe_id} skipped: {}: {}", error.path(), error.inner()));
                 continue;
             }
@@ -406,6 +408,21 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     data.notes = notes.finish();
     data.unreadable_item_ids = unreadable_item_ids;
     Ok(data)
+}
+
+/// Reads one raw row, keeping the path of the field that failed.
+fn read_row<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut deserializer)
+}
+
+/// The `id` of a row that could not be read whole, if that much can be read.
+fn row_id(raw: &RawValue) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct JustTheId {
+        id: Option<i64>,
+    }
+    serde_json::from_str::<JustTheId>(raw.get()).ok().and_then(|row| row.id)
 }
 
 fn non_empty(text: String) -> Option<String> {
