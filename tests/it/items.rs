@@ -20,9 +20,22 @@ fn items_env(upstream: &str) -> Option<TestEnv> {
     )
 }
 
-fn real_items() -> Option<Value> {
+/// The real capture replayed, an environment that has loaded it once, and the parsed answer
+/// (for tests that build a changed capture from it).
+struct Loaded {
+    env: TestEnv,
+    items: Value,
+    _replay: Replay,
+}
+
+fn loaded_from_real_capture() -> Option<Loaded> {
     let dir = captures()?;
-    Some(serde_json::from_slice(&std::fs::read(dir.join("api/items.json")).unwrap()).unwrap())
+    let items = serde_json::from_slice(&std::fs::read(dir.join("api/items.json")).unwrap()).unwrap();
+    let replay = Replay::start(&dir);
+    let env = items_env(&replay.url)?;
+    let (code, first) = run_items(&env, &[]);
+    assert_eq!(code, Some(0), "{first}");
+    Some(Loaded { env, items, _replay: replay })
 }
 
 fn count(env: &TestEnv, entity: &str) -> i64 {
@@ -86,11 +99,7 @@ fn real_capture_loads_with_manifest_counts() {
 // Items added, removed, renamed and repriced upstream produce exactly those writes and changes.
 #[test]
 fn a_changed_capture_produces_exactly_those_changes() {
-    let Some(dir) = captures() else { return };
-    let Some(mut items) = real_items() else { return };
-    let replay = Replay::start(&dir);
-    let Some(env) = items_env(&replay.url) else { return };
-    assert_eq!(run_items(&env, &[]).0, Some(0));
+    let Some(Loaded { env, mut items, _replay }) = loaded_from_real_capture() else { return };
 
     // Items nothing points at can vanish without touching any other table.
     let mut referenced = BTreeSet::new();
@@ -159,11 +168,7 @@ fn a_changed_capture_produces_exactly_those_changes() {
 // clear, and --allow-mass-delete lets it through once.
 #[test]
 fn most_items_missing_trips_the_guard() {
-    let Some(dir) = captures() else { return };
-    let Some(mut items) = real_items() else { return };
-    let replay = Replay::start(&dir);
-    let Some(env) = items_env(&replay.url) else { return };
-    assert_eq!(run_items(&env, &[]).0, Some(0));
+    let Some(Loaded { env, mut items, _replay }) = loaded_from_real_capture() else { return };
     let before = items_snapshot(&env);
 
     items["items"].as_array_mut().unwrap().truncate(100);
@@ -225,11 +230,7 @@ fn misbehaving_server(response: Option<&'static str>) -> String {
 // Each kind of bad input fails the run with a one-line reason and leaves the data intact.
 #[test]
 fn bad_inputs_fail_cleanly_and_keep_the_data() {
-    let Some(dir) = captures() else { return };
-    let Some(items) = real_items() else { return };
-    let replay = Replay::start(&dir);
-    let Some(env) = items_env(&replay.url) else { return };
-    assert_eq!(run_items(&env, &[]).0, Some(0));
+    let Some(Loaded { env, items, _replay: replay }) = loaded_from_real_capture() else { return };
     let before = items_snapshot(&env);
 
     let real = serde_json::to_vec(&items).unwrap();
@@ -272,11 +273,7 @@ fn bad_inputs_fail_cleanly_and_keep_the_data() {
 // One row with a wrong type is reported and skipped; its stored version stays.
 #[test]
 fn a_bad_row_is_reported_and_its_stored_version_kept() {
-    let Some(dir) = captures() else { return };
-    let Some(mut items) = real_items() else { return };
-    let replay = Replay::start(&dir);
-    let Some(env) = items_env(&replay.url) else { return };
-    assert_eq!(run_items(&env, &[]).0, Some(0));
+    let Some(Loaded { env, mut items, _replay }) = loaded_from_real_capture() else { return };
     let before = items_snapshot(&env);
     let broken_id = items["items"][5]["id"].as_i64().unwrap();
     items["items"][5]["sell_price"] = json!("a lot");
