@@ -1,5 +1,5 @@
 //! Logging: human-readable lines by default, one JSON object per line with `--log-format json`.
-//! Every actor's work runs inside an `actor{name=…}` span (set by the supervisor), so each line
+//! Every actor's work runs inside an `actor{path=…}` span (set by the supervisor), so each line
 //! says which actor wrote it. Panics are logged through tracing too, with their location.
 
 use std::fmt::Write as _;
@@ -51,19 +51,19 @@ impl Visit for LineVisitor {
     }
 }
 
-/// Finds the `name` field of the innermost `actor` span, recorded when the span was created.
+/// Finds the `path` field of an `actor` span, recorded when the span was created.
 #[derive(Default)]
 struct ActorName(Option<String>);
 
 impl Visit for ActorName {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "name" {
+        if field.name() == "path" {
             self.0 = Some(format!("{value:?}"));
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "name" {
+        if field.name() == "path" {
             self.0 = Some(value.to_owned());
         }
     }
@@ -145,7 +145,7 @@ mod tests {
         let mut events = bus.subscribe();
         let subscriber = tracing_subscriber::registry().with(BusLayer);
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("actor", name = "root/pipelines/demo/runner");
+            let span = tracing::info_span!("actor", path = "root/pipelines/demo/runner");
             let _entered = span.enter();
             tracing::info!(run_id = 7, "run started");
             tracing::debug!("too quiet to publish");

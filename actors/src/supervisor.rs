@@ -382,7 +382,7 @@ where
         let addr = context.address();
         self.child_ref.set(Some(addr.clone()));
         // `parent: None`: the path already says where the actor sits; nesting would repeat it.
-        let span = tracing::info_span!(parent: None, "actor", name = %child.path);
+        let span = tracing::info_span!(parent: None, "actor", path = %child.path);
         let handle = actix::spawn(context.into_future(actor).instrument(span));
         let abort = handle.abort_handle();
         let child_ref = self.child_ref.clone();

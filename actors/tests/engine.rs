@@ -232,6 +232,39 @@ async fn restarts_are_published_on_the_bus() {
     }
 }
 
+/// Counts the runs it hears finish, through the bus stream the engine documents for actors.
+struct Listener(Rc<RefCell<Vec<String>>>, EventBus);
+
+impl Actor for Listener {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.add_stream(self.1.stream());
+    }
+}
+
+impl StreamHandler<BusItem> for Listener {
+    fn handle(&mut self, item: BusItem, _: &mut Self::Context) {
+        if let BusItem::Event(event) = item {
+            if let Event::RunFinished { pipeline, status, .. } = &*event {
+                self.0.borrow_mut().push(format!("{pipeline}:{status}"));
+            }
+        }
+    }
+}
+
+// An actor subscribes to the bus with `ctx.add_stream` and hears runs finish.
+#[actix::test]
+async fn actors_subscribe_to_the_bus() {
+    let bus = EventBus::default();
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let _listener = Listener(heard.clone(), bus.clone()).start();
+    let (_root, handle) = test_pipeline(Arc::new(MemoryLedger::default()), bus, Arc::default());
+    settle().await;
+    handle.run_to_completion(Trigger::Manual, RunOptions::default()).await.unwrap();
+    settle().await;
+    assert_eq!(*heard.borrow(), ["numbers:succeeded"]);
+}
+
 // A slow subscriber misses events (and is told how many) instead of blocking publishers.
 #[actix::test]
 async fn slow_subscriber_is_told_what_it_missed() {

@@ -117,3 +117,18 @@ fn generated_sample_data_loads_through_a_file_upstream() {
     let notes = run["notes"].as_array().unwrap();
     assert!(notes.iter().any(|note| note.as_str().unwrap().contains("stale recipe rows")), "{notes:?}");
 }
+
+// `--log-format json` prints one JSON object per line, and each names the actor that wrote it.
+#[test]
+fn json_logs_name_the_actor() {
+    let Some(env) = TestEnv::new() else { return };
+    let output = env.run(&["--log-format", "json", "run", "demo"]);
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}")))
+        .collect();
+    let finished = lines.iter().find(|line| line["fields"]["message"] == "run succeeded").expect("a run line");
+    assert_eq!(finished["span"]["path"], "root/pipelines/demo/runner");
+    assert_eq!(finished["fields"]["pipeline"], "demo");
+}
