@@ -133,9 +133,16 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// Builds the upstream named by `url`: `embedded`, `file:///dir/` or `http(s)://host/`.
-    /// Must be called on the arbiter that will fetch (the HTTP client is thread-local).
+    /// Builds the upstream named by `url`: `embedded`, `file:///dir/` or `http(s)://host/`, with
+    /// the session cookie from [`COOKIE_VARIABLE`] if set. Must be called on the arbiter that
+    /// will fetch (the HTTP client is thread-local).
     pub fn from_url(url: &str, settings: &UpstreamSettings) -> Result<Self, UpstreamError> {
+        let cookie = std::env::var(COOKIE_VARIABLE).ok().filter(|cookie| !cookie.is_empty());
+        Self::with_cookie(url, settings, cookie)
+    }
+
+    /// As [`Upstream::from_url`], with an explicit session cookie for HTTP upstreams.
+    pub fn with_cookie(url: &str, settings: &UpstreamSettings, cookie: Option<String>) -> Result<Self, UpstreamError> {
         let url = url.trim();
         if url.is_empty() || url == "embedded" {
             return Ok(Upstream::Embedded(Arc::new(OnceLock::new())));
@@ -154,7 +161,6 @@ impl Upstream {
             .timeout(settings.timeout)
             .add_default_header((awc::http::header::USER_AGENT, settings.user_agent.clone()))
             .finish();
-        let cookie = std::env::var(COOKIE_VARIABLE).ok().filter(|cookie| !cookie.is_empty());
         Ok(Upstream::Http(Rc::new(HttpUpstream {
             base: url.trim_end_matches('/').to_owned(),
             client,

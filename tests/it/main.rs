@@ -9,3 +9,4 @@ mod crash;
 mod items;
 mod schema;
 mod serve;
+mod upstream;
