@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::upstream::routes::{Route, Routes};
@@ -91,12 +92,18 @@ const NOUNS: [&str; 40] = [
 
 /// Generates the sample capture at `scale` (1 = the size of the real item list).
 pub fn generate(scale: u32) -> Capture {
-    let mut items = Vec::with_capacity(ITEMS_PER_BLOCK * scale as usize);
+    // Items are written out as soon as each is built: a JSON tree of the whole list would cost
+    // several times the body's size, and the embedded upstream builds this on a running server.
+    let mut body = Vec::with_capacity(2_000_000 * scale as usize);
+    body.extend_from_slice(b"{\"items\":[");
     let mut recipes = Vec::new();
     for block in 0..scale.max(1) {
-        generate_block(block, &mut items, &mut recipes);
+        generate_block(block, &mut body, &mut recipes);
     }
-    let body = serde_json::to_vec_pretty(&json!({ "items": items, "recipes": recipes })).unwrap_or_default();
+    body.extend_from_slice(b"],\"recipes\":");
+    // Writing into a Vec cannot fail, and the rows are plain numbers.
+    let _ = serde_json::to_writer(&mut body, &recipes);
+    body.push(b'}');
     let route = Route {
         file: "api/items.json".to_owned(),
         path: Some("/api.php".to_owned()),
@@ -144,14 +151,23 @@ impl Layout {
     }
 }
 
-fn generate_block(block: u32, items: &mut Vec<Value>, recipes: &mut Vec<Value>) {
+/// One recipe row, as the API sends it.
+#[derive(Serialize)]
+struct SampleRecipe {
+    id: i64,
+    item_id: i64,
+    req_id: i64,
+    req_amt: i64,
+}
+
+fn generate_block(block: u32, body: &mut Vec<u8>, recipes: &mut Vec<SampleRecipe>) {
     let mut rng = fastrand::Rng::with_seed(0x4841_594c_4f46_5400 + u64::from(block));
     let block_start = recipes.len();
     let first_id = 11 + i64::from(block) * ID_SPAN;
     let id_of = |position: usize| first_id + position as i64;
     let mut next_recipe_id = 1 + i64::from(block) * 2000;
-    let mut add_recipe = |recipes: &mut Vec<Value>, item: i64, req: i64, amount: i64| {
-        recipes.push(json!({ "id": next_recipe_id, "item_id": item, "req_id": req, "req_amt": amount }));
+    let mut add_recipe = |recipes: &mut Vec<SampleRecipe>, item_id: i64, req_id: i64, req_amt: i64| {
+        recipes.push(SampleRecipe { id: next_recipe_id, item_id, req_id, req_amt });
         next_recipe_id += 1;
     };
     let suffix = if block == 0 { String::new() } else { format!(" {:02}", block + 1) };
@@ -247,7 +263,10 @@ fn generate_block(block: u32, items: &mut Vec<Value>, recipes: &mut Vec<Value>) 
         if position == Layout::INACTIVE {
             set(&mut item, "active", json!(0));
         }
-        items.push(Value::Object(item));
+        if block > 0 || position > 0 {
+            body.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *body, &item);
     }
     // Like the real API: recipe rows are not sorted.
     rng.shuffle(&mut recipes[block_start..]);

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use awc::error::{PayloadError, SendRequestError};
@@ -111,7 +111,9 @@ struct HostGate {
 pub enum Upstream {
     Http(Rc<HttpUpstream>),
     Files(PathBuf),
-    Embedded(Arc<OnceLock<demo_data::Capture>>),
+    /// Generated on each fetch (a few milliseconds) rather than kept: two idle megabytes matter
+    /// to a server whose whole footprint is meant to stay under twenty.
+    Embedded,
 }
 
 pub struct HttpUpstream {
@@ -127,7 +129,7 @@ impl std::fmt::Debug for Upstream {
         match self {
             Upstream::Http(http) => write!(f, "Upstream::Http({})", http.base),
             Upstream::Files(dir) => write!(f, "Upstream::Files({})", dir.display()),
-            Upstream::Embedded(_) => f.write_str("Upstream::Embedded"),
+            Upstream::Embedded => f.write_str("Upstream::Embedded"),
         }
     }
 }
@@ -145,7 +147,7 @@ impl Upstream {
     pub fn with_cookie(url: &str, settings: &UpstreamSettings, cookie: Option<String>) -> Result<Self, UpstreamError> {
         let url = url.trim();
         if url.is_empty() || url == "embedded" {
-            return Ok(Upstream::Embedded(Arc::new(OnceLock::new())));
+            return Ok(Upstream::Embedded);
         }
         if let Some(path) = url.strip_prefix("file://") {
             let dir = PathBuf::from(path);
@@ -181,8 +183,10 @@ impl Upstream {
                     .await
                     .map_err(|error| UpstreamError::Invalid(format!("file reader failed: {error}")))?
             }
-            Upstream::Embedded(capture) => {
-                let capture = capture.get_or_init(|| demo_data::generate(1));
+            Upstream::Embedded => {
+                let capture = tokio::task::spawn_blocking(|| demo_data::generate(1))
+                    .await
+                    .map_err(|error| UpstreamError::Invalid(format!("sample data generator failed: {error}")))?;
                 let (path, query) = split_request(request);
                 let route = capture.routes.resolve(&path, &query).ok_or_else(|| UpstreamError::NotCaptured {
                     dir: "the embedded sample data".to_owned(),
