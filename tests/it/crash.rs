@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::helpers::{eventually, runs_of, TestEnv};
+use crate::helpers::{eventually, runs_of, wait_until_running, TestEnv};
 
 // SIGKILL during a run: the next `serve` abandons the orphan and re-runs it to completion.
 #[test]
@@ -13,10 +13,7 @@ fn sigkill_mid_run_is_abandoned_and_rerun_on_restart() {
     let Some(env) = TestEnv::new() else { return };
     let slow = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "30s");
     let mut server = slow.serve();
-    let orphan = eventually(Duration::from_secs(10), || {
-        runs_of(&slow, "demo").first().filter(|run| run["status"] == "running").cloned()
-    })
-    .expect("the start-up run begins");
+    let orphan = wait_until_running(&slow, "demo");
     server.signal(Signal::SIGKILL);
     server.wait_exit(Duration::from_secs(5)).expect("killed");
     assert_eq!(runs_of(&slow, "demo")[0]["status"], "running", "a killed process cannot close its run");
@@ -41,10 +38,7 @@ fn killed_cli_run_converges_on_the_next_run() {
     let Some(env) = TestEnv::new() else { return };
     let slow = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "30s");
     let mut child = slow.command().args(["run", "demo", "--json"]).spawn().unwrap();
-    eventually(Duration::from_secs(10), || {
-        runs_of(&slow, "demo").first().filter(|run| run["status"] == "running").cloned()
-    })
-    .expect("the run begins");
+    wait_until_running(&slow, "demo");
     child.kill().unwrap();
     child.wait().unwrap();
 

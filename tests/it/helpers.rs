@@ -305,3 +305,11 @@ pub fn items_snapshot(env: &TestEnv) -> Value {
         hayloft::pipelines::items::load::snapshot(&db).await.unwrap()
     })
 }
+
+/// Waits until a run of `pipeline` is in progress, and returns it.
+pub fn wait_until_running(env: &TestEnv, pipeline: &str) -> Value {
+    eventually(Duration::from_secs(10), || {
+        runs_of(env, pipeline).first().filter(|run| run["status"] == "running").cloned()
+    })
+    .unwrap_or_else(|| panic!("no {pipeline} run started: {:?}", runs_of(env, pipeline)))
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::helpers::{eventually, runs_of, TestEnv};
+use crate::helpers::{eventually, runs_of, wait_until_running, TestEnv};
 
 // With no configuration at all, serve starts on SQLite in the working directory and answers.
 #[test]
@@ -54,10 +54,7 @@ fn sigterm_lets_the_running_run_finish() {
     let Some(env) = TestEnv::new() else { return };
     let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "1500ms").env("HAYLOFT_SHUTDOWN_GRACE", "10s");
     let mut server = env.serve();
-    eventually(Duration::from_secs(10), || {
-        runs_of(&env, "demo").first().filter(|run| run["status"] == "running").cloned()
-    })
-    .expect("the start-up run begins");
+    wait_until_running(&env, "demo");
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(Duration::from_secs(15)).expect("serve exits after SIGTERM");
     assert!(status.success(), "exit status {status:?}\n{}", server.logs());
@@ -72,10 +69,7 @@ fn sigterm_past_the_grace_period_abandons_the_run() {
     let Some(env) = TestEnv::new() else { return };
     let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "60s").env("HAYLOFT_SHUTDOWN_GRACE", "300ms");
     let mut server = env.serve();
-    eventually(Duration::from_secs(10), || {
-        runs_of(&env, "demo").first().filter(|run| run["status"] == "running").cloned()
-    })
-    .expect("the start-up run begins");
+    wait_until_running(&env, "demo");
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(Duration::from_secs(10)).expect("serve exits after SIGTERM");
     assert!(status.success(), "{}", server.logs());
@@ -91,10 +85,7 @@ fn two_processes_never_run_one_pipeline_at_once() {
     let Some(env) = TestEnv::new() else { return };
     let env = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "5s");
     let server = env.serve();
-    let running = eventually(Duration::from_secs(10), || {
-        runs_of(&env, "demo").first().filter(|run| run["status"] == "running").cloned()
-    })
-    .expect("the start-up run begins");
+    let running = wait_until_running(&env, "demo");
     let output = env.run(&["run", "demo", "--json"]);
     assert_eq!(output.status.code(), Some(1));
     let refusal: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
