@@ -50,10 +50,9 @@ pub async fn fetch_fingerprinted(
     db: &Database,
     source: &str,
     request: &str,
-    max_body: usize,
     transform_version: u32,
 ) -> Result<Extracted, StageError> {
-    let fetched = upstream.fetch(request, max_body).await.map_err(|error| StageError::Upstream(error.to_string()))?;
+    let fetched = upstream.fetch(request).await.map_err(|error| StageError::Upstream(error.to_string()))?;
     let fingerprint = fingerprint(&fetched.body, transform_version);
     let stored = stored_fingerprint(db, source).await.map_err(|error| StageError::Database(error.to_string()))?;
     if stored.as_deref() == Some(fingerprint.as_str()) {

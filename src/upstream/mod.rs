@@ -110,7 +110,10 @@ struct HostGate {
 #[derive(Clone)]
 pub enum Upstream {
     Http(Rc<HttpUpstream>),
-    Files(PathBuf),
+    Files {
+        dir: PathBuf,
+        max_body: usize,
+    },
     /// Generated on each fetch (a few milliseconds) rather than kept: two idle megabytes matter
     /// to a server whose whole footprint is meant to stay under twenty.
     Embedded,
@@ -128,7 +131,7 @@ impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Upstream::Http(http) => write!(f, "Upstream::Http({})", http.base),
-            Upstream::Files(dir) => write!(f, "Upstream::Files({})", dir.display()),
+            Upstream::Files { dir, .. } => write!(f, "Upstream::Files({})", dir.display()),
             Upstream::Embedded => f.write_str("Upstream::Embedded"),
         }
     }
@@ -154,7 +157,7 @@ impl Upstream {
             if !dir.join(Routes::FILE_NAME).is_file() {
                 return Err(UpstreamError::Invalid(format!("{} has no {}", dir.display(), Routes::FILE_NAME)));
             }
-            return Ok(Upstream::Files(dir));
+            return Ok(Upstream::Files { dir, max_body: settings.max_body_bytes });
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(UpstreamError::Invalid(format!("{url:?}: expected embedded, file:///dir/ or http(s)://host/")));
@@ -172,12 +175,13 @@ impl Upstream {
         })))
     }
 
-    /// Fetches `request` (a path with its query, e.g. `/api.php?method=items`).
-    pub async fn fetch(&self, request: &str, max_body: usize) -> Result<Fetched, UpstreamError> {
+    /// Fetches `request` (a path with its query, e.g. `/api.php?method=items`), refusing bodies
+    /// over the configured `max_body_bytes`.
+    pub async fn fetch(&self, request: &str) -> Result<Fetched, UpstreamError> {
         match self {
             Upstream::Http(http) => http.fetch(request).await,
-            Upstream::Files(dir) => {
-                let dir = dir.clone();
+            Upstream::Files { dir, max_body } => {
+                let (dir, max_body) = (dir.clone(), *max_body);
                 let request = request.to_owned();
                 tokio::task::spawn_blocking(move || read_capture(&dir, &request, max_body))
                     .await

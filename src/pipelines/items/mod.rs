@@ -27,7 +27,6 @@ const REQUEST: &str = "/api.php?method=items";
 pub struct FetchItems {
     upstream: Upstream,
     db: Database,
-    max_body: usize,
 }
 
 #[async_trait(?Send)]
@@ -35,8 +34,7 @@ impl Extract for FetchItems {
     type Output = Extracted;
 
     async fn extract(&self, _run: &RunContext, counters: &StageCounters) -> Result<Extracted, StageError> {
-        let extracted =
-            fetch_fingerprinted(&self.upstream, &self.db, NAME, REQUEST, self.max_body, TRANSFORM_VERSION).await?;
+        let extracted = fetch_fingerprinted(&self.upstream, &self.db, NAME, REQUEST, TRANSFORM_VERSION).await?;
         counters.emitted(1);
         Ok(extracted)
     }
@@ -97,7 +95,7 @@ impl Load for StoreItems {
 }
 
 pub fn build(config: &Config, db: &Database, upstream: &Upstream, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
-    let fetch = FetchItems { upstream: upstream.clone(), db: db.clone(), max_body: config.upstream.max_body_bytes };
+    let fetch = FetchItems { upstream: upstream.clone(), db: db.clone() };
     let store = StoreItems { db: db.clone(), guard: config.delete_guard };
     pipeline(NAME, fetch, ParseItems, store, deps)
 }
