@@ -64,7 +64,7 @@ impl Transform for ParseItems {
             + data.seed_crops.len()
             + data.well_outputs.len();
         counters.emitted(rows as u64);
-        counters.dropped(data.notes.len() as u64);
+        counters.dropped(data.skipped_rows);
         Ok(Parsed::Fresh { data, fingerprint })
     }
 }
@@ -172,6 +172,7 @@ pub(crate) mod tests {
         assert_eq!((data.locksmith_contents[0].quantity_min, data.locksmith_contents[0].quantity_max), (10, 25));
         assert!(data.notes.iter().any(|note| note.contains("unknown item 77")), "{:?}", data.notes);
         assert!(data.notes.iter().any(|note| note.contains("skipped 1 stale recipe rows")), "{:?}", data.notes);
+        assert_eq!(data.skipped_rows, 2, "the stale row and the dangling one");
     }
 
     // Whole-answer problems fail with a reason a person understands.

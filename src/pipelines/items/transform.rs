@@ -158,6 +158,8 @@ pub struct ItemsData {
     /// Items whose row could not be read: their stored version, and rows that point at them,
     /// are kept as they are rather than deleted — the item did not vanish, its row is broken.
     pub unreadable_item_ids: BTreeSet<i64>,
+    /// Input rows (items, recipe rows, id-list entries) left out, for the stage's `dropped` counter.
+    pub skipped_rows: u64,
     /// The run report: skipped rows, dangling references, stale rows.
     pub notes: Vec<String>,
 }
@@ -219,6 +221,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
 
     let mut notes = Notes::default();
     let mut unreadable_item_ids = BTreeSet::new();
+    let mut skipped: u64 = 0;
     let total = answer.items.len();
     let raw_items: Vec<RawItem> = answer
         .items
@@ -234,6 +237,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
                     error.inner()
                 ));
                 unreadable_item_ids.extend(id);
+                skipped += 1;
                 None
             }
         })
@@ -249,6 +253,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     for item in raw_items {
         if !seen_ids.insert(item.id) {
             notes.push(format!("item {} skipped: the id appears twice", item.id));
+            skipped += 1;
             continue;
         }
         if let Some(first) = seen_names.insert(item.name.clone(), item.id) {
@@ -265,10 +270,14 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     let mut data = ItemsData::default();
     for raw in unique_items {
         let id = raw.id;
-        for (seed_id, crop_id) in id_list(&raw.collect_ids, id, "collect_ids", &referable, &mut notes) {
+        let (seeds, left_out) = id_list(&raw.collect_ids, id, "collect_ids", &referable, &mut notes);
+        skipped += left_out;
+        for (seed_id, crop_id) in seeds {
             data.seed_crops.push(SeedCrop { seed_id, crop_id });
         }
-        for (item_id, output_id) in id_list(&raw.well_ids, id, "well_ids", &referable, &mut notes) {
+        let (wells, left_out) = id_list(&raw.well_ids, id, "well_ids", &referable, &mut notes);
+        skipped += left_out;
+        for (item_id, output_id) in wells {
             data.well_outputs.push(WellOutput { item_id, output_id });
         }
         let cooking_recipe_id = reference(raw.cooking_recipe, id, "cooking_recipe", &referable, &mut notes);
@@ -353,6 +362,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
             Err(error) => {
                 let recipe_id = row_id(raw).map_or_else(|| "?".to_owned(), |id| id.to_string());
                 notes.push(format!("recipe {recipe_id} skipped: {}: {}", error.path(), error.inner()));
+                skipped += 1;
                 continue;
             }
         };
@@ -360,6 +370,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
             if !unreadable_item_ids.contains(&recipe.item_id) {
                 notes.push(format!("recipe {} skipped: item {} is not in the item list", recipe.id, recipe.item_id));
             }
+            skipped += 1;
             continue;
         };
         if !(craftable || can_cook || openable) {
@@ -371,11 +382,13 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
                 "recipe {} skipped: item {} needs unknown item {}",
                 recipe.id, recipe.item_id, recipe.req_id
             ));
+            skipped += 1;
             continue;
         }
         if !seen_pairs.insert((recipe.item_id, recipe.req_id)) {
             notes
                 .push(format!("recipe {} skipped: a second row for {} → {}", recipe.id, recipe.item_id, recipe.req_id));
+            skipped += 1;
             continue;
         }
         if openable {
@@ -407,6 +420,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     }
     data.notes = notes.finish();
     data.unreadable_item_ids = unreadable_item_ids;
+    data.skipped_rows = skipped + stale;
     Ok(data)
 }
 
@@ -446,19 +460,28 @@ fn reference(target: i64, item: i64, field: &str, known: &BTreeSet<i64>, notes: 
     None
 }
 
-/// A comma-separated list of item ids, as (item, target) pairs; unknown or malformed ids are noted.
-fn id_list(text: &str, item: i64, field: &str, known: &BTreeSet<i64>, notes: &mut Notes) -> Vec<(i64, i64)> {
+/// A comma-separated list of item ids, as (item, target) pairs, and how many entries were left
+/// out; unknown, malformed and repeated ids are noted.
+fn id_list(text: &str, item: i64, field: &str, known: &BTreeSet<i64>, notes: &mut Notes) -> (Vec<(i64, i64)>, u64) {
     let mut targets = BTreeSet::new();
+    let mut left_out = 0;
     for part in text.split(',').map(str::trim).filter(|part| !part.is_empty() && *part != "0") {
         match part.parse::<i64>() {
             Ok(target) if known.contains(&target) => {
                 if !targets.insert(target) {
                     notes.push(format!("item {item}: {field} lists item {target} twice; kept once"));
+                    left_out += 1;
                 }
             }
-            Ok(target) => notes.push(format!("item {item}: {field} names unknown item {target}; skipped")),
-            Err(_) => notes.push(format!("item {item}: {field} has a malformed id {part:?}; skipped")),
+            Ok(target) => {
+                notes.push(format!("item {item}: {field} names unknown item {target}; skipped"));
+                left_out += 1;
+            }
+            Err(_) => {
+                notes.push(format!("item {item}: {field} has a malformed id {part:?}; skipped"));
+                left_out += 1;
+            }
         }
     }
-    targets.into_iter().map(|target| (item, target)).collect()
+    (targets.into_iter().map(|target| (item, target)).collect(), left_out)
 }
