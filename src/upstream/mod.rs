@@ -110,8 +110,10 @@ struct HostGate {
 #[derive(Clone)]
 pub enum Upstream {
     Http(Rc<HttpUpstream>),
+    /// A capture directory; its routes are read once, when the upstream is built.
     Files {
         dir: PathBuf,
+        routes: Arc<Routes>,
         max_body: usize,
     },
     /// Generated on each fetch (a few milliseconds) rather than kept: two idle megabytes matter
@@ -154,10 +156,8 @@ impl Upstream {
         }
         if let Some(path) = url.strip_prefix("file://") {
             let dir = PathBuf::from(path);
-            if !dir.join(Routes::FILE_NAME).is_file() {
-                return Err(UpstreamError::Invalid(format!("{} has no {}", dir.display(), Routes::FILE_NAME)));
-            }
-            return Ok(Upstream::Files { dir, max_body: settings.max_body_bytes });
+            let routes = Routes::load(&dir).map_err(|error| UpstreamError::Invalid(error.to_string()))?;
+            return Ok(Upstream::Files { dir, routes: Arc::new(routes), max_body: settings.max_body_bytes });
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(UpstreamError::Invalid(format!("{url:?}: expected embedded, file:///dir/ or http(s)://host/")));
@@ -180,10 +180,10 @@ impl Upstream {
     pub async fn fetch(&self, request: &str) -> Result<Fetched, UpstreamError> {
         match self {
             Upstream::Http(http) => http.fetch(request).await,
-            Upstream::Files { dir, max_body } => {
-                let (dir, max_body) = (dir.clone(), *max_body);
+            Upstream::Files { dir, routes, max_body } => {
+                let (dir, routes, max_body) = (dir.clone(), routes.clone(), *max_body);
                 let request = request.to_owned();
-                tokio::task::spawn_blocking(move || read_capture(&dir, &request, max_body))
+                tokio::task::spawn_blocking(move || read_capture(&dir, &routes, &request, max_body))
                     .await
                     .map_err(|error| UpstreamError::Invalid(format!("file reader failed: {error}")))?
             }
@@ -203,9 +203,13 @@ impl Upstream {
     }
 }
 
-fn read_capture(dir: &std::path::Path, request: &str, max_body: usize) -> Result<Fetched, UpstreamError> {
+fn read_capture(
+    dir: &std::path::Path,
+    routes: &Routes,
+    request: &str,
+    max_body: usize,
+) -> Result<Fetched, UpstreamError> {
     let not_captured = || UpstreamError::NotCaptured { dir: dir.display().to_string(), request: request.to_owned() };
-    let routes = Routes::load(dir).map_err(|error| UpstreamError::Invalid(error.to_string()))?;
     let (path, query) = split_request(request);
     let route = routes.resolve(&path, &query).ok_or_else(not_captured)?;
     let file = dir.join(&route.file);

@@ -150,6 +150,9 @@ pub async fn load(
     guard: &DeleteGuard,
     source: &'static str,
 ) -> Result<LoadReport, StageError> {
+    // Read before, not inside, the write transaction, so the writer is held only for the
+    // writes. Safe because the ledger lets one run of this pipeline at a time, and nothing
+    // else writes these tables.
     let stored = read_stored(db).await.map_err(database)?;
     let pair = |a: i64, b: i64| PairKey(a, b);
     let mut item_diff = diff_rows("item", stored.items, data.items, |item| item.id);
