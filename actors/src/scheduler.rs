@@ -159,6 +159,28 @@ fn fire(ctx: &mut Context<Scheduler>, handle: PipelineHandle, trigger: Trigger) 
     }));
 }
 
+/// Runs the start-up catch-up runs one after another, in the order the pipelines were given:
+/// that order is their dependency order, so a source never reads before what it refers to has
+/// loaded (on a first start, every pipeline catches up at once).
+fn catch_up_in_order(ctx: &mut Context<Scheduler>, handles: Vec<PipelineHandle>) {
+    if handles.is_empty() {
+        return;
+    }
+    let runs = async move {
+        for handle in handles {
+            let name = handle.name().to_owned();
+            match handle.run_to_completion(Trigger::Misfire, RunOptions::default()).await {
+                Ok(run) => debug!(pipeline = %name, run_id = run.id, status = ?run.status, "catch-up run finished"),
+                Err(TriggerError::AlreadyRunning { run_id, .. }) => {
+                    info!(pipeline = %name, ?run_id, "a run is already going, catch-up skipped")
+                }
+                Err(error) => warn!(pipeline = %name, %error, "could not run the catch-up run"),
+            }
+        }
+    };
+    ctx.spawn(fut::wrap_future::<_, Scheduler>(runs));
+}
+
 impl Actor for Scheduler {
     type Context = Context<Self>;
 
@@ -178,6 +200,7 @@ impl Actor for Scheduler {
         ctx.wait(history.into_actor(self).map(|(last_started, queued), scheduler, ctx| {
             let now = scheduler.clock.now();
             let windows = scheduler.settings.windows.clone();
+            let mut catch_up = Vec::new();
             for (entry, last) in scheduler.entries.iter_mut().zip(last_started) {
                 let schedule = &entry.pipeline.schedule;
                 entry.next_fire = schedule.next_fire_after(now, &windows);
@@ -198,9 +221,10 @@ impl Actor for Scheduler {
                     fire(ctx, entry.pipeline.handle.clone(), Trigger::Recovery);
                 } else if missed && entry.pipeline.misfire == MisfirePolicy::FireOnce {
                     info!(pipeline = %name, last_started = ?last, "missed a slot while down, running once now");
-                    fire(ctx, entry.pipeline.handle.clone(), Trigger::Misfire);
+                    catch_up.push(entry.pipeline.handle.clone());
                 }
             }
+            catch_up_in_order(ctx, catch_up);
             scheduler.arm(ctx);
         }));
         self.recover(ctx);

@@ -653,3 +653,56 @@ async fn abandoned_runs_are_recovered_and_rerun() {
     assert_eq!(fired.lock().unwrap().len(), 1);
     assert!(ledger.last_run("items").await.unwrap().is_some());
 }
+
+/// An extractor that logs when it starts and ends, taking `work` of (paused) time.
+struct Timed {
+    name: &'static str,
+    work: Duration,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait(?Send)]
+impl Extract for Timed {
+    type Output = ();
+    async fn extract(&self, _run: &RunContext, _counters: &StageCounters) -> Result<(), StageError> {
+        self.log.lock().unwrap().push(format!("{} start", self.name));
+        tokio::time::sleep(self.work).await;
+        self.log.lock().unwrap().push(format!("{} end", self.name));
+        Ok(())
+    }
+}
+
+// Catch-up runs at start-up go one after another in the given (dependency) order: a pipeline
+// that refers to another's data never reads before that data has loaded.
+#[actix::test]
+async fn catch_up_runs_go_in_dependency_order() {
+    tokio::time::pause();
+    let ledger = Arc::new(MemoryLedger::default());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let deps =
+        PipelineDeps { ledger: ledger.clone(), events: EventBus::default(), settings: RunnerSettings::default() };
+    let mut root = Supervisor::new("root");
+    let mut scheduled = Vec::new();
+    for (name, work) in [("items", 30), ("npcs", 1), ("tower", 1)] {
+        let extract = Timed { name, work: Duration::from_secs(work), log: log.clone() };
+        let (spec, handle) = pipeline(name, extract, Nothing, Nothing, deps.clone());
+        root = root.child(spec);
+        let schedule = Schedule::parse("0 0 0 * * *", name, Tz::UTC, Duration::ZERO).unwrap();
+        scheduled.push(ScheduledPipeline { schedule, misfire: MisfirePolicy::FireOnce, handle });
+    }
+    let _root = root.start();
+    let clock = TokioClock::starting_at(at("2026-01-01T12:00:00Z"));
+    let _scheduler = Scheduler::new(
+        scheduled,
+        Arc::new(SchedulerSettings::default()),
+        Arc::new(clock),
+        ledger,
+        Arc::new(|_: &str| false),
+    )
+    .start();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        log.lock().unwrap().clone(),
+        ["items start", "items end", "npcs start", "npcs end", "tower start", "tower end"]
+    );
+}
