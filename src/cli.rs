@@ -65,6 +65,12 @@ enum Command {
     Status {
         #[arg(long)]
         json: bool,
+        /// Show only this pipeline's recent runs.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// How many recent runs to show.
+        #[arg(long, default_value_t = 10)]
+        limit: i64,
     },
     /// List the pipelines with their schedules.
     Pipelines {
@@ -173,7 +179,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { pipeline, json, allow_mass_delete } => {
             system.block_on(run(config, pipeline, json, allow_mass_delete))
         }
-        Command::Status { json } => system.block_on(status(config, json)),
+        Command::Status { json, pipeline, limit } => system.block_on(status(config, json, pipeline, limit)),
         Command::Pipelines { json } => system.block_on(list_pipelines(config, json)),
         Command::Count { entity, json } => system.block_on(count(config, entity, json)),
         Command::Changes { run, json } => system.block_on(changes(config, run, json)),
@@ -243,7 +249,12 @@ async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
 
 async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bool) -> anyhow::Result<ExitCode> {
     let names: Vec<String> = if pipeline == "all" {
-        pipelines::KNOWN.iter().map(|name| (*name).to_owned()).collect()
+        // Every enabled pipeline, in dependency order; a disabled one runs only when named.
+        pipelines::KNOWN
+            .iter()
+            .filter(|name| config.pipeline(name).enabled != Some(false))
+            .map(|name| (*name).to_owned())
+            .collect()
     } else if pipelines::KNOWN.contains(&pipeline.as_str()) {
         vec![pipeline]
     } else {
@@ -349,10 +360,16 @@ async fn open(config: &Config) -> anyhow::Result<Database> {
     Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))
 }
 
-async fn status(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+async fn status(config: Config, json: bool, pipeline: Option<String>, limit: i64) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &pipeline {
+        if !pipelines::KNOWN.contains(&name.as_str()) {
+            bail!("unknown pipeline {name:?}; known pipelines: {}", pipelines::KNOWN.join(", "));
+        }
+    }
     let db = open(&config).await?;
     let pipelines = pipeline_rows(&config, &db).await?;
-    let recent: Vec<_> = queries::recent_runs(&db, None, 10).await?.iter().map(run_summary).collect();
+    let recent: Vec<_> =
+        queries::recent_runs(&db, pipeline.as_deref(), limit.max(1)).await?.iter().map(run_summary).collect();
     if json {
         println!("{}", json!({ "database": db.backend().to_string(), "pipelines": pipelines, "recent_runs": recent }));
         return Ok(ExitCode::SUCCESS);

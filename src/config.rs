@@ -208,9 +208,10 @@ impl Config {
     /// The parsed schedule of pipeline `name`, `default_spec` when none is configured.
     pub fn pipeline_schedule(&self, name: &str, default_spec: &str) -> Result<Schedule, ConfigError> {
         let pipeline = self.pipeline(name);
-        let time_zone = match &pipeline.timezone {
-            Some(zone) => parse_time_zone(zone)?,
-            None => self.time_zone()?,
+        let time_zone = match (&pipeline.timezone, crate::pipelines::default_time_zone(name)) {
+            (Some(zone), _) => parse_time_zone(zone)?,
+            (None, Some(zone)) => parse_time_zone(zone)?,
+            (None, None) => self.time_zone()?,
         };
         let spec = match (pipeline.enabled, &pipeline.schedule) {
             (Some(false), _) => "never",

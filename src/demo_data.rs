@@ -90,8 +90,26 @@ const NOUNS: [&str; 40] = [
     "Wheel", "Whistle", "Yarn", "Piñata",
 ];
 
-/// Generates the sample capture at `scale` (1 = the size of the real item list).
+/// Generates the sample capture at `scale` (1 = the size of the real item list): the item API
+/// answer at that scale plus the sample pages of every other source (see [`crate::demo_pages`]).
 pub fn generate(scale: u32) -> Capture {
+    let route = Route {
+        file: "api/items.json".to_owned(),
+        path: Some("/api.php".to_owned()),
+        query: BTreeMap::from([("method".to_owned(), "items".to_owned())]),
+        content_type: "application/json".to_owned(),
+    };
+    let mut files = BTreeMap::from([(route.file.clone(), items_body(scale))]);
+    let mut routes = vec![route];
+    for (route, body) in crate::demo_pages::all() {
+        files.insert(route.file.clone(), Bytes::from(body));
+        routes.push(route);
+    }
+    Capture { routes: Routes { routes }, files }
+}
+
+/// The item API's answer at `scale`.
+pub fn items_body(scale: u32) -> Bytes {
     // Items are written out as soon as each is built: a JSON tree of the whole list would cost
     // several times the body's size, and the embedded upstream builds this on a running server.
     let mut body = Vec::with_capacity(2_000_000 * scale as usize);
@@ -104,17 +122,23 @@ pub fn generate(scale: u32) -> Capture {
     // Writing into a Vec cannot fail, and the rows are plain numbers.
     let _ = serde_json::to_writer(&mut body, &recipes);
     body.push(b'}');
-    let route = Route {
-        file: "api/items.json".to_owned(),
-        path: Some("/api.php".to_owned()),
-        query: BTreeMap::from([("method".to_owned(), "items".to_owned())]),
-        content_type: "application/json".to_owned(),
-    };
-    Capture { routes: Routes { routes: vec![route] }, files: BTreeMap::from([(route_file(), Bytes::from(body))]) }
+    Bytes::from(body)
 }
 
-fn route_file() -> String {
-    "api/items.json".to_owned()
+/// The id and name of the item at `position` of the first block, as the item API sample
+/// names it (other sample pages refer to items by both).
+pub fn sample_item(position: usize) -> (i64, String) {
+    let id = 11 + position as i64;
+    let name =
+        format!("{} {}", ADJECTIVES[position % ADJECTIVES.len()], NOUNS[(position / ADJECTIVES.len()) % NOUNS.len()]);
+    let name = if Layout::KEYS.contains(&position) {
+        format!("{} Key", ["Small", "Square", "Treasure", "Skeleton"][position])
+    } else if Layout::COOKBOOKS.contains(&position) {
+        format!("Rosalie's {name}")
+    } else {
+        name
+    };
+    (id, name)
 }
 
 /// The layout of one block: which positions hold which kinds of item.

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo_data;
+pub mod demo_pages;
 pub mod failpoint;
 pub mod pipelines;
 pub mod telemetry;

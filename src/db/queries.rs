@@ -8,18 +8,8 @@ use hayloft_actors::ledger::{RunId, RunRecord};
 use serde::Serialize;
 
 use super::ledger::RunRow;
-use super::schema::{
-    change_events, demo_records, items, locksmith_contents, pipelines, recipe_ingredients, runs, seed_crops,
-    wishing_well_outputs,
-};
+use super::schema::{self, change_events, pipelines, runs};
 use super::{with_conn, Database, DbError};
-
-/// Entities `count` knows, with what each counts.
-pub const COUNTABLE: [(&str, &str); 3] = [
-    ("demo", "rows loaded by the demo pipeline"),
-    ("runs", "pipeline runs in the ledger"),
-    ("changes", "change-feed entries"),
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -29,35 +19,54 @@ pub enum QueryError {
     Db(#[from] DbError),
 }
 
-/// Counts the rows of an entity.
-pub async fn count(db: &Database, entity: &str) -> Result<i64, QueryError> {
-    let count = match entity {
-        "items" => with_conn!(db, readers, |conn| items::table.count().get_result(conn).await.map_err(DbError::Query))?,
-        "recipes" => with_conn!(db, readers, |conn| {
-            recipe_ingredients::table.count().get_result(conn).await.map_err(DbError::Query)
-        })?,
-        "locksmith" => with_conn!(db, readers, |conn| {
-            locksmith_contents::table.count().get_result(conn).await.map_err(DbError::Query)
-        })?,
-        "seeds" => {
-            with_conn!(db, readers, |conn| seed_crops::table.count().get_result(conn).await.map_err(DbError::Query))?
-        }
-        "well" => with_conn!(db, readers, |conn| {
-            wishing_well_outputs::table.count().get_result(conn).await.map_err(DbError::Query)
-        })?,
-        "demo" => {
-            with_conn!(db, readers, |conn| demo_records::table.count().get_result(conn).await.map_err(DbError::Query))?
-        }
-        "runs" => with_conn!(db, readers, |conn| runs::table.count().get_result(conn).await.map_err(DbError::Query))?,
-        "changes" => {
-            with_conn!(db, readers, |conn| change_events::table.count().get_result(conn).await.map_err(DbError::Query))?
-        }
-        _ => {
-            let known = COUNTABLE.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
-            return Err(QueryError::UnknownEntity { name: entity.to_owned(), known });
+/// Declares the entities `count` knows — name, table, what it counts — and the function that
+/// counts them, from one list.
+macro_rules! countable {
+    ($($entity:literal => $table:ident: $about:literal),* $(,)?) => {
+        /// Entities `count` knows, with what each counts.
+        pub const COUNTABLE: &[(&str, &str)] = &[$(($entity, $about)),*];
+
+        /// Counts the rows of an entity.
+        pub async fn count(db: &Database, entity: &str) -> Result<i64, QueryError> {
+            match entity {
+                $($entity => Ok(with_conn!(db, readers, |conn| {
+                    schema::$table::table.count().get_result(conn).await.map_err(DbError::Query)
+                })?),)*
+                _ => {
+                    let known = COUNTABLE.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+                    Err(QueryError::UnknownEntity { name: entity.to_owned(), known })
+                }
+            }
         }
     };
-    Ok(count)
+}
+
+countable! {
+    "items" => items: "game items",
+    "recipes" => recipe_ingredients: "crafting and cooking ingredients",
+    "locksmith" => locksmith_contents: "what openable items contain",
+    "seeds" => seed_crops: "crops each seed can yield",
+    "well" => wishing_well_outputs: "wishing-well outputs",
+    "npcs" => npcs: "townsfolk",
+    "npc-items" => npc_items: "items NPCs give, like, love, hate or can be given",
+    "npc-rewards" => npc_rewards: "NPC friendship rewards",
+    "npc-profiles" => npc_profiles: "NPC friendship levels and staff details",
+    "tower" => tower_levels: "tower levels",
+    "tower-rewards" => tower_rewards: "tower item rewards",
+    "locations" => locations: "fishing and exploring locations",
+    "drops" => location_drops: "items found at each location",
+    "community" => community_goals: "community-center goals by day",
+    "exchange" => exchange_offers: "exchange-center offers seen",
+    "cards" => card_combos: "House of Cards combinations",
+    "tent" => tent_offers: "Borgen's tent offers by week",
+    "updates" => game_updates: "game update posts",
+    "passwords" => passwords: "passwords and their rewards",
+    "backgrounds" => profile_backgrounds: "profile backgrounds",
+    "item-details" => item_details: "item-page details",
+    "item-sources" => item_sources: "locations item pages list",
+    "demo" => demo_records: "rows loaded by the demo pipeline",
+    "runs" => runs: "pipeline runs in the ledger",
+    "changes" => change_events: "change-feed entries",
 }
 
 /// The latest runs (of one pipeline, or of all), newest first; queued rows included, so a

@@ -1,6 +1,24 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    card_combo_cards (combo_id, suit) {
+        combo_id -> BigInt,
+        suit -> Text,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
+    card_combos (id) {
+        id -> BigInt,
+        reward_item_id -> Nullable<BigInt>,
+        reward_item_name -> Text,
+        reward_quantity -> BigInt,
+        times_turned_in -> BigInt,
+    }
+}
+
+diesel::table! {
     change_events (id) {
         id -> BigInt,
         run_id -> BigInt,
@@ -13,10 +31,75 @@ diesel::table! {
 }
 
 diesel::table! {
+    community_goals (goal_date) {
+        goal_date -> Text,
+        goal_item_id -> Nullable<BigInt>,
+        goal_item_name -> Text,
+        goal_quantity -> BigInt,
+        reward_item_id -> Nullable<BigInt>,
+        reward_item_name -> Text,
+        reward_quantity -> BigInt,
+        progress -> Nullable<BigInt>,
+        progress_percent -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
     demo_records (id) {
         id -> BigInt,
         name -> Text,
         value -> BigInt,
+    }
+}
+
+diesel::table! {
+    exchange_offers (give_item_id, give_quantity, receive_item_id, receive_quantity) {
+        give_item_id -> BigInt,
+        give_quantity -> BigInt,
+        receive_item_id -> BigInt,
+        receive_quantity -> BigInt,
+        give_item_name -> Text,
+        receive_item_name -> Text,
+        one_shot -> Bool,
+        trade_id -> Nullable<BigInt>,
+        first_seen -> Text,
+        last_seen -> Text,
+    }
+}
+
+diesel::table! {
+    game_update_items (update_id, item_id) {
+        update_id -> BigInt,
+        item_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    game_updates (id) {
+        id -> BigInt,
+        posted_on -> Text,
+        text -> Text,
+        html -> Text,
+    }
+}
+
+diesel::table! {
+    item_details (item_id) {
+        item_id -> BigInt,
+        name -> Text,
+        rarity -> Nullable<Text>,
+        xp_value -> Nullable<BigInt>,
+        flea_market_gold -> Nullable<BigInt>,
+        contents_gold -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    item_sources (item_id, activity, location_type, location_id) {
+        item_id -> BigInt,
+        activity -> Text,
+        location_type -> Text,
+        location_id -> BigInt,
     }
 }
 
@@ -84,11 +167,87 @@ diesel::table! {
 }
 
 diesel::table! {
+    location_drops (location_type, location_id, item_id) {
+        location_type -> Text,
+        location_id -> BigInt,
+        item_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    locations (location_type, id) {
+        location_type -> Text,
+        id -> BigInt,
+        name -> Text,
+        subtitle -> Nullable<Text>,
+        image -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     locksmith_contents (container_id, item_id) {
         container_id -> BigInt,
         item_id -> BigInt,
         quantity_min -> BigInt,
         quantity_max -> BigInt,
+    }
+}
+
+diesel::table! {
+    npc_items (npc_id, relation, item_id) {
+        npc_id -> BigInt,
+        relation -> Text,
+        item_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    npc_profiles (user_id) {
+        user_id -> BigInt,
+        npc_id -> Nullable<BigInt>,
+        name -> Text,
+        zone -> Nullable<Text>,
+        staff_image -> Nullable<Text>,
+        friendship_level -> Nullable<BigInt>,
+        friendship_progress -> Nullable<Double>,
+        townsfolk_of_the_day -> Bool,
+        staff_stat_1 -> Nullable<BigInt>,
+        staff_stat_2 -> Nullable<BigInt>,
+        staff_stat_3 -> Nullable<BigInt>,
+        staff_stat_4 -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    npc_reward_items (reward_id, slot) {
+        reward_id -> BigInt,
+        slot -> BigInt,
+        item_id -> BigInt,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
+    npc_rewards (id) {
+        id -> BigInt,
+        npc_id -> Nullable<BigInt>,
+        npc_name -> Text,
+        level -> BigInt,
+        silver -> Nullable<BigInt>,
+        gold -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    npcs (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        image -> Text,
+        image_halloween -> Nullable<Text>,
+        image_christmas -> Nullable<Text>,
+        explore_location_id -> Nullable<BigInt>,
+        friendship -> Bool,
     }
 }
 
@@ -107,11 +266,42 @@ diesel::table! {
 }
 
 diesel::table! {
+    password_rewards (password, slot) {
+        password -> Text,
+        slot -> BigInt,
+        kind -> Text,
+        item_id -> Nullable<BigInt>,
+        item_name -> Text,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
+    passwords (password) {
+        password -> Text,
+        redeemed_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     pipelines (name) {
         name -> Text,
         schedule -> Text,
         enabled -> Bool,
         registered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    profile_backgrounds (name) {
+        name -> Text,
+        background_id -> Nullable<BigInt>,
+        image -> Text,
+        players_unlocked -> Nullable<BigInt>,
+        cost_kind -> Nullable<Text>,
+        cost_item_id -> Nullable<BigInt>,
+        cost_item_name -> Nullable<Text>,
+        cost_quantity -> Nullable<BigInt>,
     }
 }
 
@@ -161,25 +351,82 @@ diesel::table! {
 }
 
 diesel::table! {
+    tent_offers (week, item_id) {
+        week -> Text,
+        item_id -> BigInt,
+        item_name -> Text,
+        price -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tower_levels (level) {
+        level -> BigInt,
+        silver -> Nullable<BigInt>,
+        gold -> Nullable<BigInt>,
+        mm_item_1 -> Nullable<BigInt>,
+        mm_item_2 -> Nullable<BigInt>,
+        mm_item_3 -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tower_rewards (level, slot) {
+        level -> BigInt,
+        slot -> BigInt,
+        item_id -> BigInt,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
     wishing_well_outputs (item_id, output_id) {
         item_id -> BigInt,
         output_id -> BigInt,
     }
 }
 
+diesel::joinable!(card_combo_cards -> card_combos (combo_id));
 diesel::joinable!(change_events -> runs (run_id));
+diesel::joinable!(game_update_items -> game_updates (update_id));
+diesel::joinable!(npc_items -> npcs (npc_id));
+diesel::joinable!(npc_reward_items -> npc_rewards (reward_id));
+diesel::joinable!(npc_rewards -> npcs (npc_id));
 diesel::joinable!(outbox -> runs (run_id));
+diesel::joinable!(password_rewards -> passwords (password));
+diesel::joinable!(tower_rewards -> tower_levels (level));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    card_combo_cards,
+    card_combos,
     change_events,
+    community_goals,
     demo_records,
+    exchange_offers,
+    game_update_items,
+    game_updates,
+    item_details,
+    item_sources,
     items,
+    location_drops,
+    locations,
     locksmith_contents,
+    npc_items,
+    npc_profiles,
+    npc_reward_items,
+    npc_rewards,
+    npcs,
     outbox,
+    password_rewards,
+    passwords,
     pipelines,
+    profile_backgrounds,
     recipe_ingredients,
     runs,
     seed_crops,
     source_fingerprints,
+    tent_offers,
+    tower_levels,
+    tower_rewards,
     wishing_well_outputs,
 );

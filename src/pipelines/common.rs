@@ -11,7 +11,8 @@ use hayloft_actors::pipeline::StageError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::db::schema::source_fingerprints;
+use crate::db::queries::NewChange;
+use crate::db::schema::{change_events, source_fingerprints};
 use crate::db::{with_conn, Database, DbError};
 use crate::upstream::{Fetched, Upstream};
 
@@ -59,6 +60,23 @@ pub async fn fetch_fingerprinted(
         return Ok(Extracted::Unchanged { fingerprint });
     }
     Ok(Extracted::Fresh { fetched, fingerprint })
+}
+
+/// Reads a JSON answer as `T`. An empty body, an HTML page (a login or maintenance page) and
+/// invalid or truncated JSON fail with a reason a person understands.
+pub fn json_answer<'a, T: Deserialize<'a>>(body: &'a [u8], url: &str) -> Result<T, StageError> {
+    let trimmed = body.iter().position(|byte| !byte.is_ascii_whitespace()).map_or(&body[..0], |start| &body[start..]);
+    if trimmed.is_empty() {
+        return Err(StageError::BadInput(format!("{url} answered with an empty body")));
+    }
+    if trimmed.first() == Some(&b'<') {
+        let excerpt = body_excerpt(&Bytes::copy_from_slice(trimmed));
+        return Err(StageError::BadInput(format!("{url} answered with an HTML page instead of JSON: {excerpt}")));
+    }
+    serde_json::from_slice(trimmed).map_err(|error| {
+        let hint = if error.is_eof() { " (the body looks truncated)" } else { "" };
+        StageError::BadInput(format!("{url} sent invalid JSON: {error}{hint}"))
+    })
 }
 
 /// A short, printable start of a body, for error messages about what came back instead.
@@ -149,6 +167,60 @@ fn changed_fields<R: Serialize>(old: &R, new: &R) -> Vec<String> {
         }
         _ => Vec::new(),
     }
+}
+
+/// Change-feed rows per statement (7 columns each).
+const FEED_BATCH: usize = 2_000;
+
+/// The statements that close every load, written once for both backends: the run's change feed
+/// and the source's new fingerprint, inside the load's transaction so neither can exist without
+/// the rows they describe. `$($await)*` is empty (sync SQLite) or `.await` (PostgreSQL).
+macro_rules! feed_statements {
+    ($conn:ident, $run_id:ident, $changes:ident, $source:ident, $fingerprint:ident, $($await:tt)*) => {{
+        use diesel::upsert::excluded;
+        use diesel::ExpressionMethods as _;
+        let feed: Vec<NewChange<'_>> = $changes.iter().map(|change| NewChange::from_change($run_id, change)).collect();
+        for chunk in feed.chunks(FEED_BATCH) {
+            diesel::insert_into(change_events::table).values(chunk).execute(&mut *$conn)$($await)*?;
+        }
+        let loaded_at = chrono::Utc::now().naive_utc();
+        diesel::insert_into(source_fingerprints::table)
+            .values((
+                source_fingerprints::source.eq($source),
+                source_fingerprints::fingerprint.eq($fingerprint),
+                source_fingerprints::loaded_at.eq(loaded_at),
+            ))
+            .on_conflict(source_fingerprints::source)
+            .do_update()
+            .set((
+                source_fingerprints::fingerprint.eq(excluded(source_fingerprints::fingerprint)),
+                source_fingerprints::loaded_at.eq(excluded(source_fingerprints::loaded_at)),
+            ))
+            .execute(&mut *$conn)$($await)*?;
+        Ok(())
+    }};
+}
+
+pub fn record_feed_sqlite(
+    conn: &mut diesel::SqliteConnection,
+    run_id: i64,
+    changes: &[Change],
+    source: &str,
+    fingerprint: &str,
+) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl as _;
+    feed_statements!(conn, run_id, changes, source, fingerprint,)
+}
+
+pub async fn record_feed_postgres(
+    conn: &mut diesel_async::AsyncPgConnection,
+    run_id: i64,
+    changes: &[Change],
+    source: &str,
+    fingerprint: &str,
+) -> diesel::QueryResult<()> {
+    use diesel_async::RunQueryDsl as _;
+    feed_statements!(conn, run_id, changes, source, fingerprint, .await)
 }
 
 /// Refuses loads that would delete a large share of a table: a truncated or broken fetch must

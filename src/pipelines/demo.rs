@@ -28,6 +28,7 @@ pub const DEFAULT_SCHEDULE: &str = "H H/10 * * * *";
 pub const DEFAULT_ROWS: u64 = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = demo_records)]
 pub struct DemoRecord {
     pub id: i64,

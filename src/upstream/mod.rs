@@ -188,16 +188,19 @@ impl Upstream {
                     .map_err(|error| UpstreamError::Invalid(format!("file reader failed: {error}")))?
             }
             Upstream::Embedded => {
-                let capture = tokio::task::spawn_blocking(|| demo_data::generate(1))
-                    .await
-                    .map_err(|error| UpstreamError::Invalid(format!("sample data generator failed: {error}")))?;
-                let (path, query) = split_request(request);
-                let route = capture.routes.resolve(&path, &query).ok_or_else(|| UpstreamError::NotCaptured {
-                    dir: "the embedded sample data".to_owned(),
-                    request: request.to_owned(),
-                })?;
-                let body = capture.files.get(&route.file).cloned().unwrap_or_default();
-                Ok(Fetched { url: format!("embedded:{request}"), body, content_type: Some(route.content_type.clone()) })
+                let url = format!("embedded:{request}");
+                if request.trim_start_matches('/') == "api.php?method=items" {
+                    let body = tokio::task::spawn_blocking(|| demo_data::items_body(1))
+                        .await
+                        .map_err(|error| UpstreamError::Invalid(format!("sample data generator failed: {error}")))?;
+                    return Ok(Fetched { url, body, content_type: Some("application/json".to_owned()) });
+                }
+                let (body, content_type) =
+                    crate::demo_pages::page(request).ok_or_else(|| UpstreamError::NotCaptured {
+                        dir: "the embedded sample data".to_owned(),
+                        request: request.to_owned(),
+                    })?;
+                Ok(Fetched { url, body: Bytes::from(body), content_type: Some(content_type.to_owned()) })
             }
         }
     }

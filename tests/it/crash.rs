@@ -11,6 +11,7 @@ use crate::helpers::{eventually, runs_of, wait_until_running, TestEnv};
 #[test]
 fn sigkill_mid_run_is_abandoned_and_rerun_on_restart() {
     let Some(env) = TestEnv::new() else { return };
+    let env = env.only(&["demo"]);
     let slow = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "30s");
     let mut server = slow.serve();
     let orphan = wait_until_running(&slow, "demo");
@@ -36,6 +37,7 @@ fn sigkill_mid_run_is_abandoned_and_rerun_on_restart() {
 #[test]
 fn killed_cli_run_converges_on_the_next_run() {
     let Some(env) = TestEnv::new() else { return };
+    let env = env.only(&["demo"]);
     let slow = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "30s");
     let mut child = slow.command().args(["run", "demo", "--json"]).spawn().unwrap();
     wait_until_running(&slow, "demo");

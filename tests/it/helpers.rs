@@ -121,6 +121,16 @@ impl TestEnv {
         self
     }
 
+    /// Disables every pipeline but `names`, so a test's server runs only what the test is about.
+    pub fn only(mut self, names: &[&str]) -> Self {
+        for name in hayloft::pipelines::KNOWN {
+            if !names.contains(&name) {
+                self = self.env(&format!("HAYLOFT_PIPELINES__{}__ENABLED", name.to_uppercase()), "false");
+            }
+        }
+        self
+    }
+
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hayloft"));
         command
@@ -235,7 +245,7 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
 
 /// The recent runs of one pipeline, newest first.
 pub fn runs_of(env: &TestEnv, pipeline: &str) -> Vec<Value> {
-    let status = env.json(&["status", "--json"]);
+    let status = env.json(&["status", "--json", "--pipeline", pipeline, "--limit", "50"]);
     let runs = status["recent_runs"].as_array().cloned().unwrap_or_default();
     runs.into_iter().filter(|run| run["pipeline"] == pipeline).collect()
 }

@@ -10,14 +10,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::{captures, eventually, items_capture, items_snapshot, runs_of, Replay, TestEnv};
 
-/// A test environment whose items come from `upstream` and whose demo pipeline stays idle.
+/// A test environment whose items come from `upstream` and whose other pipelines stay idle.
 fn items_env(upstream: &str) -> Option<TestEnv> {
-    Some(
-        TestEnv::new()?
-            .env("HAYLOFT_UPSTREAM_URL", upstream)
-            .env("HAYLOFT_PIPELINES__DEMO__ENABLED", "false")
-            .env("HAYLOFT_UPSTREAM__RETRIES", "1"),
-    )
+    Some(TestEnv::new()?.env("HAYLOFT_UPSTREAM_URL", upstream).only(&["items"]).env("HAYLOFT_UPSTREAM__RETRIES", "1"))
 }
 
 /// The real capture replayed, an environment that has loaded it once, and the parsed answer

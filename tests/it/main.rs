@@ -9,4 +9,5 @@ mod crash;
 mod items;
 mod schema;
 mod serve;
+mod sources;
 mod upstream;

@@ -57,6 +57,7 @@ fn sqlite_columns(path: &str) -> Columns {
                 ("TEXT", _) => "text",
                 ("BOOLEAN", _) => "boolean",
                 ("TIMESTAMP", _) => "timestamp",
+                ("DOUBLE", _) => "double precision",
                 (other, _) => panic!("unexpected SQLite type {other}"),
             };
             ((column.table_name, column.name), (kind.to_owned(), column.notnull == 1 || column.pk == 1))

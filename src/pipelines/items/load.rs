@@ -12,13 +12,12 @@ use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
 
 use super::rows::{Item, LocksmithContent, PairKey, RecipeIngredient, SeedCrop, WellOutput};
 use super::transform::ItemsData;
-use crate::db::queries::NewChange;
-use crate::db::schema::{
-    change_events, items, locksmith_contents, recipe_ingredients, seed_crops, source_fingerprints, wishing_well_outputs,
-};
+use crate::db::schema::{items, locksmith_contents, recipe_ingredients, seed_crops, wishing_well_outputs};
 use crate::db::{with_conn, Database, DbError};
 use crate::failpoint;
-use crate::pipelines::common::{diff_rows, DeleteGuard, TableCounts, TableDiff};
+use crate::pipelines::common::{
+    diff_rows, record_feed_postgres, record_feed_sqlite, DeleteGuard, TableCounts, TableDiff,
+};
 
 /// Rows per multi-row statement. `items` has 58 columns: 400 rows stay under SQLite's 32,766
 /// bound parameters and PostgreSQL's 65,535.
@@ -320,24 +319,6 @@ macro_rules! write_statements {
         for chunk in w.item_deletes.chunks(DELETE_BATCH) {
             diesel::delete(items::table.filter(items::id.eq_any(chunk))).execute(&mut *$conn)$($await)*?;
         }
-        let feed: Vec<NewChange<'_>> = w.changes.iter().map(|change| NewChange::from_change(w.run_id, change)).collect();
-        for chunk in feed.chunks(LINK_BATCH) {
-            diesel::insert_into(change_events::table).values(chunk).execute(&mut *$conn)$($await)*?;
-        }
-        let loaded_at = chrono::Utc::now().naive_utc();
-        diesel::insert_into(source_fingerprints::table)
-            .values((
-                source_fingerprints::source.eq(w.source),
-                source_fingerprints::fingerprint.eq(&w.fingerprint),
-                source_fingerprints::loaded_at.eq(loaded_at),
-            ))
-            .on_conflict(source_fingerprints::source)
-            .do_update()
-            .set((
-                source_fingerprints::fingerprint.eq(excluded(source_fingerprints::fingerprint)),
-                source_fingerprints::loaded_at.eq(excluded(source_fingerprints::loaded_at)),
-            ))
-            .execute(&mut *$conn)$($await)*?;
         Ok::<(), diesel::result::Error>(())
     }};
 }
@@ -363,12 +344,14 @@ macro_rules! excluded_item_columns {
 
 fn write_sqlite(conn: &mut diesel::SqliteConnection, writes: &Writes) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl;
-    write_statements!(conn, writes,)
+    write_statements!(conn, writes,)?;
+    record_feed_sqlite(conn, writes.run_id, &writes.changes, writes.source, &writes.fingerprint)
 }
 
 async fn write_postgres(conn: &mut diesel_async::AsyncPgConnection, writes: &Writes) -> diesel::QueryResult<()> {
     use diesel_async::RunQueryDsl;
-    write_statements!(conn, writes, .await)
+    write_statements!(conn, writes, .await)?;
+    record_feed_postgres(conn, writes.run_id, &writes.changes, writes.source, &writes.fingerprint).await
 }
 
 /// Runs the writes in one transaction. SQLite's multi-row inserts go through sync diesel on a

@@ -109,8 +109,7 @@ pub(crate) mod tests {
 
     /// A raw API item with every key, as the game sends it.
     pub(crate) fn raw_item(id: i64) -> Value {
-        let capture = crate::demo_data::generate(1);
-        let body: Value = serde_json::from_slice(&capture.files["api/items.json"]).unwrap();
+        let body: Value = serde_json::from_slice(&crate::demo_data::items_body(1)).unwrap();
         let mut item = body["items"][0].clone();
         item["id"] = json!(id);
         item["name"] = json!(format!("Thing {id}"));

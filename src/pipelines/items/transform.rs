@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::rows::{Item, LocksmithContent, RecipeIngredient, SeedCrop, WellOutput};
+use crate::pipelines::common::json_answer;
 use hayloft_actors::pipeline::StageError;
 
 /// Bump when the reading of the API changes, so unchanged bodies are read again.
@@ -132,7 +133,7 @@ struct RawRecipe {
 }
 
 /// The API's booleans are the numbers 0 and 1.
-fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+pub(crate) fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Flag {
@@ -191,15 +192,6 @@ impl Notes {
 /// Parses the body. Fails only when the answer as a whole is unusable (not JSON, not the
 /// expected object, no valid item at all); bad rows are skipped and noted.
 pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
-    let trimmed = body.iter().position(|byte| !byte.is_ascii_whitespace()).map_or(&body[..0], |start| &body[start..]);
-    if trimmed.is_empty() {
-        return Err(StageError::BadInput(format!("{url} answered with an empty body")));
-    }
-    if trimmed.first() == Some(&b'<') {
-        let excerpt = crate::pipelines::common::body_excerpt(&bytes::Bytes::copy_from_slice(trimmed));
-        return Err(StageError::BadInput(format!("{url} answered with an HTML page instead of JSON: {excerpt}")));
-    }
-
     // Rows stay raw until each is read into its struct: no intermediate JSON tree, and a bad
     // row fails alone.
     #[derive(Deserialize)]
@@ -209,10 +201,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
         #[serde(default, borrow)]
         recipes: Vec<&'a RawValue>,
     }
-    let answer: Answer<'_> = serde_json::from_slice(trimmed).map_err(|error| {
-        let hint = if error.is_eof() { " (the body looks truncated)" } else { "" };
-        StageError::BadInput(format!("{url} sent invalid JSON: {error}{hint}"))
-    })?;
+    let answer: Answer<'_> = json_answer(body, url)?;
     if answer.items.is_empty() {
         return Err(StageError::BadInput(format!(
             "{url} returned an empty item list; refusing to read that as \"every item was removed\""
@@ -425,13 +414,15 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
 }
 
 /// Reads one raw row, keeping the path of the field that failed.
-fn read_row<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+pub(crate) fn read_row<'a, T: Deserialize<'a>>(
+    raw: &'a RawValue,
+) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
     serde_path_to_error::deserialize(&mut deserializer)
 }
 
 /// The `id` of a row that could not be read whole, if that much can be read.
-fn row_id(raw: &RawValue) -> Option<i64> {
+pub(crate) fn row_id(raw: &RawValue) -> Option<i64> {
     #[derive(Deserialize)]
     struct JustTheId {
         id: Option<i64>,

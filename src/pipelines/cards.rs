@@ -1,0 +1,140 @@
+//! The House of Cards (`/manage_hoc.php`, a staff table): which cards to play for which reward.
+//! Rewards are named, not linked; the names resolve to item ids.
+
+use diesel::{Insertable, Queryable, Selectable};
+use hayloft_actors::pipeline::StageError;
+use select::node::Node;
+use select::predicate::Name;
+use serde::Serialize;
+
+use super::html::{name_and_quantity, number, squash, text_lines, Html};
+use super::names::Resolver;
+use super::source::{Source, SourceInput};
+use super::table::{stored_table, Dataset, DeletePolicy};
+use crate::db::schema::{card_combo_cards, card_combos};
+
+pub const NAME: &str = "cards";
+const REQUEST: &str = "/manage_hoc.php";
+const HEADER: [&str; 4] = ["ID", "Cards to Play", "Reward", "Times Turned In"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = card_combos)]
+pub struct CardCombo {
+    pub id: i64,
+    pub reward_item_id: Option<i64>,
+    pub reward_item_name: String,
+    pub reward_quantity: i64,
+    pub times_turned_in: i64,
+}
+stored_table!(
+    CardCombo,
+    card_combos,
+    "card_combo",
+    key(id),
+    update(reward_item_id, reward_item_name, reward_quantity, times_turned_in)
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = card_combo_cards)]
+pub struct CardComboCard {
+    pub combo_id: i64,
+    pub suit: String,
+    pub quantity: i64,
+}
+stored_table!(CardComboCard, card_combo_cards, "card_combo_card", key(combo_id, suit), update(quantity));
+
+fn cells(row: Node<'_>) -> Vec<Node<'_>> {
+    row.children().filter(|child| matches!(child.name(), Some("td" | "th"))).collect()
+}
+
+pub struct Cards;
+
+impl Source for Cards {
+    const NAME: &'static str = NAME;
+    /// Daily, at a hashed time.
+    const DEFAULT_SCHEDULE: &'static str = "H H H * * *";
+    const TRANSFORM_VERSION: u32 = 1;
+
+    fn requests(&self) -> Vec<String> {
+        vec![REQUEST.to_owned()]
+    }
+
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let page = Html::parse(&input.pages[0]);
+        let selector = "table tr:first-of-type (ID | Cards to Play | Reward | Times Turned In)";
+        let table = page
+            .find(Name("table"))
+            .find(|table| {
+                table.find(Name("tr")).next().is_some_and(|header| {
+                    let titles: Vec<String> = cells(header).iter().map(|cell| squash(&cell.text())).collect();
+                    titles == HEADER
+                })
+            })
+            .ok_or_else(|| page.layout_error(selector))?;
+        let mut resolver = Resolver::new(&input.names);
+        let mut notes = Vec::new();
+        let mut combos = Vec::new();
+        let mut cards = Vec::new();
+        for row in table.find(Name("tr")).skip(1) {
+            let cells = cells(row);
+            let [id, played, reward, turned_in] = cells[..] else {
+                notes.push(format!("a row with {} cells instead of 4 was skipped", cells.len()));
+                continue;
+            };
+            let Some(id) = number(&id.text()) else {
+                notes.push(format!("a row without a readable id was skipped: {:?}", squash(&row.text())));
+                continue;
+            };
+            let Some((reward_name, reward_quantity)) =
+                text_lines(reward).iter().find_map(|line| name_and_quantity(line))
+            else {
+                notes.push(format!("combo {id} skipped: no \"Name (xN)\" reward"));
+                continue;
+            };
+            for (suit, quantity) in text_lines(played).iter().filter_map(|line| name_and_quantity(line)) {
+                cards.push(CardComboCard { combo_id: id, suit, quantity });
+            }
+            combos.push(CardCombo {
+                id,
+                reward_item_id: resolver.item(&reward_name),
+                reward_item_name: reward_name,
+                reward_quantity,
+                times_turned_in: number(&turned_in.text()).unwrap_or(0),
+            });
+        }
+        if combos.is_empty() {
+            return Err(page.layout_error(&format!("{selector} + tr")));
+        }
+        let skipped = notes.len() as u64;
+        notes.extend(resolver.notes());
+        Ok(Dataset::new()
+            .table(combos, DeletePolicy::Replace)
+            .table(cards, DeletePolicy::Replace)
+            .with_notes(notes)
+            .with_dropped(skipped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::pipelines::names::{NameIndex, Names};
+    use crate::pipelines::source::{parse_pages, Page};
+
+    // Cards per suit and the named reward are read from the staff table.
+    #[test]
+    fn combos_and_cards() {
+        let body = "<table><tr><td>ID</td><td>Cards to Play</td><td>Reward</td><td>Times Turned In</td></tr>\
+            <tr><td>3</td><td><img> Diamonds (x3) <img> Spades (x2)</td><td><img> Mega Cotton Seeds (x50)</td><td>1,204</td></tr>\
+            </table>";
+        let names = Names { items: NameIndex::new([("Mega Cotton Seeds".to_owned(), 9)]), ..Names::default() };
+        let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: body.into() };
+        let dataset = parse_pages(&Cards, vec![page], vec![], names).unwrap();
+        assert_eq!(dataset.table_rows(), [("card_combos", 1), ("card_combo_cards", 2)]);
+        let combo = &dataset.rows_of("card_combos")[0];
+        assert_eq!((combo["reward_item_id"].as_i64(), combo["times_turned_in"].as_i64()), (Some(9), Some(1204)));
+    }
+}

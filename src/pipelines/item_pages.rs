@@ -1,0 +1,242 @@
+//! Item pages (`/item.php?id=N` for every stored item): what the item API does not say — the
+//! rarity and XP as the page shows them, the Flea Market price in Gold, the Gold inside an
+//! openable (the locksmith's Gold row), and the locations each item is found at. One page per
+//! item, fetched politely (the upstream's per-host concurrency and rate limits) across the whole
+//! item list; a page that fails is reported and its item's stored rows stay.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use diesel::{Insertable, QueryDsl, Queryable, Selectable};
+use hayloft_actors::pipeline::StageError;
+use select::node::Node;
+use select::predicate::{Class, Name, Predicate};
+use serde::Serialize;
+
+use super::html::{next_element, number, own_text, query_value, squash, Html, LinkTo};
+use super::locations::location_key;
+use super::source::{Page, Source, SourceInput};
+use super::table::{stored_table, Dataset, DeletePolicy};
+use crate::db::schema::{item_details, item_sources, items};
+use crate::db::{with_conn, Database, DbError};
+
+pub const NAME: &str = "item_pages";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = item_details)]
+pub struct ItemDetail {
+    pub item_id: i64,
+    pub name: String,
+    pub rarity: Option<String>,
+    pub xp_value: Option<i64>,
+    pub flea_market_gold: Option<i64>,
+    pub contents_gold: Option<i64>,
+}
+stored_table!(
+    ItemDetail,
+    item_details,
+    "item_detail",
+    key(item_id),
+    update(name, rarity, xp_value, flea_market_gold, contents_gold)
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = item_sources)]
+pub struct ItemSource {
+    pub item_id: i64,
+    /// The page section listing the location, lower case: `fishing`, `exploring`, ...
+    pub activity: String,
+    pub location_type: String,
+    pub location_id: i64,
+}
+stored_table!(ItemSource, item_sources, "item_source", key(item_id, activity, location_type, location_id), update());
+
+pub fn request(item_id: i64) -> String {
+    format!("/item.php?id={item_id}")
+}
+
+/// The elements of the section titled like `title` matches: everything after its
+/// `div.content-block-title` up to the next one.
+fn sections<'a>(page: &'a Html) -> Vec<(String, Vec<Node<'a>>)> {
+    page.find(Name("div").and(Class("content-block-title")))
+        .map(|title| {
+            let mut body = Vec::new();
+            let mut next = next_element(title);
+            while let Some(node) = next {
+                if node.is(Class("content-block-title")) {
+                    break;
+                }
+                body.push(node);
+                next = next_element(node);
+            }
+            (squash(&title.text()), body)
+        })
+        .collect()
+}
+
+/// The details and sources one item page gives.
+pub fn parse_item_page(page: &Html, item_id: i64) -> Result<(ItemDetail, Vec<ItemSource>), StageError> {
+    let name = page
+        .find(Class("sharelink"))
+        .find_map(|link| link.attr("data-clipboard-text"))
+        .map(|text| squash(text.trim_start_matches("((").trim_end_matches("))")))
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| page.layout_error(".center.sliding a.sharelink[data-clipboard-text]"))?;
+    let sections = sections(page);
+    let details = sections
+        .iter()
+        .find(|(title, _)| title == "Item Details")
+        .ok_or_else(|| page.layout_error("div.content-block-title \"Item Details\""))?;
+    let mut detail =
+        ItemDetail { item_id, name, rarity: None, xp_value: None, flea_market_gold: None, contents_gold: None };
+    for row in details.1.iter().flat_map(|node| node.find(Class("item-inner"))) {
+        let label = row.find(Class("item-title")).next().map(own_text).unwrap_or_default();
+        let value = row.find(Class("item-after")).next().map(own_text).unwrap_or_default();
+        match label.as_str() {
+            "Rarity" => detail.rarity = Some(value).filter(|value| !value.is_empty()),
+            "XP Value" => detail.xp_value = value.strip_suffix("XP").and_then(number),
+            "Flea Market" => detail.flea_market_gold = value.strip_suffix("Gold").and_then(number),
+            _ => {}
+        }
+    }
+    let mut sources = Vec::new();
+    for (title, body) in &sections {
+        if title == "Item Contents" {
+            // The Gold row links nowhere (`href="#"`) and shows an amount without an `x`.
+            detail.contents_gold = body
+                .iter()
+                .flat_map(|node| node.find(Name("a").and(Class("item-link"))))
+                .filter(|link| link.attr("href") == Some("#"))
+                .filter(|link| {
+                    link.find(Class("item-title")).next().is_some_and(|title| squash(&title.text()).starts_with("Gold"))
+                })
+                .find_map(|link| link.find(Class("item-after")).next().and_then(|after| number(&after.text())));
+        }
+        let activity = title.to_lowercase();
+        for link in body.iter().flat_map(|node| node.find(LinkTo("location.php"))) {
+            if let Some((location_type, location_id)) = link.attr("href").and_then(location_key) {
+                sources.push(ItemSource { item_id, activity: activity.clone(), location_type, location_id });
+            }
+        }
+    }
+    sources.sort_by(|a, b| {
+        (&a.activity, &a.location_type, a.location_id).cmp(&(&b.activity, &b.location_type, b.location_id))
+    });
+    sources.dedup();
+    Ok((detail, sources))
+}
+
+pub struct ItemPages;
+
+#[async_trait(?Send)]
+impl Source for ItemPages {
+    const NAME: &'static str = NAME;
+    /// Daily, at a hashed time: a thousand pages, fetched within the politeness limits.
+    const DEFAULT_SCHEDULE: &'static str = "H H H * * *";
+    const TRANSFORM_VERSION: u32 = 1;
+
+    fn requests(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn fan_out(&self, _pages: &[Page], db: &Database) -> Result<Vec<String>, StageError> {
+        let ids: Vec<i64> = with_conn!(db, readers, |conn| {
+            items::table.select(items::id).order(items::id).load(conn).await.map_err(DbError::Query)
+        })
+        .map_err(|error| StageError::Database(error.to_string()))?;
+        if ids.is_empty() {
+            return Err(StageError::BadInput(
+                "no items are stored yet; run the items pipeline first (`hayloft run items`)".to_owned(),
+            ));
+        }
+        Ok(ids.into_iter().map(request).collect())
+    }
+
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let mut failed: BTreeSet<i64> = input
+            .failures
+            .iter()
+            .filter_map(|failure| query_value(&failure.request, "id").and_then(|id| id.parse().ok()))
+            .collect();
+        let mut notes = Vec::new();
+        let mut details = Vec::new();
+        let mut sources = Vec::new();
+        for page in &input.fanned {
+            let Some(item_id) = query_value(&page.request, "id").and_then(|id| id.parse().ok()) else { continue };
+            match parse_item_page(&Html::parse(page), item_id) {
+                Ok((detail, item_sources)) => {
+                    details.push(detail);
+                    sources.extend(item_sources);
+                }
+                Err(error) => {
+                    notes.push(error.to_string());
+                    failed.insert(item_id);
+                }
+            }
+        }
+        if details.is_empty() && !input.fanned.is_empty() {
+            // Every page fetched, none readable: the layout changed, not a few items.
+            return Err(StageError::BadInput(format!(
+                "none of the {} item pages could be read; the first error: {}",
+                input.fanned.len(),
+                notes.first().map_or("", String::as_str)
+            )));
+        }
+        let broken = notes.len() as u64;
+        const SHOWN: usize = 5;
+        if notes.len() > SHOWN {
+            let more = notes.len() - SHOWN;
+            notes.truncate(SHOWN);
+            notes.push(format!("... and {more} more unreadable item pages"));
+        }
+        let failed = Arc::new(failed);
+        let keep_sources = failed.clone();
+        Ok(Dataset::new()
+            .table(details, DeletePolicy::keep_where(move |row: &ItemDetail| failed.contains(&row.item_id)))
+            .table(sources, DeletePolicy::keep_where(move |row: &ItemSource| keep_sources.contains(&row.item_id)))
+            .with_notes(notes)
+            .with_dropped(broken))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const PAGE: &str = r##"<div class="center sliding"><a class="sharelink" data-clipboard-text="((Grab Bag 02))">x</a></div>
+        <div class="content-block-title">Item Details</div><div class="card"><ul>
+        <li><div class="item-inner"><div class="item-title">XP Value <br/><span>XP gained</span></div><div class="item-after"> 1 XP </div></div>
+        <li><div class="item-inner"><div class="item-title">Flea Market <br/><span>On sale</span></div>
+            <div class="item-after"> 4 Gold &nbsp; <a href='flea.php'>go</a></div></div>
+        <li><div class="item-inner"><div class="item-title">Rarity</div><div class="item-after"> Uncommon </div></div></ul></div>
+        <div class="content-block-title">Item Contents</div><div class="card">opened at the Locksmith</div>
+        <div class="list-block"><ul><li><a href="#" class="item-link"><div class="item-title"><strong>Gold</strong></div>
+            <div class="item-after">25</div></a></ul></div>
+        <div class="content-block-title">Exploring</div><div class="card">found by exploring</div>
+        <div class="list-block"><ul><li><a href="location.php?id=1&type=explore" class="item-link">Forest</a></ul></div>"##;
+
+    // Details, the contents' Gold row and the drop sources are read from their sections.
+    #[test]
+    fn item_page_details_and_sources() {
+        let (detail, sources) = parse_item_page(&Html::from_text("/item.php?id=334", PAGE), 334).unwrap();
+        assert_eq!(detail.name, "Grab Bag 02");
+        assert_eq!((detail.xp_value, detail.flea_market_gold, detail.contents_gold), (Some(1), Some(4), Some(25)));
+        assert_eq!(detail.rarity.as_deref(), Some("Uncommon"));
+        assert_eq!(sources.len(), 1);
+        assert_eq!(
+            (sources[0].activity.as_str(), sources[0].location_type.as_str(), sources[0].location_id),
+            ("exploring", "explore", 1)
+        );
+    }
+
+    // Another page kind is a layout error naming the selector.
+    #[test]
+    fn another_page_is_a_layout_error() {
+        let error = parse_item_page(&Html::from_text("/item.php?id=1", "<div>Tent</div>"), 1).unwrap_err().to_string();
+        assert!(error.contains("/item.php?id=1") && error.contains("sharelink"), "{error}");
+    }
+}

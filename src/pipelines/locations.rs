@@ -1,0 +1,191 @@
+//! Locations and drops: `/locations.php` lists every fishing and exploring location; each one's
+//! `/location.php?type=…&id=…` page lists the items found there. A fan-out: the detail pages are
+//! fetched concurrently within the per-host limits, and a detail page that is missing or broken
+//! fails alone — it is reported, and the drops already stored for that location stay.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use diesel::{Insertable, Queryable, Selectable};
+use hayloft_actors::pipeline::StageError;
+use select::predicate::{Class, Name, Predicate};
+use serde::Serialize;
+
+use super::html::{item_link_id, own_text, query_value, squash, Html, LinkTo};
+use super::names::Resolver;
+use super::source::{Page, Source, SourceInput};
+use super::table::{stored_table, Dataset, DeletePolicy};
+use crate::db::schema::{location_drops, locations};
+use crate::db::Database;
+
+pub const NAME: &str = "locations";
+const LIST: &str = "/locations.php";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = locations)]
+pub struct Location {
+    pub location_type: String,
+    pub id: i64,
+    pub name: String,
+    pub subtitle: Option<String>,
+    pub image: Option<String>,
+}
+stored_table!(Location, locations, "location", key(location_type, id), update(name, subtitle, image));
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = location_drops)]
+pub struct LocationDrop {
+    pub location_type: String,
+    pub location_id: i64,
+    pub item_id: i64,
+}
+stored_table!(LocationDrop, location_drops, "location_drop", key(location_type, location_id, item_id), update());
+
+/// The request of a location's detail page.
+pub fn detail_request(location_type: &str, id: i64) -> String {
+    format!("/location.php?type={location_type}&id={id}")
+}
+
+/// `(type, id)` of a `location.php?type=…&id=…` link, in either parameter order.
+pub fn location_key(href: &str) -> Option<(String, i64)> {
+    let location_type = query_value(href, "type")?;
+    let id = query_value(href, "id")?.parse().ok()?;
+    Some((location_type.to_owned(), id))
+}
+
+/// The locations the list page links to.
+pub fn parse_list(page: &Html) -> Result<Vec<Location>, StageError> {
+    let selector = "a.item-link[href^=\"location.php?\"]";
+    let links = page.require(LinkTo("location.php").and(Class("item-link")), selector)?;
+    let mut seen = BTreeSet::new();
+    let mut rows = Vec::new();
+    for link in links {
+        let Some((location_type, id)) = link.attr("href").and_then(location_key) else { continue };
+        if !seen.insert((location_type.clone(), id)) {
+            continue;
+        }
+        let title = link.find(Class("item-title")).next();
+        let name = title.map(own_text).unwrap_or_default();
+        if name.is_empty() {
+            return Err(page.layout_error(&format!("{selector} div.item-title (text)")));
+        }
+        let subtitle = title.and_then(|title| title.find(Name("span")).next()).map(|span| squash(&span.text()));
+        let image = link
+            .find(Class("item-media").descendant(Name("img")))
+            .next()
+            .and_then(|img| img.attr("src"))
+            .map(str::to_owned);
+        rows.push(Location { location_type, id, name, subtitle: subtitle.filter(|text| !text.is_empty()), image });
+    }
+    Ok(rows)
+}
+
+/// The item ids a detail page lists as found there.
+pub fn parse_detail(page: &Html) -> Result<Vec<i64>, StageError> {
+    let section = page.section("Things found here")?;
+    let mut ids: Vec<i64> = section.find(LinkTo("item.php")).filter_map(item_link_id).collect();
+    if ids.is_empty() {
+        return Err(page.layout_error("div.content-block-title \"Things found here\" + * a[href^=\"item.php\"]"));
+    }
+    let mut seen = BTreeSet::new();
+    ids.retain(|id| seen.insert(*id));
+    Ok(ids)
+}
+
+pub struct Locations;
+
+#[async_trait(?Send)]
+impl Source for Locations {
+    const NAME: &'static str = NAME;
+    /// Daily, at a hashed time.
+    const DEFAULT_SCHEDULE: &'static str = "H H H * * *";
+    const TRANSFORM_VERSION: u32 = 1;
+
+    fn requests(&self) -> Vec<String> {
+        vec![LIST.to_owned()]
+    }
+
+    async fn fan_out(&self, pages: &[Page], _db: &Database) -> Result<Vec<String>, StageError> {
+        let list = parse_list(&Html::parse(&pages[0]))?;
+        Ok(list.iter().map(|location| detail_request(&location.location_type, location.id)).collect())
+    }
+
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let list = parse_list(&Html::parse(&input.pages[0]))?;
+        let mut resolver = Resolver::new(&input.names);
+        let mut failed: BTreeSet<(String, i64)> = BTreeSet::new();
+        for failure in &input.failures {
+            if let Some(key) = location_key(&failure.request) {
+                failed.insert(key);
+            }
+        }
+        let mut notes = Vec::new();
+        let mut drops = Vec::new();
+        let mut broken = 0;
+        for page in &input.fanned {
+            let Some((location_type, location_id)) = location_key(&page.request) else { continue };
+            match parse_detail(&Html::parse(page)) {
+                Ok(ids) => drops.extend(ids.into_iter().map(|item| LocationDrop {
+                    location_type: location_type.clone(),
+                    location_id,
+                    item_id: resolver.item_id(item),
+                })),
+                Err(error) => {
+                    broken += 1;
+                    notes.push(format!("{}: {error}", page.request));
+                    failed.insert((location_type, location_id));
+                }
+            }
+        }
+        notes.extend(resolver.notes());
+        let failed = Arc::new(failed);
+        Ok(Dataset::new()
+            .table(list, DeletePolicy::Replace)
+            .table(
+                drops,
+                DeletePolicy::keep_where(move |row: &LocationDrop| {
+                    failed.contains(&(row.location_type.clone(), row.location_id))
+                }),
+            )
+            .with_notes(notes)
+            .with_dropped(broken))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    // The list gives type, id, name and subtitle; a drop page its item ids, once each.
+    #[test]
+    fn list_and_detail_pages() {
+        let list = Html::from_text(
+            LIST,
+            r#"<ul><li><a href="location.php?type=fishing&id=1" class="item-link"><div class="item-content">
+               <div class="item-media"><img src="/img/pond.png"></div><div class="item-inner">
+               <div class="item-title">Small Pond<br/><span>Small freshwater pond</span></div></div></div></a>
+               <li><a href="location.php?id=5&type=explore" class="item-link"><div class="item-title">Misty Forest</div></a></ul>"#,
+        );
+        let rows = parse_list(&list).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].name.as_str(), rows[0].subtitle.as_deref()), ("Small Pond", Some("Small freshwater pond")));
+        assert_eq!((rows[1].location_type.as_str(), rows[1].id), ("explore", 5));
+        let detail = Html::from_text(
+            "/location.php?type=explore&id=5",
+            r#"<div class="content-block-title">Things found here</div><div><a href='item.php?id=35'>Wood</a>
+               <a href='item.php?id=43'>x</a><a href='item.php?id=35'>again</a></div>"#,
+        );
+        assert_eq!(parse_detail(&detail).unwrap(), [35, 43]);
+    }
+
+    // A page of another kind is a layout error naming the selector.
+    #[test]
+    fn another_page_is_a_layout_error() {
+        let error = parse_list(&Html::from_text(LIST, "<div class='card'>Borgen</div>")).unwrap_err().to_string();
+        assert!(error.contains("/locations.php") && error.contains("a.item-link"), "{error}");
+    }
+}

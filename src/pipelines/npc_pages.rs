@@ -1,0 +1,256 @@
+//! NPC pages: friendship levels (`/npclevels.php`) and the staff NPC table (`/manage_npc.php`),
+//! merged per NPC account (`npcs.user_id`) into one profile row each — zone, staff numbers,
+//! friendship level and progress, townsfolk of the day — beside the API's NPC rows rather than
+//! as a second copy of them. The staff table's preference lists name items; they are checked
+//! against the API's lists (stored by the `npcs` pipeline) and any difference is reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diesel::{Insertable, Queryable, Selectable};
+use hayloft_actors::pipeline::StageError;
+use select::node::Node;
+use select::predicate::{Class, Name};
+use serde::Serialize;
+
+use super::html::{number, own_text, query_value, squash, text_lines, Html, LinkTo};
+use super::names::{normalize, Resolver};
+use super::source::{Source, SourceInput};
+use super::table::{stored_table, Dataset, DeletePolicy};
+use crate::db::schema::npc_profiles;
+
+pub const NAME: &str = "npc_pages";
+const LEVELS: &str = "/npclevels.php";
+const STAFF: &str = "/manage_npc.php";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = npc_profiles)]
+pub struct NpcProfile {
+    pub user_id: i64,
+    /// The API's NPC with this account, when stored.
+    pub npc_id: Option<i64>,
+    pub name: String,
+    pub zone: Option<String>,
+    pub staff_image: Option<String>,
+    pub friendship_level: Option<i64>,
+    pub friendship_progress: Option<f64>,
+    pub townsfolk_of_the_day: bool,
+    pub staff_stat_1: Option<i64>,
+    pub staff_stat_2: Option<i64>,
+    pub staff_stat_3: Option<i64>,
+    pub staff_stat_4: Option<i64>,
+}
+stored_table!(
+    NpcProfile,
+    npc_profiles,
+    "npc_profile",
+    key(user_id),
+    update(
+        npc_id,
+        name,
+        zone,
+        staff_image,
+        friendship_level,
+        friendship_progress,
+        townsfolk_of_the_day,
+        staff_stat_1,
+        staff_stat_2,
+        staff_stat_3,
+        staff_stat_4
+    )
+);
+
+/// The staff table's preference columns and the API relation each one mirrors.
+const STAFF_LISTS: [(usize, &str); 5] =
+    [(8, "gives"), (9, "can_be_given"), (10, "likes"), (11, "loves"), (12, "hates")];
+
+impl NpcProfile {
+    fn new(user_id: i64, name: String) -> Self {
+        Self {
+            user_id,
+            npc_id: None,
+            name,
+            zone: None,
+            staff_image: None,
+            friendship_level: None,
+            friendship_progress: None,
+            townsfolk_of_the_day: false,
+            staff_stat_1: None,
+            staff_stat_2: None,
+            staff_stat_3: None,
+            staff_stat_4: None,
+        }
+    }
+}
+
+fn cells(row: Node<'_>) -> Vec<Node<'_>> {
+    row.children().filter(|child| matches!(child.name(), Some("td" | "th"))).collect()
+}
+
+/// Friendship levels: user id, name, level and progress per NPC; and today's townsfolk.
+fn parse_levels(page: &Html, profiles: &mut BTreeMap<i64, NpcProfile>) -> Result<(), StageError> {
+    let selector = "a[href^=\"mailbox.php?id=\"] (in div.col-33 with strong name and \"Level N\")";
+    let links = page.require(LinkTo("mailbox.php"), selector)?;
+    let townsfolk = page
+        .find(Class("card-content-inner"))
+        .find(|node| squash(&node.text()).contains("is the Townsfolk of the Day"))
+        .and_then(|node| node.find(Name("strong")).next())
+        .map(|strong| normalize(&strong.text()));
+    for link in links {
+        let Some(user_id) = link.attr("href").and_then(|href| query_value(href, "id")).and_then(|id| id.parse().ok())
+        else {
+            continue;
+        };
+        let Some(tile) = link.parent() else { continue };
+        let Some(name) = tile.find(Name("strong")).next().map(|strong| squash(&strong.text())) else { continue };
+        let level = text_lines(tile).iter().find_map(|line| line.strip_prefix("Level ").and_then(number));
+        let progress = tile
+            .find(Class("progressbar"))
+            .next()
+            .and_then(|bar| bar.attr("data-progress"))
+            .and_then(|value| value.trim().parse().ok());
+        let profile = profiles.entry(user_id).or_insert_with(|| NpcProfile::new(user_id, name.clone()));
+        profile.friendship_level = level;
+        profile.friendship_progress = progress;
+        profile.townsfolk_of_the_day = townsfolk.as_deref() == Some(normalize(&name).as_str());
+    }
+    Ok(())
+}
+
+/// The staff table: zone, image and numbers per NPC, and its preference lists by item name.
+fn parse_staff(
+    page: &Html,
+    profiles: &mut BTreeMap<i64, NpcProfile>,
+    resolver: &mut Resolver<'_>,
+) -> Result<BTreeMap<(i64, &'static str), BTreeSet<i64>>, StageError> {
+    let selector = "table tr:first-of-type (ID | Name | | Zone | ... | Hates)";
+    let table = page
+        .find(Name("table"))
+        .find(|table| {
+            table.find(Name("tr")).next().is_some_and(|header| {
+                let titles: Vec<String> = cells(header).iter().map(|cell| squash(&cell.text())).collect();
+                titles.first().map(String::as_str) == Some("ID")
+                    && titles.get(1).map(String::as_str) == Some("Name")
+                    && titles.iter().any(|title| title == "Hates")
+            })
+        })
+        .ok_or_else(|| page.layout_error(selector))?;
+    let mut lists = BTreeMap::new();
+    for row in table.find(Name("tr")).skip(1) {
+        let cells = cells(row);
+        if cells.len() < 13 {
+            continue;
+        }
+        let Some(user_id) = number(&cells[0].text()) else { continue };
+        let name = squash(&cells[1].text());
+        let profile = profiles.entry(user_id).or_insert_with(|| NpcProfile::new(user_id, name.clone()));
+        profile.name = name;
+        profile.staff_image = cells[2].find(Name("img")).next().and_then(|img| img.attr("src")).map(str::to_owned);
+        profile.zone = Some(own_text(cells[3])).filter(|zone| !zone.is_empty());
+        profile.staff_stat_1 = number(&cells[4].text());
+        profile.staff_stat_2 = number(&cells[5].text());
+        profile.staff_stat_3 = number(&cells[6].text());
+        profile.staff_stat_4 = number(&cells[7].text());
+        for (column, relation) in STAFF_LISTS {
+            let names = cells[column].text();
+            let ids: BTreeSet<i64> = names
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .filter_map(|name| resolver.item(name))
+                .collect();
+            lists.insert((user_id, relation), ids);
+        }
+    }
+    Ok(lists)
+}
+
+pub struct NpcPages;
+
+impl Source for NpcPages {
+    const NAME: &'static str = NAME;
+    /// Every 6 hours, at a hashed minute.
+    const DEFAULT_SCHEDULE: &'static str = "H H H/6 * * *";
+    const TRANSFORM_VERSION: u32 = 1;
+    const RESOLVES_NPCS: bool = true;
+
+    fn requests(&self) -> Vec<String> {
+        vec![LEVELS.to_owned(), STAFF.to_owned()]
+    }
+
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let mut profiles = BTreeMap::new();
+        let mut resolver = Resolver::new(&input.names);
+        parse_levels(&Html::parse(&input.pages[0]), &mut profiles)?;
+        let staff_lists = parse_staff(&Html::parse(&input.pages[1]), &mut profiles, &mut resolver)?;
+        let mut notes = Vec::new();
+        let mut differences = Vec::new();
+        for profile in profiles.values_mut() {
+            profile.npc_id = resolver.npc_user(profile.user_id, &profile.name);
+            let Some(npc_id) = profile.npc_id else { continue };
+            for (_, relation) in STAFF_LISTS {
+                let Some(staff) = staff_lists.get(&(profile.user_id, relation)) else { continue };
+                let api = input.names.npc_items.get(&(npc_id, relation.to_owned())).cloned().unwrap_or_default();
+                let only_staff = staff.difference(&api).count();
+                let only_api = api.difference(staff).count();
+                if only_staff + only_api > 0 {
+                    differences.push(format!("{} {relation} (+{only_staff}/-{only_api})", profile.name));
+                }
+            }
+        }
+        if !differences.is_empty() {
+            notes.push(format!(
+                "the staff table's preference lists differ from the API's for {} lists (items only in the staff \
+                 table/only in the API; the API's lists are kept): {}",
+                differences.len(),
+                differences.join(", ")
+            ));
+        }
+        notes.extend(resolver.notes());
+        let profiles: Vec<NpcProfile> = profiles.into_values().collect();
+        Ok(Dataset::new().table(profiles, DeletePolicy::Replace).with_notes(notes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::pipelines::names::{NameIndex, Names};
+    use crate::pipelines::source::{parse_pages, Page};
+
+    // Both pages merge into one profile per account, with the NPC id resolved by account.
+    #[test]
+    fn pages_merge_per_account() {
+        let levels = r#"<div class="card-content-inner"><strong>ROSALIE</strong> is the Townsfolk of the Day!</div>
+            <div class="col-33"><a href='mailbox.php?id=22438'><img></a><br/><strong>Rosalie</strong><br/>Level 55
+            <div class="progressbar" data-progress="28.71"></div></div>"#;
+        let staff =
+            "<table><tr><td>ID</td><td>Name</td><td>&nbsp;</td><td>Zone</td><td></td><td></td><td></td><td></td>\
+            <td>Gives in Chat</td><td>Can Be Given <td>Likes</td><td>Loves</td><td>Hates</td></tr>\
+            <tr><td>22438</td><td>Rosalie</td><td><img src='img/a.png'></td><td>Small Spring</td><td>99</td><td>36</td>\
+            <td>36</td><td>36</td><td>Apple</td><td></td><td>Apple,Pear</td><td></td><td></td></tr>\
+            <tr><td>99</td><td>Nobody</td><td></td><td>Town</td><td>1</td><td>2</td><td>3</td><td>4</td>\
+            <td></td><td></td><td></td><td></td><td></td></tr></table>";
+        let page = |request: &str, body: &str| Page {
+            request: request.to_owned(),
+            url: request.to_owned(),
+            body: body.to_owned().into(),
+        };
+        let mut names = Names { items: NameIndex::new([("Apple".to_owned(), 1)]), ..Names::default() };
+        names.npc_user_ids.insert(22438, 1);
+        names.npc_items.insert((1, "gives".to_owned()), [1].into());
+        let dataset = parse_pages(&NpcPages, vec![page(LEVELS, levels), page(STAFF, staff)], vec![], names).unwrap();
+        let rows = dataset.rows_of("npc_profiles");
+        assert_eq!(rows.len(), 2);
+        let rosalie = &rows[1];
+        assert_eq!((rosalie["npc_id"].as_i64(), rosalie["friendship_level"].as_i64()), (Some(1), Some(55)));
+        assert_eq!(
+            (rosalie["zone"].as_str(), rosalie["townsfolk_of_the_day"].as_bool()),
+            (Some("Small Spring"), Some(true))
+        );
+        let notes = dataset.notes.join("\n");
+        assert!(notes.contains("Rosalie likes (+1/-0)"), "{notes}");
+        assert!(notes.contains("\"Pear\"") && notes.contains("Nobody (user 99)"), "{notes}");
+    }
+}

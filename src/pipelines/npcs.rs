@@ -1,0 +1,324 @@
+//! NPCs (`/api.php?method=npcs`): the townsfolk, the items they give in chat, like, love, hate
+//! and can be given, and their friendship rewards by level. Rewards name their NPC by name, with
+//! aliases ("Charles", "Cpt Thomas"); those resolve against this answer's NPC list.
+
+use diesel::{Insertable, Queryable, Selectable};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::common::json_answer;
+use super::items::transform::{flag, read_row, row_id};
+use super::names::{NameIndex, Resolver};
+use super::source::{Source, SourceInput};
+use super::table::{stored_table, Dataset, DeletePolicy};
+use crate::db::schema::{npc_items, npc_reward_items, npc_rewards, npcs};
+use hayloft_actors::pipeline::StageError;
+
+pub const NAME: &str = "npcs";
+const REQUEST: &str = "/api.php?method=npcs";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = npcs)]
+pub struct Npc {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub image: String,
+    pub image_halloween: Option<String>,
+    pub image_christmas: Option<String>,
+    pub explore_location_id: Option<i64>,
+    pub friendship: bool,
+}
+stored_table!(
+    Npc,
+    npcs,
+    "npc",
+    key(id),
+    update(user_id, name, image, image_halloween, image_christmas, explore_location_id, friendship)
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = npc_items)]
+pub struct NpcItem {
+    pub npc_id: i64,
+    pub relation: String,
+    pub item_id: i64,
+}
+stored_table!(NpcItem, npc_items, "npc_item", key(npc_id, relation, item_id), update());
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = npc_rewards)]
+pub struct NpcReward {
+    pub id: i64,
+    pub npc_id: Option<i64>,
+    pub npc_name: String,
+    pub level: i64,
+    pub silver: Option<i64>,
+    pub gold: Option<i64>,
+}
+stored_table!(NpcReward, npc_rewards, "npc_reward", key(id), update(npc_id, npc_name, level, silver, gold));
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = npc_reward_items)]
+pub struct NpcRewardItem {
+    pub reward_id: i64,
+    pub slot: i64,
+    pub item_id: i64,
+    pub quantity: i64,
+}
+stored_table!(NpcRewardItem, npc_reward_items, "npc_reward_item", key(reward_id, slot), update(item_id, quantity));
+
+#[derive(Debug, Deserialize)]
+struct RawNpc {
+    id: i64,
+    user_id: i64,
+    name: String,
+    #[serde(default)]
+    img: String,
+    #[serde(default)]
+    img_oct: String,
+    #[serde(default)]
+    img_dec: String,
+    #[serde(default)]
+    explore_id: i64,
+    #[serde(deserialize_with = "flag", default)]
+    friendship: bool,
+    #[serde(default)]
+    items: String,
+    #[serde(default)]
+    like_items: String,
+    #[serde(default)]
+    love_items: String,
+    #[serde(default)]
+    hate_items: String,
+    #[serde(default)]
+    can_be_given_items: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawReward {
+    id: i64,
+    npc: String,
+    level: i64,
+    #[serde(default)]
+    silver: i64,
+    #[serde(default)]
+    gold: i64,
+    #[serde(default)]
+    item1: i64,
+    #[serde(default)]
+    item1_amt: i64,
+    #[serde(default)]
+    item2: i64,
+    #[serde(default)]
+    item2_amt: i64,
+    #[serde(default)]
+    item3: i64,
+    #[serde(default)]
+    item3_amt: i64,
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn non_zero(number: i64) -> Option<i64> {
+    (number != 0).then_some(number)
+}
+
+/// `"44,84, 185,"` → the ids, skipping empty entries; unreadable entries are returned apart.
+pub fn id_list(text: &str) -> (Vec<i64>, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut bad = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|part| !part.is_empty() && *part != "0") {
+        match part.parse() {
+            Ok(id) => ids.push(id),
+            Err(_) => bad.push(part.to_owned()),
+        }
+    }
+    (ids, bad)
+}
+
+pub struct Npcs;
+
+impl Source for Npcs {
+    const NAME: &'static str = NAME;
+    /// Every 6 hours, at a hashed minute.
+    const DEFAULT_SCHEDULE: &'static str = "H H H/6 * * *";
+    const TRANSFORM_VERSION: u32 = 1;
+
+    fn requests(&self) -> Vec<String> {
+        vec![REQUEST.to_owned()]
+    }
+
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let page = &input.pages[0];
+        #[derive(Deserialize)]
+        struct Answer<'a> {
+            #[serde(borrow)]
+            npcs: Vec<&'a RawValue>,
+            #[serde(default, borrow)]
+            npc_rewards: Vec<&'a RawValue>,
+        }
+        let answer: Answer<'_> = json_answer(&page.body, &page.url)?;
+        if answer.npcs.is_empty() {
+            return Err(StageError::BadInput(format!(
+                "{} returned an empty NPC list; refusing to read that as \"every NPC left town\"",
+                page.url
+            )));
+        }
+        let mut notes = Vec::new();
+        let mut dropped = 0;
+        let mut resolver = Resolver::new(&input.names);
+        let mut npc_rows = Vec::new();
+        let mut item_rows = Vec::new();
+        let mut unreadable_npcs = Vec::new();
+        for raw in answer.npcs {
+            let npc: RawNpc = match read_row(raw) {
+                Ok(npc) => npc,
+                Err(error) => {
+                    let id = row_id(raw);
+                    notes.push(format!(
+                        "NPC {} skipped, its stored version kept: {}: {}",
+                        id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string()),
+                        error.path(),
+                        error.inner()
+                    ));
+                    unreadable_npcs.extend(id);
+                    dropped += 1;
+                    continue;
+                }
+            };
+            let lists = [
+                ("gives", &npc.items),
+                ("likes", &npc.like_items),
+                ("loves", &npc.love_items),
+                ("hates", &npc.hate_items),
+                ("can_be_given", &npc.can_be_given_items),
+            ];
+            for (relation, list) in lists {
+                let (ids, bad) = id_list(list);
+                if !bad.is_empty() {
+                    notes.push(format!("NPC {}: unreadable {relation} entries skipped: {}", npc.id, bad.join(", ")));
+                    dropped += bad.len() as u64;
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for id in ids {
+                    if seen.insert(id) {
+                        item_rows.push(NpcItem {
+                            npc_id: npc.id,
+                            relation: relation.to_owned(),
+                            item_id: resolver.item_id(id),
+                        });
+                    }
+                }
+            }
+            npc_rows.push(Npc {
+                id: npc.id,
+                user_id: npc.user_id,
+                name: npc.name.trim().to_owned(),
+                image: npc.img,
+                image_halloween: non_empty(&npc.img_oct),
+                image_christmas: non_empty(&npc.img_dec),
+                explore_location_id: non_zero(npc.explore_id),
+                friendship: npc.friendship,
+            });
+        }
+
+        let index = NameIndex::new(npc_rows.iter().map(|npc| (npc.name.clone(), npc.id)));
+        let mut reward_rows = Vec::new();
+        let mut reward_items = Vec::new();
+        for raw in answer.npc_rewards {
+            let reward: RawReward = match read_row(raw) {
+                Ok(reward) => reward,
+                Err(error) => {
+                    notes.push(format!("NPC reward skipped: {}: {}", error.path(), error.inner()));
+                    dropped += 1;
+                    continue;
+                }
+            };
+            let npc_id = resolver.npc_in(&index, &reward.npc);
+            let slots =
+                [(reward.item1, reward.item1_amt), (reward.item2, reward.item2_amt), (reward.item3, reward.item3_amt)];
+            for (slot, (item, quantity)) in slots.into_iter().enumerate() {
+                if item != 0 {
+                    reward_items.push(NpcRewardItem {
+                        reward_id: reward.id,
+                        slot: slot as i64 + 1,
+                        item_id: resolver.item_id(item),
+                        quantity,
+                    });
+                }
+            }
+            reward_rows.push(NpcReward {
+                id: reward.id,
+                npc_id,
+                npc_name: reward.npc.trim().to_owned(),
+                level: reward.level,
+                silver: non_zero(reward.silver),
+                gold: non_zero(reward.gold),
+            });
+        }
+        notes.extend(resolver.notes());
+
+        let unreadable = std::sync::Arc::new(unreadable_npcs);
+        let keep_npc = unreadable.clone();
+        let keep_items = unreadable.clone();
+        Ok(Dataset::new()
+            .table(npc_rows, DeletePolicy::keep_where(move |row: &Npc| keep_npc.contains(&row.id)))
+            .table(item_rows, DeletePolicy::keep_where(move |row: &NpcItem| keep_items.contains(&row.npc_id)))
+            .table(reward_rows, DeletePolicy::Replace)
+            .table(reward_items, DeletePolicy::Replace)
+            .with_notes(notes)
+            .with_dropped(dropped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::pipelines::names::Names;
+    use crate::pipelines::source::{parse_pages, Page};
+
+    fn page(body: serde_json::Value) -> Page {
+        Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: Bytes::from(body.to_string()) }
+    }
+
+    // Lists become one row per relation and item; rewards find their NPC through aliases.
+    #[test]
+    fn lists_and_reward_aliases() {
+        let body = serde_json::json!({
+            "npcs": [{"id": 5, "user_id": 22441, "name": "Captain Thomas", "img": "/a.png", "img_oct": "", "img_dec": "",
+                      "explore_id": 0, "friendship": 1, "items": "1,2", "like_items": "", "love_items": "3,3",
+                      "hate_items": "x", "can_be_given_items": ""}],
+            "npc_rewards": [{"id": 1, "npc": "Cpt Thomas", "level": 10, "silver": 100, "gold": 0, "item1": 2,
+                             "item1_amt": 5, "item2": 0, "item2_amt": 0, "item3": 0, "item3_amt": 0},
+                            {"id": 2, "npc": "Nobody", "level": 10, "silver": 0, "gold": 0, "item1": 0,
+                             "item1_amt": 0, "item2": 0, "item2_amt": 0, "item3": 0, "item3_amt": 0}]
+        });
+        let dataset = parse_pages(&Npcs, vec![page(body)], vec![], Names::default()).unwrap();
+        assert_eq!(dataset.table_rows(), [("npcs", 1), ("npc_items", 3), ("npc_rewards", 2), ("npc_reward_items", 1)]);
+        assert!(
+            dataset.notes.iter().any(|note| note.contains("unreadable hates entries skipped: x")),
+            "{:?}",
+            dataset.notes
+        );
+        assert!(dataset.notes.iter().any(|note| note.contains("\"Nobody\"")), "{:?}", dataset.notes);
+        assert_eq!(dataset.dropped, 1);
+    }
+
+    // An empty list is refused rather than read as "delete every NPC".
+    #[test]
+    fn empty_answer_is_refused() {
+        let error = parse_pages(&Npcs, vec![page(serde_json::json!({"npcs": []}))], vec![], Names::default());
+        assert!(error.err().unwrap().to_string().contains("empty NPC list"));
+    }
+}

@@ -1,0 +1,143 @@
+//! Passwords (`/popwlog.php`): every password, when it was redeemed (as the page writes it: it
+//! carries no year) and its rewards — items by name, and Silver and Gold listed like items.
+//! The log accumulates: a password that scrolled off the page keeps its rows.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use diesel::{Insertable, Queryable, Selectable};
+use hayloft_actors::pipeline::StageError;
+use select::predicate::{Class, Name, Predicate};
+use serde::Serialize;
+
+use super::html::{name_and_quantity, squash, text_lines, Html};
+use super::names::Resolver;
+use super::source::{Source, SourceInput};
+use super::table::{stored_table, Dataset, DeletePolicy};
+use crate::db::schema::{password_rewards, passwords};
+
+pub const NAME: &str = "passwords";
+const REQUEST: &str = "/popwlog.php";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = passwords)]
+pub struct Password {
+    pub password: String,
+    pub redeemed_at: Option<String>,
+}
+stored_table!(Password, passwords, "password", key(password), update(redeemed_at));
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = password_rewards)]
+pub struct PasswordReward {
+    pub password: String,
+    pub slot: i64,
+    /// `item`, `silver` or `gold`.
+    pub kind: String,
+    pub item_id: Option<i64>,
+    pub item_name: String,
+    pub quantity: i64,
+}
+stored_table!(
+    PasswordReward,
+    password_rewards,
+    "password_reward",
+    key(password, slot),
+    update(kind, item_id, item_name, quantity)
+);
+
+pub struct Passwords;
+
+impl Source for Passwords {
+    const NAME: &'static str = NAME;
+    /// Every 2 hours, at a hashed minute.
+    const DEFAULT_SCHEDULE: &'static str = "H H H/2 * * *";
+    const TRANSFORM_VERSION: u32 = 1;
+
+    fn requests(&self) -> Vec<String> {
+        vec![REQUEST.to_owned()]
+    }
+
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let page = Html::parse(&input.pages[0]);
+        let selector = "li.item-content div.item-title span:first-of-type";
+        let rows = page.require(Name("li").and(Class("item-content")), "li.item-content")?;
+        let mut resolver = Resolver::new(&input.names);
+        let mut notes = Vec::new();
+        let mut passwords = Vec::new();
+        let mut rewards = Vec::new();
+        let mut seen = BTreeSet::new();
+        for row in rows {
+            let Some(title) = row.find(Class("item-title")).next() else { continue };
+            let spans: Vec<String> = title.find(Name("span")).map(|span| squash(&span.text())).collect();
+            let Some(password) = spans.first().filter(|text| !text.is_empty()).cloned() else { continue };
+            if !seen.insert(password.clone()) {
+                notes.push(format!("password {password:?} is listed twice; the first entry (newest) is kept"));
+                continue;
+            }
+            let redeemed_at = spans.get(1).filter(|text| !text.is_empty()).cloned();
+            let lines = row.find(Class("item-after")).next().map(text_lines).unwrap_or_default();
+            for (slot, line) in lines.iter().enumerate() {
+                let Some((name, quantity)) = name_and_quantity(line) else {
+                    notes.push(format!("password {password:?}: unreadable reward {line:?} skipped"));
+                    continue;
+                };
+                let (kind, item_id) = match name.as_str() {
+                    "Silver" => ("silver", None),
+                    "Gold" => ("gold", None),
+                    item => ("item", resolver.item(item)),
+                };
+                rewards.push(PasswordReward {
+                    password: password.clone(),
+                    slot: slot as i64 + 1,
+                    kind: kind.to_owned(),
+                    item_id,
+                    item_name: name,
+                    quantity,
+                });
+            }
+            passwords.push(Password { password, redeemed_at });
+        }
+        if passwords.is_empty() {
+            return Err(page.layout_error(selector));
+        }
+        let skipped = notes.len() as u64;
+        notes.extend(resolver.notes());
+        // Rewards of a password on the page are exactly what the page says; others are history.
+        let listed = Arc::new(seen);
+        Ok(Dataset::new()
+            .table(passwords, DeletePolicy::KeepAll)
+            .table(rewards, DeletePolicy::keep_where(move |row: &PasswordReward| !listed.contains(&row.password)))
+            .with_notes(notes)
+            .with_dropped(skipped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::pipelines::names::{NameIndex, Names};
+    use crate::pipelines::source::{parse_pages, Page};
+
+    // Items resolve by name; Silver and Gold are pseudo-items; a missing </li> is harmless.
+    #[test]
+    fn passwords_and_rewards() {
+        let body = r#"<ul><li class="item-content"><div class="item-inner"><div class="item-title">
+            <span>kristoff</span> <span><br/>Dec 23, 10:26:47 PM</span></div>
+            <div class="item-after"><span><img>Christmas Tree (x1)<br/><img>Silver (x5,000)<br/></span></div></div>
+            <li class="item-content"><div class="item-title"><span>olaf</span></div>
+            <div class="item-after"><span><img>Mystery Box (x2)</span></div></ul>"#;
+        let names = Names { items: NameIndex::new([("Christmas Tree".to_owned(), 7)]), ..Names::default() };
+        let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: body.into() };
+        let dataset = parse_pages(&Passwords, vec![page], vec![], names).unwrap();
+        assert_eq!(dataset.table_rows(), [("passwords", 2), ("password_rewards", 3)]);
+        let rewards = dataset.rows_of("password_rewards");
+        assert_eq!((rewards[0]["item_id"].as_i64(), rewards[1]["kind"].as_str()), (Some(7), Some("silver")));
+        assert_eq!(rewards[1]["quantity"].as_i64(), Some(5000));
+        assert!(dataset.notes.iter().any(|note| note.contains("\"Mystery Box\"")), "{:?}", dataset.notes);
+        assert_eq!(dataset.rows_of("passwords")[0]["redeemed_at"], "Dec 23, 10:26:47 PM");
+    }
+}

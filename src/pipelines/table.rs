@@ -1,0 +1,429 @@
+//! Loading any source's rows the way the items pipeline does — diff against what is stored,
+//! guard deletes, write only the changes plus the change feed and the fingerprint in one
+//! transaction — without writing that code once per table.
+//!
+//! A row type becomes loadable through [`stored_table!`], which generates its reads, batched
+//! multi-row upserts and deletes for both backends. A source hands the loader a [`Dataset`]: its
+//! tables in write order (parents first), each with a [`DeletePolicy`].
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use diesel::SqliteConnection;
+use diesel_async::AsyncPgConnection;
+use futures::future::BoxFuture;
+use hayloft_actors::events::Change;
+use hayloft_actors::ledger::RunCounts;
+use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
+use serde::Serialize;
+
+use super::common::{diff_rows, DeleteGuard, TableCounts};
+use crate::db::{Database, DbError};
+use crate::failpoint;
+
+/// Parameters one statement may bind: under SQLite's 32,766 and PostgreSQL's 65,535.
+pub const MAX_PARAMETERS: usize = 30_000;
+
+/// A row type stored in one table, keyed by some of its columns. Implemented by
+/// [`stored_table!`].
+pub trait StoredRow: Clone + PartialEq + Serialize + Send + Sync + 'static {
+    /// The table, as in the run report.
+    const TABLE: &'static str;
+    /// The entity name of its change-feed entries.
+    const ENTITY: &'static str;
+    /// Columns per row, to size batches.
+    const COLUMNS: usize;
+
+    /// The key columns, joined with `/`: the change feed's key.
+    fn key(&self) -> String;
+
+    /// Takes over what an incoming row cannot know from the stored one (e.g. when a record was
+    /// first seen). Called before diffing.
+    fn merge_stored(&mut self, _stored: &Self) {}
+
+    fn read_all(db: &Database) -> impl std::future::Future<Output = Result<Vec<Self>, DbError>>;
+    fn upsert_sqlite(conn: &mut SqliteConnection, rows: &[Self]) -> diesel::QueryResult<()>;
+    fn delete_sqlite(conn: &mut SqliteConnection, rows: &[Self]) -> diesel::QueryResult<()>;
+    fn upsert_postgres<'a>(conn: &'a mut AsyncPgConnection, rows: &'a [Self])
+        -> BoxFuture<'a, diesel::QueryResult<()>>;
+    fn delete_postgres<'a>(conn: &'a mut AsyncPgConnection, rows: &'a [Self])
+        -> BoxFuture<'a, diesel::QueryResult<()>>;
+
+    fn batch_rows() -> usize {
+        (MAX_PARAMETERS / Self::COLUMNS.max(1)).max(1)
+    }
+}
+
+/// Implements [`StoredRow`] for a `Queryable + Selectable + Insertable` row struct whose field
+/// names are its column names:
+///
+/// ```ignore
+/// stored_table!(TowerLevel, tower_levels, "tower_level", key (level), update (silver, gold));
+/// ```
+///
+/// With an empty `update ()` list a conflicting row is left as it is (link tables). A trailing
+/// `merge path::to::fn` becomes [`StoredRow::merge_stored`].
+macro_rules! stored_table {
+    ($row:ty, $table:ident, $entity:literal, key ($($key:ident),+), update ($($update:ident),*) $(, merge $merge:path)?) => {
+        impl $crate::pipelines::table::StoredRow for $row {
+            const TABLE: &'static str = stringify!($table);
+            const ENTITY: &'static str = $entity;
+            const COLUMNS: usize = [$(stringify!($key)),+ $(, stringify!($update))*].len();
+
+            fn key(&self) -> String {
+                [$(self.$key.to_string()),+].join("/")
+            }
+
+            $(fn merge_stored(&mut self, stored: &Self) {
+                $merge(self, stored)
+            })?
+
+            async fn read_all(db: &$crate::db::Database) -> Result<Vec<Self>, $crate::db::DbError> {
+                use diesel::{QueryDsl as _, SelectableHelper as _};
+                $crate::db::with_conn!(db, readers, |conn| {
+                    $crate::db::schema::$table::table
+                        .select(<$row>::as_select())
+                        .load(conn)
+                        .await
+                        .map_err($crate::db::DbError::Query)
+                })
+            }
+
+            fn upsert_sqlite(conn: &mut diesel::SqliteConnection, rows: &[Self]) -> diesel::QueryResult<()> {
+                use diesel::RunQueryDsl as _;
+                for chunk in rows.chunks(Self::batch_rows()) {
+                    stored_table!(@upsert $table, chunk, ($($key),+), ($($update),*)).execute(&mut *conn)?;
+                }
+                Ok(())
+            }
+
+            fn delete_sqlite(conn: &mut diesel::SqliteConnection, rows: &[Self]) -> diesel::QueryResult<()> {
+                use diesel::{ExpressionMethods as _, QueryDsl as _, RunQueryDsl as _};
+                for row in rows {
+                    diesel::delete($crate::db::schema::$table::table
+                        $(.filter($crate::db::schema::$table::$key.eq(&row.$key)))+)
+                        .execute(&mut *conn)?;
+                }
+                Ok(())
+            }
+
+            fn upsert_postgres<'a>(
+                conn: &'a mut diesel_async::AsyncPgConnection,
+                rows: &'a [Self],
+            ) -> futures::future::BoxFuture<'a, diesel::QueryResult<()>> {
+                Box::pin(async move {
+                    use diesel_async::RunQueryDsl as _;
+                    for chunk in rows.chunks(Self::batch_rows()) {
+                        stored_table!(@upsert $table, chunk, ($($key),+), ($($update),*)).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            }
+
+            fn delete_postgres<'a>(
+                conn: &'a mut diesel_async::AsyncPgConnection,
+                rows: &'a [Self],
+            ) -> futures::future::BoxFuture<'a, diesel::QueryResult<()>> {
+                Box::pin(async move {
+                    use diesel::{ExpressionMethods as _, QueryDsl as _};
+                    use diesel_async::RunQueryDsl as _;
+                    for row in rows {
+                        diesel::delete($crate::db::schema::$table::table
+                            $(.filter($crate::db::schema::$table::$key.eq(&row.$key)))+)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            }
+        }
+    };
+    (@upsert $table:ident, $chunk:ident, ($($key:ident),+), ()) => {
+        diesel::insert_into($crate::db::schema::$table::table).values($chunk).on_conflict_do_nothing()
+    };
+    (@upsert $table:ident, $chunk:ident, ($($key:ident),+), ($($update:ident),+)) => {{
+        use diesel::ExpressionMethods as _;
+        use diesel::upsert::excluded;
+        diesel::insert_into($crate::db::schema::$table::table)
+            .values($chunk)
+            .on_conflict(($($crate::db::schema::$table::$key,)+))
+            .do_update()
+            .set(($($crate::db::schema::$table::$update.eq(excluded($crate::db::schema::$table::$update)),)+))
+    }};
+}
+pub(crate) use stored_table;
+
+/// Which stored rows missing from this load may be deleted.
+pub enum DeletePolicy<R> {
+    /// The load is the whole table: missing rows are deleted (within the delete guard).
+    Replace,
+    /// The load adds to a history (a log, offers seen over time): nothing is deleted.
+    KeepAll,
+    /// Missing rows are deleted except those `keep` holds on to — e.g. the rows of a page that
+    /// failed to load this time.
+    KeepWhere(Box<dyn Fn(&R) -> bool + Send + Sync>),
+}
+
+impl<R> DeletePolicy<R> {
+    pub fn keep_where(keep: impl Fn(&R) -> bool + Send + Sync + 'static) -> Self {
+        DeletePolicy::KeepWhere(Box::new(keep))
+    }
+}
+
+/// One table of a load, type-erased so a dataset can hold tables of different row types.
+#[async_trait(?Send)]
+trait TableSync: Send + Sync {
+    fn table(&self) -> &'static str;
+    fn incoming(&self) -> usize;
+    /// The incoming rows as JSON, for tests and debugging.
+    fn incoming_json(&self) -> Vec<serde_json::Value>;
+    /// Reads the stored rows and decides the writes.
+    async fn plan(&mut self, db: &Database) -> Result<TableCounts, DbError>;
+    fn guarded(&self) -> bool;
+    fn take_changes(&mut self) -> Vec<Change>;
+    fn upsert_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()>;
+    fn delete_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()>;
+    fn upsert_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>>;
+    fn delete_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>>;
+}
+
+struct TableLoad<R: StoredRow> {
+    incoming: Vec<R>,
+    policy: DeletePolicy<R>,
+    upserts: Vec<R>,
+    deletes: Vec<R>,
+    changes: Vec<Change>,
+}
+
+#[async_trait(?Send)]
+impl<R: StoredRow> TableSync for TableLoad<R> {
+    fn table(&self) -> &'static str {
+        R::TABLE
+    }
+
+    fn incoming(&self) -> usize {
+        self.incoming.len()
+    }
+
+    fn incoming_json(&self) -> Vec<serde_json::Value> {
+        self.incoming.iter().filter_map(|row| serde_json::to_value(row).ok()).collect()
+    }
+
+    async fn plan(&mut self, db: &Database) -> Result<TableCounts, DbError> {
+        let stored = R::read_all(db).await?;
+        let by_key: BTreeMap<String, &R> = stored.iter().map(|row| (row.key(), row)).collect();
+        let mut incoming = std::mem::take(&mut self.incoming);
+        for row in &mut incoming {
+            if let Some(old) = by_key.get(&row.key()) {
+                row.merge_stored(old);
+            }
+        }
+        drop(by_key);
+        let stored_rows: BTreeMap<String, R> = stored.iter().map(|row| (row.key(), row.clone())).collect();
+        let mut diff = diff_rows(R::ENTITY, stored, incoming, StoredRow::key);
+        match &self.policy {
+            DeletePolicy::Replace => {}
+            DeletePolicy::KeepAll => diff.keep_rows(|_| true),
+            DeletePolicy::KeepWhere(keep) => diff.keep_rows(|key| stored_rows.get(key).is_some_and(keep)),
+        }
+        self.deletes = diff.deletes.iter().filter_map(|key| stored_rows.get(key).cloned()).collect();
+        self.upserts = diff.upserts;
+        self.changes = diff.changes;
+        Ok(diff.counts)
+    }
+
+    fn guarded(&self) -> bool {
+        !matches!(self.policy, DeletePolicy::KeepAll)
+    }
+
+    fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    fn upsert_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+        R::upsert_sqlite(conn, &self.upserts)
+    }
+
+    fn delete_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+        R::delete_sqlite(conn, &self.deletes)
+    }
+
+    fn upsert_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>> {
+        R::upsert_postgres(conn, &self.upserts)
+    }
+
+    fn delete_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>> {
+        R::delete_postgres(conn, &self.deletes)
+    }
+}
+
+/// What a source's transformer hands its loader: tables in write order (a table's parents
+/// before it; deletes run in the reverse order), plus the notes for the run report.
+#[derive(Default)]
+pub struct Dataset {
+    tables: Vec<Box<dyn TableSync>>,
+    pub notes: Vec<String>,
+    /// Rows the transformer left out (unreadable, unusable), counted by the stage counters.
+    pub dropped: u64,
+}
+
+impl Dataset {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a table: `rows` is everything upstream has for it now (within `policy`).
+    pub fn table<R: StoredRow>(mut self, rows: Vec<R>, policy: DeletePolicy<R>) -> Self {
+        self.tables.push(Box::new(TableLoad {
+            incoming: rows,
+            policy,
+            upserts: Vec::new(),
+            deletes: Vec::new(),
+            changes: Vec::new(),
+        }));
+        self
+    }
+
+    pub fn with_notes(mut self, notes: impl IntoIterator<Item = String>) -> Self {
+        self.notes.extend(notes);
+        self
+    }
+
+    pub fn with_dropped(mut self, dropped: u64) -> Self {
+        self.dropped += dropped;
+        self
+    }
+
+    pub fn rows(&self) -> usize {
+        self.tables.iter().map(|table| table.incoming()).sum()
+    }
+
+    /// The incoming rows of `table` as JSON (empty for an unknown table).
+    pub fn rows_of(&self, table: &str) -> Vec<serde_json::Value> {
+        self.tables.iter().filter(|t| t.table() == table).flat_map(|t| t.incoming_json()).collect()
+    }
+
+    /// Incoming rows per table, for tests and the run report.
+    pub fn table_rows(&self) -> Vec<(&'static str, usize)> {
+        self.tables.iter().map(|table| (table.table(), table.incoming())).collect()
+    }
+}
+
+/// The source's fingerprint row, written with its rows.
+struct Fingerprint {
+    source: String,
+    value: String,
+}
+
+/// Diffs `dataset` against the database and writes the changes, the change feed and the
+/// fingerprint of `source` in one transaction.
+pub async fn load_dataset(
+    db: &Database,
+    mut dataset: Dataset,
+    fingerprint: String,
+    run: &RunContext,
+    guard: &DeleteGuard,
+    source: &str,
+) -> Result<LoadReport, StageError> {
+    let database = |error: DbError| StageError::Database(error.to_string());
+    // Reads happen before the write transaction so the writer is held only for the writes;
+    // safe because the ledger runs one load of a pipeline at a time and only it writes its
+    // tables.
+    let mut total = RunCounts::default();
+    let mut notes = std::mem::take(&mut dataset.notes);
+    let mut planned = Vec::new();
+    for table in &mut dataset.tables {
+        let counts = table.plan(db).await.map_err(database)?;
+        planned.push((table.table(), counts, table.guarded()));
+    }
+    if !run.options.allow_mass_delete {
+        for (table, counts, guarded) in &planned {
+            if *guarded {
+                guard.check(&run.pipeline, table, counts)?;
+            }
+        }
+    }
+    for (table, counts, _) in &planned {
+        total.inserted += counts.inserted;
+        total.updated += counts.updated;
+        total.deleted += counts.deleted;
+        total.unchanged += counts.unchanged;
+        if counts.inserted + counts.updated + counts.deleted > 0 {
+            notes.push(format!(
+                "{table}: +{} inserted, ~{} updated, -{} deleted, ={} unchanged",
+                counts.inserted, counts.updated, counts.deleted, counts.unchanged
+            ));
+        }
+    }
+    let changes: Vec<Change> = dataset.tables.iter_mut().flat_map(|table| table.take_changes()).collect();
+    let fingerprint = Fingerprint { source: source.to_owned(), value: fingerprint };
+    let failpoint_name = format!("{source}.before-write");
+    failpoint::pause(&failpoint_name);
+    let changes = apply(db, dataset.tables, changes, run.run_id, fingerprint).await.map_err(database)?;
+    Ok(LoadReport { counts: total, changes, notes })
+}
+
+fn write_sqlite(
+    conn: &mut SqliteConnection,
+    tables: &[Box<dyn TableSync>],
+    changes: &[Change],
+    run_id: i64,
+    fingerprint: &Fingerprint,
+) -> diesel::QueryResult<()> {
+    for table in tables {
+        table.upsert_sqlite(conn)?;
+    }
+    for table in tables.iter().rev() {
+        table.delete_sqlite(conn)?;
+    }
+    super::common::record_feed_sqlite(conn, run_id, changes, &fingerprint.source, &fingerprint.value)
+}
+
+async fn write_postgres(
+    conn: &mut AsyncPgConnection,
+    tables: &[Box<dyn TableSync>],
+    changes: &[Change],
+    run_id: i64,
+    fingerprint: &Fingerprint,
+) -> diesel::QueryResult<()> {
+    for table in tables {
+        table.upsert_postgres(conn).await?;
+    }
+    for table in tables.iter().rev() {
+        table.delete_postgres(conn).await?;
+    }
+    super::common::record_feed_postgres(conn, run_id, changes, &fingerprint.source, &fingerprint.value).await
+}
+
+/// Runs the writes in one transaction; on SQLite through sync diesel on a blocking thread in a
+/// `BEGIN IMMEDIATE` (diesel-async cannot build multi-row inserts for SQLite).
+async fn apply(
+    db: &Database,
+    tables: Vec<Box<dyn TableSync>>,
+    changes: Vec<Change>,
+    run_id: i64,
+    fingerprint: Fingerprint,
+) -> Result<Vec<Change>, DbError> {
+    match db {
+        Database::Postgres(pool) => {
+            use diesel_async::AsyncConnection as _;
+            let mut conn = pool.get().await.map_err(DbError::pool)?;
+            conn.transaction(async |conn| {
+                write_postgres(conn, &tables, &changes, run_id, &fingerprint).await?;
+                Ok::<_, DbError>(())
+            })
+            .await?;
+            Ok(changes)
+        }
+        Database::Sqlite { writer, .. } => {
+            let mut conn = writer.get().await.map_err(DbError::pool)?;
+            let changes = conn
+                .spawn_blocking(move |conn| {
+                    conn.immediate_transaction(|conn| write_sqlite(conn, &tables, &changes, run_id, &fingerprint))?;
+                    Ok(changes)
+                })
+                .await?;
+            Ok(changes)
+        }
+    }
+}

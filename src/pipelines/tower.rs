@@ -1,0 +1,179 @@
+//! The tower (`/api.php?method=tower`): 300 levels, each giving silver, gold and up to three
+//! items. `mm_id1..3` (from level 201 on) are item ids whose meaning the game does not document;
+//! they are kept as they are.
+
+use diesel::{Insertable, Queryable, Selectable};
+use hayloft_actors::pipeline::StageError;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::common::json_answer;
+use super::items::transform::{read_row, row_id};
+use super::names::Resolver;
+use super::source::{Source, SourceInput};
+use super::table::{stored_table, Dataset, DeletePolicy};
+use crate::db::schema::{tower_levels, tower_rewards};
+
+pub const NAME: &str = "tower";
+const REQUEST: &str = "/api.php?method=tower";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = tower_levels)]
+pub struct TowerLevel {
+    pub level: i64,
+    pub silver: Option<i64>,
+    pub gold: Option<i64>,
+    pub mm_item_1: Option<i64>,
+    pub mm_item_2: Option<i64>,
+    pub mm_item_3: Option<i64>,
+}
+stored_table!(
+    TowerLevel,
+    tower_levels,
+    "tower_level",
+    key(level),
+    update(silver, gold, mm_item_1, mm_item_2, mm_item_3)
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = tower_rewards)]
+pub struct TowerReward {
+    pub level: i64,
+    pub slot: i64,
+    pub item_id: i64,
+    pub quantity: i64,
+}
+stored_table!(TowerReward, tower_rewards, "tower_reward", key(level, slot), update(item_id, quantity));
+
+#[derive(Debug, Deserialize)]
+struct RawLevel {
+    level: i64,
+    #[serde(default)]
+    silver: i64,
+    #[serde(default)]
+    gold: i64,
+    #[serde(default)]
+    item1: i64,
+    #[serde(default)]
+    item1_amt: i64,
+    #[serde(default)]
+    item2: i64,
+    #[serde(default)]
+    item2_amt: i64,
+    #[serde(default)]
+    item3: i64,
+    #[serde(default)]
+    item3_amt: i64,
+    #[serde(default)]
+    mm_id1: i64,
+    #[serde(default)]
+    mm_id2: i64,
+    #[serde(default)]
+    mm_id3: i64,
+}
+
+fn non_zero(number: i64) -> Option<i64> {
+    (number != 0).then_some(number)
+}
+
+pub struct Tower;
+
+impl Source for Tower {
+    const NAME: &'static str = NAME;
+    /// Daily, at a hashed time.
+    const DEFAULT_SCHEDULE: &'static str = "H H H * * *";
+    const TRANSFORM_VERSION: u32 = 1;
+
+    fn requests(&self) -> Vec<String> {
+        vec![REQUEST.to_owned()]
+    }
+
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let page = &input.pages[0];
+        #[derive(Deserialize)]
+        struct Answer<'a> {
+            #[serde(borrow)]
+            tower_levels: Vec<&'a RawValue>,
+        }
+        let answer: Answer<'_> = json_answer(&page.body, &page.url)?;
+        if answer.tower_levels.is_empty() {
+            return Err(StageError::BadInput(format!("{} returned no tower levels", page.url)));
+        }
+        let mut resolver = Resolver::new(&input.names);
+        let mut notes = Vec::new();
+        let mut unreadable = Vec::new();
+        let mut levels = Vec::new();
+        let mut rewards = Vec::new();
+        for raw in answer.tower_levels {
+            let level: RawLevel = match read_row(raw) {
+                Ok(level) => level,
+                Err(error) => {
+                    let id = row_id(raw);
+                    notes.push(format!(
+                        "tower level {} skipped, its stored version kept: {}: {}",
+                        id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string()),
+                        error.path(),
+                        error.inner()
+                    ));
+                    unreadable.extend(id);
+                    continue;
+                }
+            };
+            let slots =
+                [(level.item1, level.item1_amt), (level.item2, level.item2_amt), (level.item3, level.item3_amt)];
+            for (slot, (item, quantity)) in slots.into_iter().enumerate() {
+                if item != 0 {
+                    rewards.push(TowerReward {
+                        level: level.level,
+                        slot: slot as i64 + 1,
+                        item_id: resolver.item_id(item),
+                        quantity,
+                    });
+                }
+            }
+            levels.push(TowerLevel {
+                level: level.level,
+                silver: non_zero(level.silver),
+                gold: non_zero(level.gold),
+                mm_item_1: non_zero(level.mm_id1),
+                mm_item_2: non_zero(level.mm_id2),
+                mm_item_3: non_zero(level.mm_id3),
+            });
+        }
+        notes.extend(resolver.notes());
+        let dropped = unreadable.len() as u64;
+        let unreadable = std::sync::Arc::new(unreadable);
+        let keep_rewards = unreadable.clone();
+        Ok(Dataset::new()
+            .table(levels, DeletePolicy::keep_where(move |row: &TowerLevel| unreadable.contains(&row.level)))
+            .table(rewards, DeletePolicy::keep_where(move |row: &TowerReward| keep_rewards.contains(&row.level)))
+            .with_notes(notes)
+            .with_dropped(dropped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::pipelines::names::Names;
+    use crate::pipelines::source::{parse_pages, Page};
+
+    // Empty slots are no rows; zero silver and gold are NULL; a bad level is skipped alone.
+    #[test]
+    fn levels_and_reward_slots() {
+        let body = serde_json::json!({"tower_levels": [
+            {"id": 1, "level": 1, "silver": 0, "gold": 5, "item1": 10, "item1_amt": 2, "item2": 0, "item2_amt": 0,
+             "item3": 11, "item3_amt": 1, "mm_id1": 0, "mm_id2": 0, "mm_id3": 0},
+            {"id": 2, "level": "two"}
+        ]});
+        let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: Bytes::from(body.to_string()) };
+        let dataset = parse_pages(&Tower, vec![page], vec![], Names::default()).unwrap();
+        assert_eq!(dataset.table_rows(), [("tower_levels", 1), ("tower_rewards", 2)]);
+        assert!(dataset.notes[0].starts_with("tower level 2 skipped"), "{:?}", dataset.notes);
+    }
+}

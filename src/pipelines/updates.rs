@@ -1,0 +1,198 @@
+//! Game updates (`/about.php`, the newest 25, and `/about.php?all=1`, the whole history): each
+//! post's date, clean text, HTML and the items it mentions. The staff-name macros that render a
+//! random name on every page view ("Geckopath", "Forcepath", "Dogfoo"...) are normalised, so the
+//! same post reads the same on every fetch. Posts accumulate; they are also served as an Atom
+//! feed at `/updates/feed`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use diesel::{Insertable, Queryable, Selectable};
+use hayloft_actors::pipeline::StageError;
+use select::predicate::{Attr, Class, Name, Predicate};
+use serde::Serialize;
+
+use super::html::{game_date, item_link_id, query_value, squash, text_lines, Html, LinkTo};
+use super::names::Resolver;
+use super::source::{Source, SourceInput};
+use super::table::{stored_table, Dataset, DeletePolicy};
+use crate::db::schema::{game_update_items, game_updates};
+
+pub const NAME: &str = "updates";
+/// The whole history first, then the newest posts (which win where both have a post).
+const REQUESTS: [&str; 2] = ["/about.php?all=1", "/about.php"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = game_updates)]
+pub struct GameUpdate {
+    pub id: i64,
+    /// `YYYY-MM-DD`.
+    pub posted_on: String,
+    pub text: String,
+    pub html: String,
+}
+stored_table!(GameUpdate, game_updates, "game_update", key(id), update(posted_on, text, html));
+
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = game_update_items)]
+pub struct GameUpdateItem {
+    pub update_id: i64,
+    pub item_id: i64,
+}
+stored_table!(GameUpdateItem, game_update_items, "game_update_item", key(update_id, item_id), update());
+
+/// Words that end like a staff macro but are ordinary words.
+const NOT_STAFF: [&str; 9] =
+    ["upstream", "downstream", "mainstream", "livestream", "bloodstream", "footpath", "warpath", "bypath", "towpath"];
+const STAFF_SUFFIXES: [&str; 3] = ["path", "foo", "stream"];
+
+/// Replaces each staff macro's random rendering with a stable `…path` / `…foo` / `…stream`.
+pub fn normalize_staff_names(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let lower = word.to_lowercase();
+        let macro_suffix = STAFF_SUFFIXES.iter().find(|suffix| {
+            lower.len() >= suffix.len() + 3 && lower.ends_with(*suffix) && !NOT_STAFF.contains(&lower.as_str())
+        });
+        match macro_suffix {
+            Some(suffix) => {
+                out.push('…');
+                out.push_str(suffix);
+            }
+            None => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphabetic() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+pub struct Updates;
+
+impl Source for Updates {
+    const NAME: &'static str = NAME;
+    /// Every 2 hours, at a hashed minute.
+    const DEFAULT_SCHEDULE: &'static str = "H H H/2 * * *";
+    const TRANSFORM_VERSION: u32 = 1;
+
+    fn requests(&self) -> Vec<String> {
+        REQUESTS.iter().map(|request| (*request).to_owned()).collect()
+    }
+
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let mut resolver = Resolver::new(&input.names);
+        let mut notes = Vec::new();
+        let mut posts: BTreeMap<i64, (GameUpdate, Vec<i64>)> = BTreeMap::new();
+        for page in &input.pages {
+            let page = Html::parse(page);
+            let selector = "div.card.recentUpdates div.card-header a[href^=\"about.php?id=\"]";
+            let cards = page.require(Name("div").and(Class("card")).and(Class("recentUpdates")), selector)?;
+            for card in cards {
+                let Some(link) = card.find(Class("card-header").descendant(LinkTo("about.php"))).next() else {
+                    notes.push(format!("{}: an update card without a header link was skipped", page.request()));
+                    continue;
+                };
+                let Some(id) =
+                    link.attr("href").and_then(|href| query_value(href, "id")).and_then(|id| id.parse().ok())
+                else {
+                    continue;
+                };
+                let Some(date) = game_date(&link.text()) else {
+                    notes.push(format!("update {id} skipped: unreadable date {:?}", squash(&link.text())));
+                    continue;
+                };
+                let Some(body) = card.find(Class("card-content-inner")).next() else {
+                    notes.push(format!("update {id} skipped: no div.card-content-inner"));
+                    continue;
+                };
+                let html = normalize_staff_names(body.inner_html().trim());
+                let text = normalize_staff_names(&text_lines(body).join("\n"));
+                let mut items: Vec<i64> = body.find(LinkTo("item.php")).filter_map(item_link_id).collect();
+                for icon in body.find(Name("img").and(Class("itemimgsm")).and(Attr("alt", ()))) {
+                    if let Some(id) = icon.attr("alt").and_then(|name| resolver.item(name)) {
+                        items.push(id);
+                    }
+                }
+                items.sort_unstable();
+                items.dedup();
+                let items = items.into_iter().map(|item| resolver.item_id(item)).collect();
+                posts.insert(id, (GameUpdate { id, posted_on: date.to_string(), text, html }, items));
+            }
+        }
+        let skipped = notes.len() as u64;
+        notes.extend(resolver.notes());
+        let present: Arc<Vec<i64>> = Arc::new(posts.keys().copied().collect());
+        let mut updates = Vec::with_capacity(posts.len());
+        let mut links = Vec::new();
+        for (id, (update, items)) in posts {
+            updates.push(update);
+            links.extend(items.into_iter().map(|item_id| GameUpdateItem { update_id: id, item_id }));
+        }
+        Ok(Dataset::new()
+            .table(updates, DeletePolicy::KeepAll)
+            // An update on the page lists exactly its items now; older updates keep theirs.
+            .table(
+                links,
+                DeletePolicy::keep_where(move |row: &GameUpdateItem| present.binary_search(&row.update_id).is_err()),
+            )
+            .with_notes(notes)
+            .with_dropped(skipped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::pipelines::names::{NameIndex, Names};
+    use crate::pipelines::source::{parse_pages, Page};
+
+    // Random staff renderings normalise to one stable form; ordinary words are left alone.
+    #[test]
+    fn staff_macros_are_normalised() {
+        assert_eq!(
+            normalize_staff_names("<strong>Geckopath</strong> and Dogfoo, with firestream upstream"),
+            "<strong>…path</strong> and …foo, with …stream upstream"
+        );
+        assert_eq!(normalize_staff_names("Forcepath"), normalize_staff_names("Rocketpath"));
+        assert_eq!(normalize_staff_names("a path to food"), "a path to food");
+    }
+
+    // Id, date, text and mentioned items (by link and by icon name) are read.
+    #[test]
+    fn update_cards() {
+        let card = |id: i64, date: &str, body: &str| {
+            format!(
+                r#"<div class="card recentUpdates"><div class="card-header"><a href="about.php?id={id}"><i></i>&nbsp;{date}</a></div>
+                <div class="card-content"><div class="card-content-inner">{body}</div></div></div>"#
+            )
+        };
+        let all = card(3, "April 1st, 2021", "Hello <a href='item.php?id=5'>Wood</a>") + &card(4, "Nope", "x");
+        let newest = card(3, "April 1st, 2021", "New <img class='itemimgsm' alt='Apple'> <strong>Tenfoo</strong>");
+        let page = |request: &str, body: String| Page {
+            request: request.to_owned(),
+            url: request.to_owned(),
+            body: body.into(),
+        };
+        let names = Names { items: NameIndex::new([("Apple".to_owned(), 9)]), ..Names::default() };
+        let dataset =
+            parse_pages(&Updates, vec![page(REQUESTS[0], all), page(REQUESTS[1], newest)], vec![], names).unwrap();
+        assert_eq!(dataset.table_rows(), [("game_updates", 1), ("game_update_items", 1)]);
+        let update = &dataset.rows_of("game_updates")[0];
+        assert_eq!(update["posted_on"], "2021-04-01");
+        assert!(update["text"].as_str().unwrap().contains("…foo"), "{update}");
+        assert_eq!(dataset.rows_of("game_update_items")[0]["item_id"], 9);
+        assert_eq!(dataset.dropped, 1, "the update with an unreadable date");
+    }
+}

@@ -1,0 +1,267 @@
+//! Every source pipeline against the real captures (`../shared/upstream`) served by
+//! `hayloft replay`: the counts MANIFEST.md documents, the run reports (dangling ids, unresolved
+//! names, failed fan-out pages), zero writes on an unchanged re-run, and layout drift.
+
+use std::path::Path;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::helpers::{captures, Replay, TestEnv};
+
+/// The source pipelines, in `run all` order.
+const SOURCES: [&str; 13] = [
+    "items",
+    "npcs",
+    "npc_pages",
+    "tower",
+    "locations",
+    "item_pages",
+    "community",
+    "exchange",
+    "cards",
+    "tent",
+    "updates",
+    "passwords",
+    "gallery",
+];
+
+fn sources_env(upstream: &str) -> Option<TestEnv> {
+    Some(
+        TestEnv::new()?
+            .only(&SOURCES)
+            .env("HAYLOFT_UPSTREAM_URL", upstream)
+            .env("HAYLOFT_UPSTREAM__RETRIES", "0")
+            // A thousand item pages: as fast as the local replay allows.
+            .env("HAYLOFT_UPSTREAM__RATE_PER_SECOND", "100000")
+            .env("HAYLOFT_UPSTREAM__CONCURRENCY", "16"),
+    )
+}
+
+/// Runs `pipeline` (or `all`) and returns one summary per run.
+fn run(env: &TestEnv, pipeline: &str) -> Vec<Value> {
+    let output = env.command().args(["run", pipeline, "--json"]).output().expect("hayloft runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|_| {
+                panic!("not JSON: {line}\n{}", String::from_utf8_lossy(&output.stderr));
+            })
+        })
+        .collect()
+}
+
+fn count(env: &TestEnv, entity: &str) -> i64 {
+    env.json(&["count", entity, "--json"])["count"].as_i64().unwrap()
+}
+
+fn notes(summary: &Value) -> String {
+    summary["notes"].as_array().unwrap().iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n")
+}
+
+fn writes(summary: &Value) -> i64 {
+    ["inserted", "updated", "deleted"].iter().map(|key| summary[key].as_i64().unwrap()).sum()
+}
+
+/// Counts MANIFEST.md documents for the captures, per `hayloft count` entity.
+const MANIFEST_COUNTS: [(&str, i64); 17] = [
+    ("npcs", 29),
+    ("npc-rewards", 113),
+    // npclevels.php lists 19 NPCs, manage_npc.php all 29: one merged profile per NPC account.
+    ("npc-profiles", 29),
+    ("tower", 300),
+    // 907 reward rows flattened, of which 30 are silver and 4 gold (columns of the level).
+    ("tower-rewards", 873),
+    ("locations", 23),
+    ("drops", 17),
+    ("community", 8),
+    ("exchange", 5),
+    ("cards", 13),
+    ("tent", 7),
+    // 437 in the whole history and 25 newest, of which three are newer than the history.
+    ("updates", 440),
+    ("passwords", 179),
+    // 33 tiles: 29 backgrounds and 4 game themes.
+    ("backgrounds", 29),
+    // Three item pages are captured; the other 1,135 requests fail and are reported.
+    ("item-details", 3),
+    ("item-sources", 2),
+    ("items", 1138),
+];
+
+fn by_pipeline<'a>(summaries: &'a [Value], pipeline: &str) -> &'a Value {
+    summaries.iter().find(|summary| summary["pipeline"] == pipeline).unwrap_or_else(|| panic!("no {pipeline} run"))
+}
+
+// The whole set loads the captures with the documented counts and a report of what did not
+// resolve; the unchanged re-run writes nothing on every pipeline.
+#[test]
+fn every_source_loads_the_captures_and_reruns_write_nothing() {
+    let Some(dir) = captures() else { return };
+    let replay = Replay::start(&dir);
+    let Some(env) = sources_env(&replay.url) else { return };
+    let first = run(&env, "all");
+    assert_eq!(
+        first.iter().map(|summary| summary["pipeline"].as_str().unwrap()).collect::<Vec<_>>(),
+        SOURCES,
+        "run all runs every enabled pipeline in dependency order"
+    );
+    for summary in &first {
+        assert_eq!(summary["status"], "succeeded", "{summary}");
+    }
+    for (entity, expected) in MANIFEST_COUNTS {
+        assert_eq!(count(&env, entity), expected, "{entity}");
+    }
+
+    let npcs = notes(by_pipeline(&first, "npcs"));
+    assert!(npcs.contains("1 item ids are not in the stored item list yet") && npcs.contains("1313"), "{npcs}");
+    let tower = notes(by_pipeline(&first, "tower"));
+    assert!(tower.contains("1203, 1230, 1232, 1256, 1257"), "{tower}");
+    let npc_pages = notes(by_pipeline(&first, "npc_pages"));
+    assert!(npc_pages.contains("\"Pumpkin Spiced Milk\""), "staff-table names that match no item: {npc_pages}");
+    let locations = notes(by_pipeline(&first, "locations"));
+    assert!(
+        locations.contains("22 pages failed") && locations.contains("/location.php?type=fishing&id=1"),
+        "{locations}"
+    );
+    let item_pages = notes(by_pipeline(&first, "item_pages"));
+    assert!(item_pages.contains("1135 pages failed"), "{item_pages}");
+
+    let changes = count(&env, "changes");
+    let second = run(&env, "all");
+    for summary in &second {
+        assert_eq!(summary["status"], "succeeded", "{summary}");
+        assert_eq!(writes(summary), 0, "an unchanged re-run writes nothing: {summary}");
+        assert!(notes(summary).contains("upstream unchanged"), "{summary}");
+    }
+    assert_eq!(count(&env, "changes"), changes, "no change-feed entries either");
+}
+
+/// A copy of the captures where each `(path, query)` route answers with another capture's file.
+fn capture_with_swaps(dir: &Path, swaps: &[(&str, &str)]) -> TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(dir, copy.path());
+    let routes_path = copy.path().join("routes.json");
+    let mut routes: Value = serde_json::from_slice(&std::fs::read(&routes_path).unwrap()).unwrap();
+    for route in routes["routes"].as_array_mut().unwrap() {
+        let request = match (route["path"].as_str(), route["query"].as_object()) {
+            (Some(path), Some(query)) if !query.is_empty() => {
+                let pairs: Vec<String> =
+                    query.iter().map(|(key, value)| format!("{key}={}", value.as_str().unwrap())).collect();
+                format!("{path}?{}", pairs.join("&"))
+            }
+            (Some(path), _) => path.to_owned(),
+            (None, _) => continue,
+        };
+        if let Some((_, file)) = swaps.iter().find(|(swapped, _)| sorted_query(swapped) == sorted_query(&request)) {
+            route["file"] = Value::from(*file);
+            route["content_type"] = Value::from("text/html; charset=utf-8");
+        }
+    }
+    std::fs::write(routes_path, routes.to_string()).unwrap();
+    copy
+}
+
+/// `path?b=2&a=1` as `path?a=1&b=2`, to compare requests whatever their parameter order.
+fn sorted_query(request: &str) -> String {
+    let (path, query) = request.split_once('?').unwrap_or((request, ""));
+    let mut pairs: Vec<&str> = query.split('&').filter(|pair| !pair.is_empty()).collect();
+    pairs.sort_unstable();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+// Feeding each pipeline a page of another kind fails its run with an error naming the page and
+// what was looked for; the rows loaded before stay, never an empty table.
+#[test]
+fn a_page_of_another_kind_fails_the_run_and_keeps_the_rows() {
+    let Some(dir) = captures() else { return };
+    let good = Replay::start(&dir);
+    let Some(env) = sources_env(&good.url) else { return };
+    assert!(run(&env, "all").iter().all(|summary| summary["status"] == "succeeded"));
+    let before: Vec<i64> = MANIFEST_COUNTS.iter().map(|(entity, _)| count(&env, entity)).collect();
+
+    // Each page answers with the page of another source.
+    let swaps = [
+        ("/api.php?method=npcs", "tent.html"),
+        ("/api.php?method=tower", "comm.html"),
+        ("/npclevels.php", "gallery.html"),
+        ("/locations.php", "exchange.html"),
+        ("/item.php?id=326", "tent.html"),
+        ("/item.php?id=572", "tent.html"),
+        ("/item.php?id=334", "tent.html"),
+        ("/comm.php", "tent.html"),
+        ("/exchange.php", "comm.html"),
+        ("/manage_hoc.php", "manage_npc.html"),
+        ("/tent.php", "exchange.html"),
+        ("/about.php?all=1", "popwlog.html"),
+        ("/about.php", "popwlog.html"),
+        ("/popwlog.php", "gallery.html"),
+        ("/gallery.php", "tent.html"),
+    ];
+    let drifted = capture_with_swaps(&dir, &swaps);
+    let replay = Replay::start(drifted.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &replay.url);
+    let expected_errors: [(&str, &[&str]); 12] = [
+        ("npcs", &["api.php?method=npcs", "HTML page instead of JSON"]),
+        ("tower", &["api.php?method=tower", "HTML page instead of JSON"]),
+        ("npc_pages", &["layout changed on /npclevels.php", "mailbox.php"]),
+        ("locations", &["layout changed on /locations.php", "a.item-link"]),
+        ("item_pages", &["none of the 3 item pages could be read", "sharelink"]),
+        ("community", &["layout changed on /comm.php", "Current Goal"]),
+        ("exchange", &["layout changed on /exchange.php", "Trade in"]),
+        ("cards", &["layout changed on /manage_hoc.php", "Cards to Play"]),
+        ("tent", &["layout changed on /tent.php", "Take a look"]),
+        ("updates", &["layout changed on /about.php?all=1", "recentUpdates"]),
+        ("passwords", &["layout changed on /popwlog.php", "li.item-content"]),
+        ("gallery", &["layout changed on /gallery.php", "div.col-50"]),
+    ];
+    for (pipeline, fragments) in expected_errors {
+        let summary = &run(&env, pipeline)[0];
+        assert_eq!(summary["status"], "failed", "{pipeline}: {summary}");
+        let error = summary["error"].as_str().unwrap();
+        for fragment in fragments {
+            assert!(error.contains(fragment), "{pipeline}: {error:?} does not mention {fragment:?}");
+        }
+    }
+    let after: Vec<i64> = MANIFEST_COUNTS.iter().map(|(entity, _)| count(&env, entity)).collect();
+    assert_eq!(after, before, "no rows were lost to a drifted page");
+}
+
+// A detail page that is broken fails alone: the run succeeds, reports the page, and the drops
+// already stored for that location stay.
+#[test]
+fn a_broken_location_page_fails_alone() {
+    let Some(dir) = captures() else { return };
+    let good = Replay::start(&dir);
+    let Some(env) = sources_env(&good.url) else { return };
+    assert_eq!(run(&env, "locations")[0]["status"], "succeeded");
+    assert_eq!(count(&env, "drops"), 17);
+
+    let broken = capture_with_swaps(&dir, &[("/location.php?type=explore&id=5", "tent.html")]);
+    let replay = Replay::start(broken.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &replay.url);
+    let summary = &run(&env, "locations")[0];
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    let notes = notes(summary);
+    assert!(
+        notes.contains("/location.php?type=explore&id=5: bad input: layout changed")
+            && notes.contains("Things found here"),
+        "{notes}"
+    );
+    assert_eq!(writes(summary), 0, "{summary}");
+    assert_eq!(count(&env, "drops"), 17, "the Misty Forest drops stay");
+}
