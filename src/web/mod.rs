@@ -4,7 +4,8 @@
 //! and port 0 resolves to a real port the tests can read), and each incarnation of this actor
 //! serves a clone of it: a restart never loses the port.
 //!
-//! Routes: `GET /healthz` (the process is alive), `GET /readyz` (database reachable).
+//! Routes: `GET /healthz` (the process is alive), `GET /readyz` (database reachable),
+//! `GET /updates/feed` (the game's update posts as Atom, see [`feed`]).
 //! Takes no messages; when stopped it stops the server gracefully.
 
 use std::net::TcpListener;
@@ -17,6 +18,8 @@ use serde_json::json;
 use tracing::{error, info};
 
 use crate::db::Database;
+
+pub mod feed;
 use hayloft_actors::supervisor::ChildContext;
 
 /// State shared with request handlers.
@@ -54,7 +57,10 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
 }
 
 pub fn routes(config: &mut web::ServiceConfig) {
-    config.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+    config
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/updates/feed", web::get().to(feed::updates_feed));
 }
 
 impl Actor for HttpServerActor {

@@ -128,6 +128,18 @@ fn every_source_loads_the_captures_and_reruns_write_nothing() {
     let item_pages = notes(by_pipeline(&first, "item_pages"));
     assert!(item_pages.contains("1135 pages failed"), "{item_pages}");
 
+    // The updates are served as an Atom feed, newest first.
+    let server = env.serve();
+    let feed = server.get("/updates/feed");
+    assert_eq!(feed.status(), 200);
+    assert!(feed.headers()["content-type"].to_str().unwrap().starts_with("application/atom+xml"));
+    let feed = feed.text().unwrap();
+    assert_eq!(feed.matches("<entry>").count(), 50, "{feed}");
+    let newest = feed.find("urn:hayloft:update:451").unwrap();
+    assert!(newest < feed.find("urn:hayloft:update:450").unwrap(), "newest first");
+    assert!(feed.contains("<updated>2023-06-01T00:00:00Z</updated>"));
+    drop(server);
+
     let changes = count(&env, "changes");
     let second = run(&env, "all");
     for summary in &second {
