@@ -115,6 +115,7 @@ impl Hayloft {
             }
         });
         let mut root = Supervisor::new("root").publish_to(events.clone());
+        let root_slot: Arc<std::sync::OnceLock<Addr<Supervisor>>> = Arc::default();
         if let Mode::Serve(listener) = mode {
             let settings =
                 Arc::new(SchedulerSettings { windows: config.maintenance_windows()?, ..SchedulerSettings::default() });
@@ -131,7 +132,20 @@ impl Hayloft {
                     Arc::new(move |owner: &str| owner_is_dead(owner, &me)),
                 )
             });
-            let state = WebState { db: db.clone(), version: env!("CARGO_PKG_VERSION") };
+            let ops = crate::graphql::Ops {
+                config: Arc::new(config.clone()),
+                events: events.clone(),
+                pipelines: Arc::new(built.handles.clone()),
+                root: root_slot.clone(),
+            };
+            // Built once: every HTTP worker serves the same schema.
+            let graphql = crate::graphql::http::GraphqlState {
+                schema: crate::graphql::build(Some(db.clone()), Some(ops), &config.graphql),
+                db: db.clone(),
+                settings: Arc::new(config.graphql.clone()),
+                admin_token: config.admin_token.as_ref().map(|token| Arc::from(token.expose())),
+            };
+            let state = WebState { db: db.clone(), version: env!("CARGO_PKG_VERSION"), graphql: Some(graphql) };
             let listener = Arc::new(listener);
             let (http_spec, _) = ChildSpec::worker("http", move |child: &ChildContext| {
                 HttpServerActor::new(listener.clone(), state.clone(), HTTP_WORKERS, child.clone())
@@ -141,6 +155,7 @@ impl Hayloft {
             root = root.child(pipelines_spec);
         }
         let root = root.start();
+        let _ = root_slot.set(root.clone());
         Ok(Self { config, db, ledger, events, pipelines: built.handles, root, owner })
     }
 

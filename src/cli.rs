@@ -108,6 +108,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print the GraphQL schema (SDL).
+    Schema,
     /// Exit 0 if the server at `addr` answers /healthz (for container health checks).
     Healthcheck {
         /// Address of the server (default: the configured `addr`).
@@ -158,6 +160,10 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("wrote sample data at scale {scale} to {}", out.display());
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     // awc and friends may enable more than one rustls provider; pick ours once, up front.
@@ -183,7 +189,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pipelines { json } => system.block_on(list_pipelines(config, json)),
         Command::Count { entity, json } => system.block_on(count(config, entity, json)),
         Command::Changes { run, json } => system.block_on(changes(config, run, json)),
-        Command::Healthcheck { .. } | Command::Replay { .. } | Command::DemoData { .. } => Ok(ExitCode::SUCCESS),
+        Command::Healthcheck { .. } | Command::Replay { .. } | Command::DemoData { .. } | Command::Schema => {
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             println!(
                 "{}",

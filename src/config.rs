@@ -23,8 +23,17 @@ use crate::upstream::UpstreamSettings;
 
 /// `HAYLOFT_*` variables that are not configuration keys: read elsewhere (the config path, the
 /// upstream cookie, a test failpoint) or by the test suite, benchmarks and CI.
-const TOOLING_VARIABLES: [&str; 8] =
-    ["CONFIG", "UPSTREAM_COOKIE", "PAUSE_AT", "TEST_DATABASE", "TEST_STRICT", "CAPTURES", "BENCH_PG", "CI_PG_SERVER"];
+const TOOLING_VARIABLES: [&str; 9] = [
+    "CONFIG",
+    "UPSTREAM_COOKIE",
+    "PAUSE_AT",
+    "TEST_DATABASE",
+    "TEST_STRICT",
+    "CAPTURES",
+    "BENCH_PG",
+    "CI_PG_SERVER",
+    "UPDATE_SNAPSHOTS",
+];
 
 /// The file read when `--config` / `HAYLOFT_CONFIG` are not given (only if it exists).
 pub const DEFAULT_CONFIG_FILE: &str = "hayloft.toml";
@@ -111,6 +120,27 @@ pub struct Config {
     pub upstream: UpstreamSettings,
     pub delete_guard: DeleteGuard,
     pub pipelines: BTreeMap<String, PipelineConfig>,
+    /// The admin bearer token (`HAYLOFT_ADMIN_TOKEN`): it allows `runPipeline` over GraphQL.
+    /// Unset, nobody may trigger runs over HTTP.
+    pub admin_token: Option<Secret>,
+    pub graphql: crate::graphql::GraphqlSettings,
+}
+
+/// A value that is never printed: `Debug` and logs show `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 impl Default for Config {
@@ -130,6 +160,8 @@ impl Default for Config {
             upstream: UpstreamSettings::default(),
             delete_guard: DeleteGuard::default(),
             pipelines: BTreeMap::new(),
+            admin_token: None,
+            graphql: crate::graphql::GraphqlSettings::default(),
         }
     }
 }

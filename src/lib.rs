@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo_data;
 pub mod demo_pages;
 pub mod failpoint;
+pub mod graphql;
 pub mod pipelines;
 pub mod telemetry;
 pub mod upstream;

@@ -9,6 +9,7 @@
 pub mod ledger;
 pub mod queries;
 pub mod schema;
+pub mod statements;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -266,6 +267,7 @@ pub enum Database {
 impl Database {
     /// Opens the pools. Does not run migrations (see [`DatabaseUrl::migrate`]).
     pub async fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbError> {
+        statements::install();
         match url {
             DatabaseUrl::Sqlite(path) => {
                 let path = path.to_string_lossy().into_owned();

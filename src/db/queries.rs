@@ -82,6 +82,39 @@ pub async fn recent_runs(db: &Database, pipeline: Option<&str>, limit: i64) -> R
     Ok(rows.into_iter().map(RunRow::into_record).collect())
 }
 
+/// One run by id.
+pub async fn run_by_id(db: &Database, id: RunId) -> Result<Option<RunRecord>, DbError> {
+    use diesel::OptionalExtension as _;
+    let row: Option<RunRow> = with_conn!(db, readers, |conn| {
+        runs::table.find(id).select(RunRow::as_select()).first(conn).await.optional().map_err(DbError::Query)
+    })?;
+    Ok(row.map(RunRow::into_record))
+}
+
+/// Change-feed entries, newest first: of one run, of one entity type, of one row (`entity` and
+/// `key`), or all.
+pub async fn changes(
+    db: &Database,
+    run: Option<RunId>,
+    entity: Option<&str>,
+    key: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, DbError> {
+    with_conn!(db, readers, |conn| {
+        let mut query = change_events::table.order(change_events::id.desc()).limit(limit).into_boxed();
+        if let Some(run) = run {
+            query = query.filter(change_events::run_id.eq(run));
+        }
+        if let Some(entity) = entity {
+            query = query.filter(change_events::entity.eq(entity.to_owned()));
+        }
+        if let Some(key) = key {
+            query = query.filter(change_events::entity_key.eq(key.to_owned()));
+        }
+        query.select(ChangeRow::as_select()).load(conn).await.map_err(DbError::Query)
+    })
+}
+
 /// Records (or refreshes) the pipelines this process knows, with their schedules.
 pub async fn register_pipelines(db: &Database, known: &[(String, String, bool)]) -> Result<(), DbError> {
     let registered_at = Utc::now().naive_utc();

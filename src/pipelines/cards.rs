@@ -17,7 +17,8 @@ pub const NAME: &str = "cards";
 const REQUEST: &str = "/manage_hoc.php";
 const HEADER: [&str; 4] = ["ID", "Cards to Play", "Reward", "Times Turned In"];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = card_combos)]
 pub struct CardCombo {
@@ -35,7 +36,8 @@ stored_table!(
     update(reward_item_id, reward_item_name, reward_quantity, times_turned_in)
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = card_combo_cards)]
 pub struct CardComboCard {

@@ -17,7 +17,8 @@ use crate::db::schema::community_goals;
 pub const NAME: &str = "community";
 const REQUEST: &str = "/comm.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = community_goals)]
 pub struct CommunityGoal {

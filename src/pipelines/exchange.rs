@@ -17,7 +17,8 @@ use crate::db::schema::exchange_offers;
 pub const NAME: &str = "exchange";
 const REQUEST: &str = "/exchange.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = exchange_offers)]
 pub struct ExchangeOffer {

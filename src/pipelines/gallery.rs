@@ -17,7 +17,8 @@ use crate::db::schema::profile_backgrounds;
 pub const NAME: &str = "gallery";
 const REQUEST: &str = "/gallery.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = profile_backgrounds)]
 pub struct ProfileBackground {

@@ -23,7 +23,8 @@ use crate::db::{with_conn, Database, DbError};
 
 pub const NAME: &str = "item_pages";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = item_details)]
 pub struct ItemDetail {
@@ -42,7 +43,8 @@ stored_table!(
     update(name, rarity, xp_value, flea_market_gold, contents_gold)
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = item_sources)]
 pub struct ItemSource {

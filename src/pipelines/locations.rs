@@ -22,7 +22,8 @@ use crate::db::Database;
 pub const NAME: &str = "locations";
 const LIST: &str = "/locations.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = locations)]
 pub struct Location {
@@ -34,7 +35,8 @@ pub struct Location {
 }
 stored_table!(Location, locations, "location", key(location_type, id), update(name, subtitle, image));
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = location_drops)]
 pub struct LocationDrop {

@@ -22,7 +22,8 @@ pub const NAME: &str = "npc_pages";
 const LEVELS: &str = "/npclevels.php";
 const STAFF: &str = "/manage_npc.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = npc_profiles)]
 pub struct NpcProfile {

@@ -17,7 +17,8 @@ use hayloft_actors::pipeline::StageError;
 pub const NAME: &str = "npcs";
 const REQUEST: &str = "/api.php?method=npcs";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = npcs)]
 pub struct Npc {
@@ -38,7 +39,8 @@ stored_table!(
     update(user_id, name, image, image_halloween, image_christmas, explore_location_id, friendship)
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = npc_items)]
 pub struct NpcItem {
@@ -48,7 +50,8 @@ pub struct NpcItem {
 }
 stored_table!(NpcItem, npc_items, "npc_item", key(npc_id, relation, item_id), update());
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = npc_rewards)]
 pub struct NpcReward {
@@ -61,7 +64,8 @@ pub struct NpcReward {
 }
 stored_table!(NpcReward, npc_rewards, "npc_reward", key(id), update(npc_id, npc_name, level, silver, gold));
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = npc_reward_items)]
 pub struct NpcRewardItem {

@@ -19,7 +19,8 @@ use crate::db::schema::{password_rewards, passwords};
 pub const NAME: &str = "passwords";
 const REQUEST: &str = "/popwlog.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = passwords)]
 pub struct Password {
@@ -28,7 +29,8 @@ pub struct Password {
 }
 stored_table!(Password, passwords, "password", key(password), update(redeemed_at));
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = password_rewards)]
 pub struct PasswordReward {

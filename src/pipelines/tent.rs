@@ -17,7 +17,8 @@ use crate::db::schema::tent_offers;
 pub const NAME: &str = "tent";
 const REQUEST: &str = "/tent.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = tent_offers)]
 pub struct TentOffer {

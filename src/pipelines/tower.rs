@@ -17,7 +17,8 @@ use crate::db::schema::{tower_levels, tower_rewards};
 pub const NAME: &str = "tower";
 const REQUEST: &str = "/api.php?method=tower";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = tower_levels)]
 pub struct TowerLevel {
@@ -36,7 +37,8 @@ stored_table!(
     update(silver, gold, mm_item_1, mm_item_2, mm_item_3)
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = tower_rewards)]
 pub struct TowerReward {

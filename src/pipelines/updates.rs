@@ -22,7 +22,8 @@ pub const NAME: &str = "updates";
 /// The whole history first, then the newest posts (which win where both have a post).
 const REQUESTS: [&str; 2] = ["/about.php?all=1", "/about.php"];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = game_updates)]
 pub struct GameUpdate {
@@ -34,7 +35,8 @@ pub struct GameUpdate {
 }
 stored_table!(GameUpdate, game_updates, "game_update", key(id), update(posted_on, text, html));
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = game_update_items)]
 pub struct GameUpdateItem {

@@ -5,7 +5,8 @@
 //! serves a clone of it: a restart never loses the port.
 //!
 //! Routes: `GET /healthz` (the process is alive), `GET /readyz` (database reachable),
-//! `GET /updates/feed` (the game's update posts as Atom, see [`feed`]).
+//! `GET /updates/feed` (the game's update posts as Atom, see [`feed`]), and the GraphQL API
+//! (`/graphql`, `/graphiql`, see [`crate::graphql::http`]).
 //! Takes no messages; when stopped it stops the server gracefully.
 
 use std::net::TcpListener;
@@ -27,6 +28,8 @@ use hayloft_actors::supervisor::ChildContext;
 pub struct WebState {
     pub db: Database,
     pub version: &'static str,
+    /// The GraphQL API, when served.
+    pub graphql: Option<crate::graphql::http::GraphqlState>,
 }
 
 pub struct HttpServerActor {
@@ -56,7 +59,10 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
     }
 }
 
-pub fn routes(config: &mut web::ServiceConfig) {
+pub fn routes(config: &mut web::ServiceConfig, state: &WebState) {
+    if let Some(graphql) = &state.graphql {
+        config.configure(crate::graphql::http::routes(graphql.clone()));
+    }
     config
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -76,11 +82,13 @@ impl Actor for HttpServerActor {
             }
         };
         let state = self.state.clone();
-        let server = HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(routes))
-            .workers(self.workers)
-            // Shutdown is ours to drive (see the serve command), not the server's own handler.
-            .disable_signals()
-            .listen(listener);
+        let server = HttpServer::new(move || {
+            App::new().app_data(web::Data::new(state.clone())).configure(|config| routes(config, &state))
+        })
+        .workers(self.workers)
+        // Shutdown is ours to drive (see the serve command), not the server's own handler.
+        .disable_signals()
+        .listen(listener);
         let server = match server {
             Ok(server) => server.run(),
             Err(error) => {

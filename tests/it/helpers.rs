@@ -323,3 +323,21 @@ pub fn wait_until_running(env: &TestEnv, pipeline: &str) -> Value {
     })
     .unwrap_or_else(|| panic!("no {pipeline} run started: {:?}", runs_of(env, pipeline)))
 }
+
+/// Compares `actual` with `tests/snapshots/<name>`. With `HAYLOFT_UPDATE_SNAPSHOTS=1` the file
+/// is (re)written instead: review the diff and commit it.
+pub fn snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    if std::env::var_os("HAYLOFT_UPDATE_SNAPSHOTS").is_some_and(|value| value == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("no snapshot at {}; run with HAYLOFT_UPDATE_SNAPSHOTS=1 to create it", path.display())
+    });
+    assert!(
+        expected == actual,
+        "{name} changed; if that is intended, run with HAYLOFT_UPDATE_SNAPSHOTS=1 and review the diff\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}

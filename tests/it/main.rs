@@ -6,6 +6,7 @@ mod helpers;
 
 mod cli;
 mod crash;
+mod graphql;
 mod items;
 mod schema;
 mod serve;

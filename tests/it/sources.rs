@@ -26,7 +26,7 @@ const SOURCES: [&str; 13] = [
     "gallery",
 ];
 
-fn sources_env(upstream: &str) -> Option<TestEnv> {
+pub(crate) fn sources_env(upstream: &str) -> Option<TestEnv> {
     Some(
         TestEnv::new()?
             .only(&SOURCES)
@@ -39,7 +39,7 @@ fn sources_env(upstream: &str) -> Option<TestEnv> {
 }
 
 /// Runs `pipeline` (or `all`) and returns one summary per run.
-fn run(env: &TestEnv, pipeline: &str) -> Vec<Value> {
+pub(crate) fn run(env: &TestEnv, pipeline: &str) -> Vec<Value> {
     let output = env.command().args(["run", pipeline, "--json"]).output().expect("hayloft runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::db::schema::{items, locksmith_contents, recipe_ingredients, seed_crops, wishing_well_outputs};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = items)]
 pub struct Item {
@@ -80,7 +81,8 @@ impl Item {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = recipe_ingredients)]
 pub struct RecipeIngredient {
@@ -91,7 +93,8 @@ pub struct RecipeIngredient {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = locksmith_contents)]
 pub struct LocksmithContent {
@@ -101,7 +104,8 @@ pub struct LocksmithContent {
     pub quantity_max: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = seed_crops)]
 pub struct SeedCrop {
@@ -109,7 +113,8 @@ pub struct SeedCrop {
     pub crop_id: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
+#[graphql(complex)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = wishing_well_outputs)]
 pub struct WellOutput {
