@@ -353,19 +353,29 @@ pub struct LogRecord {
     pub fields: String,
 }
 
-/// The bus as a stream of events. A subscriber that falls behind skips what it missed (the bus
-/// is a bounded ring) rather than slowing the engine.
+/// The bus as a stream of events. The bus is a bounded ring that never waits for a reader: a
+/// subscriber that falls a whole ring behind is dropped — its subscription completes, and the
+/// client may subscribe again — rather than slowing the engine or silently missing events.
 fn bus(ctx: &Context<'_>) -> Result<impl Stream<Item = Arc<Event>> + Send + 'static> {
     let events = ops(ctx)?.events.clone();
-    Ok(events.stream().filter_map(|item| async move {
-        match item {
-            BusItem::Event(event) => Some(event),
-            BusItem::Missed(missed) => {
-                tracing::debug!(missed, "a GraphQL subscriber fell behind and skipped events");
-                None
+    Ok(events
+        .stream()
+        .take_while(|item| {
+            let keep = match item {
+                BusItem::Event(_) => true,
+                BusItem::Missed(missed) => {
+                    tracing::info!(missed, "a GraphQL subscriber fell behind and was dropped");
+                    false
+                }
+            };
+            std::future::ready(keep)
+        })
+        .filter_map(|item| async move {
+            match item {
+                BusItem::Event(event) => Some(event),
+                BusItem::Missed(_) => None,
             }
-        }
-    }))
+        }))
 }
 
 pub struct SubscriptionRoot;

@@ -3,11 +3,10 @@
 
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
-use select::node::Node;
 use select::predicate::Name;
 use serde::Serialize;
 
-use super::html::{name_and_quantity, number, squash, text_lines, Html};
+use super::html::{cells, name_and_quantity, number, squash, text_lines, Html};
 use super::names::Resolver;
 use super::source::{Source, SourceInput};
 use super::table::{stored_table, Dataset, DeletePolicy};
@@ -46,10 +45,6 @@ pub struct CardComboCard {
     pub quantity: i64,
 }
 stored_table!(CardComboCard, card_combo_cards, "card_combo_card", key(combo_id, suit), update(quantity));
-
-fn cells(row: Node<'_>) -> Vec<Node<'_>> {
-    row.children().filter(|child| matches!(child.name(), Some("td" | "th"))).collect()
-}
 
 pub struct Cards;
 

@@ -79,6 +79,43 @@ pub fn json_answer<'a, T: Deserialize<'a>>(body: &'a [u8], url: &str) -> Result<
     })
 }
 
+/// Rows of a JSON list read one by one: a row that does not fit `T` is skipped, noted with the
+/// field that failed, and its id (if readable) returned so its stored version can be kept.
+pub struct ReadRows<T> {
+    pub rows: Vec<T>,
+    pub notes: Vec<String>,
+    pub unreadable_ids: Vec<i64>,
+}
+
+pub fn read_rows<'a, T: Deserialize<'a>>(raws: Vec<&'a serde_json::value::RawValue>, what: &str) -> ReadRows<T> {
+    let mut read = ReadRows { rows: Vec::with_capacity(raws.len()), notes: Vec::new(), unreadable_ids: Vec::new() };
+    for raw in raws {
+        match crate::pipelines::items::transform::read_row::<T>(raw) {
+            Ok(row) => read.rows.push(row),
+            Err(error) => {
+                let id = crate::pipelines::items::transform::row_id(raw);
+                let shown = id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string());
+                read.notes.push(format!(
+                    "{what} {shown} skipped, its stored version kept: {}: {}",
+                    error.path(),
+                    error.inner()
+                ));
+                read.unreadable_ids.extend(id);
+            }
+        }
+    }
+    read
+}
+
+/// The report of a load skipped because the upstream answered exactly as last time.
+pub fn unchanged_report(fingerprint: &str) -> hayloft_actors::pipeline::LoadReport {
+    let shown = fingerprint.get(..12).unwrap_or(fingerprint);
+    hayloft_actors::pipeline::LoadReport {
+        notes: vec![format!("upstream unchanged since the last load (fingerprint {shown}); nothing to do")],
+        ..hayloft_actors::pipeline::LoadReport::default()
+    }
+}
+
 /// A short, printable start of a body, for error messages about what came back instead.
 pub fn body_excerpt(body: &Bytes) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]);

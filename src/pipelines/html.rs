@@ -113,6 +113,11 @@ fn collect_text(node: Node<'_>, lines: &mut Vec<String>) {
     }
 }
 
+/// The `td`/`th` cells of a table row.
+pub fn cells(row: Node<'_>) -> Vec<Node<'_>> {
+    row.children().filter(|child| matches!(child.name(), Some("td" | "th"))).collect()
+}
+
 /// A whole number written with thousands separators: `2,754,400`, ` 4 `, `1.234`.
 pub fn number(text: &str) -> Option<i64> {
     let digits: String = text.trim().chars().filter(|c| !matches!(c, ',' | '.' | '\u{a0}' | ' ')).collect();

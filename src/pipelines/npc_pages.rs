@@ -8,11 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
-use select::node::Node;
 use select::predicate::{Class, Name};
 use serde::Serialize;
 
-use super::html::{number, own_text, query_value, squash, text_lines, Html, LinkTo};
+use super::html::{cells, number, own_text, query_value, squash, text_lines, Html, LinkTo};
 use super::names::{normalize, Resolver};
 use super::source::{Source, SourceInput};
 use super::table::{stored_table, Dataset, DeletePolicy};
@@ -82,10 +81,6 @@ impl NpcProfile {
             staff_stat_4: None,
         }
     }
-}
-
-fn cells(row: Node<'_>) -> Vec<Node<'_>> {
-    row.children().filter(|child| matches!(child.name(), Some("td" | "th"))).collect()
 }
 
 /// Friendship levels: user id, name, level and progress per NPC; and today's townsfolk.

@@ -6,8 +6,8 @@ use diesel::{Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::common::json_answer;
-use super::items::transform::{flag, read_row, row_id};
+use super::common::{json_answer, read_rows};
+use super::items::transform::flag;
 use super::names::{NameIndex, Resolver};
 use super::source::{Source, SourceInput};
 use super::table::{stored_table, Dataset, DeletePolicy};
@@ -181,23 +181,11 @@ impl Source for Npcs {
         let mut resolver = Resolver::new(&input.names);
         let mut npc_rows = Vec::new();
         let mut item_rows = Vec::new();
-        let mut unreadable_npcs = Vec::new();
-        for raw in answer.npcs {
-            let npc: RawNpc = match read_row(raw) {
-                Ok(npc) => npc,
-                Err(error) => {
-                    let id = row_id(raw);
-                    notes.push(format!(
-                        "NPC {} skipped, its stored version kept: {}: {}",
-                        id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string()),
-                        error.path(),
-                        error.inner()
-                    ));
-                    unreadable_npcs.extend(id);
-                    dropped += 1;
-                    continue;
-                }
-            };
+        let read = read_rows::<RawNpc>(answer.npcs, "NPC");
+        dropped += read.unreadable_ids.len() as u64;
+        notes.extend(read.notes);
+        let unreadable_npcs = read.unreadable_ids;
+        for npc in read.rows {
             let lists = [
                 ("gives", &npc.items),
                 ("likes", &npc.like_items),
@@ -237,15 +225,11 @@ impl Source for Npcs {
         let index = NameIndex::new(npc_rows.iter().map(|npc| (npc.name.clone(), npc.id)));
         let mut reward_rows = Vec::new();
         let mut reward_items = Vec::new();
-        for raw in answer.npc_rewards {
-            let reward: RawReward = match read_row(raw) {
-                Ok(reward) => reward,
-                Err(error) => {
-                    notes.push(format!("NPC reward skipped: {}: {}", error.path(), error.inner()));
-                    dropped += 1;
-                    continue;
-                }
-            };
+        let read = read_rows::<RawReward>(answer.npc_rewards, "NPC reward");
+        dropped += read.notes.len() as u64;
+        notes.extend(read.notes);
+        let unreadable_rewards = std::sync::Arc::new(read.unreadable_ids);
+        for reward in read.rows {
             let npc_id = resolver.npc_in(&index, &reward.npc);
             let slots =
                 [(reward.item1, reward.item1_amt), (reward.item2, reward.item2_amt), (reward.item3, reward.item3_amt)];
@@ -276,8 +260,14 @@ impl Source for Npcs {
         Ok(Dataset::new()
             .table(npc_rows, DeletePolicy::keep_where(move |row: &Npc| keep_npc.contains(&row.id)))
             .table(item_rows, DeletePolicy::keep_where(move |row: &NpcItem| keep_items.contains(&row.npc_id)))
-            .table(reward_rows, DeletePolicy::Replace)
-            .table(reward_items, DeletePolicy::Replace)
+            .table(reward_rows, {
+                let keep = unreadable_rewards.clone();
+                DeletePolicy::keep_where(move |row: &NpcReward| keep.contains(&row.id))
+            })
+            .table(
+                reward_items,
+                DeletePolicy::keep_where(move |row: &NpcRewardItem| unreadable_rewards.contains(&row.reward_id)),
+            )
             .with_notes(notes)
             .with_dropped(dropped))
     }

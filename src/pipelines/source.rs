@@ -14,7 +14,7 @@ use hayloft_actors::pipeline::{
 use hayloft_actors::supervisor::ChildSpec;
 use sha2::{Digest, Sha256};
 
-use super::common::{stored_fingerprint, DeleteGuard};
+use super::common::{stored_fingerprint, unchanged_report, DeleteGuard};
 use super::names::Names;
 use super::table::{load_dataset, Dataset};
 use crate::config::Config;
@@ -213,13 +213,7 @@ impl Load for StoreSource {
 
     async fn load(&self, input: Parsed, run: &RunContext, _counters: &StageCounters) -> Result<LoadReport, StageError> {
         match input {
-            Parsed::Unchanged { fingerprint } => Ok(LoadReport {
-                notes: vec![format!(
-                    "upstream unchanged since the last load (fingerprint {}); nothing to do",
-                    &fingerprint[..12]
-                )],
-                ..LoadReport::default()
-            }),
+            Parsed::Unchanged { fingerprint } => Ok(unchanged_report(&fingerprint)),
             Parsed::Fresh { dataset, fingerprint } => {
                 load_dataset(&self.db, dataset, fingerprint, run, &self.guard, self.name).await
             }

@@ -7,8 +7,7 @@ use hayloft_actors::pipeline::StageError;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::common::json_answer;
-use super::items::transform::{read_row, row_id};
+use super::common::{json_answer, read_rows};
 use super::names::Resolver;
 use super::source::{Source, SourceInput};
 use super::table::{stored_table, Dataset, DeletePolicy};
@@ -105,24 +104,12 @@ impl Source for Tower {
         }
         let mut resolver = Resolver::new(&input.names);
         let mut notes = Vec::new();
-        let mut unreadable = Vec::new();
         let mut levels = Vec::new();
         let mut rewards = Vec::new();
-        for raw in answer.tower_levels {
-            let level: RawLevel = match read_row(raw) {
-                Ok(level) => level,
-                Err(error) => {
-                    let id = row_id(raw);
-                    notes.push(format!(
-                        "tower level {} skipped, its stored version kept: {}: {}",
-                        id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string()),
-                        error.path(),
-                        error.inner()
-                    ));
-                    unreadable.extend(id);
-                    continue;
-                }
-            };
+        let read = read_rows::<RawLevel>(answer.tower_levels, "tower level");
+        notes.extend(read.notes);
+        let unreadable = read.unreadable_ids;
+        for level in read.rows {
             let slots =
                 [(level.item1, level.item1_amt), (level.item2, level.item2_amt), (level.item3, level.item3_amt)];
             for (slot, (item, quantity)) in slots.into_iter().enumerate() {

@@ -127,6 +127,58 @@ fn relations_are_navigable_both_ways() {
     assert_eq!(data["grabBag"]["pageSources"].as_array().unwrap().len(), 1);
 }
 
+// The other sources' relations, both ways: goals, offers, cards, tent, updates, backgrounds,
+// NPC profiles and rewards, keys and chests, item-page sources.
+#[test]
+fn every_source_relation_is_navigable_both_ways() {
+    let Some(loaded) = loaded() else { return };
+    let data = data(
+        &loaded.server,
+        r#"{
+          goal: communityGoal(goalDate: "2023-07-09") { goalItem { id communityGoals { goalDate } }
+                                                       rewardItem { id communityRewards { goalDate } } }
+          offers: exchangeOffers(filter: {giveItemId: {eq: 111}}) { nodes { giveItem { exchangeOffersTaking { receiveItemId } }
+                                                                            receiveItem { id exchangeOffersGiving { giveItemId } } } }
+          combo: cardCombo(id: 1) { cards { suit combo { id } } rewardItem { id cardCombos { id } } }
+          tent: item(id: 84) { tentOffers { itemName item { id } } }
+          update: gameUpdate(id: 43) { items { item { id mentionedIn { update { id } } } } }
+          background: profileBackground(name: "Buddy's Cave") { costItem { id unlocksBackgrounds { name } } }
+          profile: npcProfile(userId: 16) { npc { id profile { userId } } }
+          reward: npcRewardItem(rewardId: 3, slot: 1) { reward { id items { itemId } } item { id npcRewards { rewardId } } }
+          cecil: npc(id: 5) { exploreLocation { name } }
+          chest: item(id: 572) { lootKey { id opens { id } } pageSources { location { name listedByItemPages { itemId } } } }
+          level: towerReward(level: 1, slot: 1) { towerLevel { level } }
+        }"#,
+    );
+    let contains = |list: &Value, entry: Value| list.as_array().unwrap().contains(&entry);
+    assert!(
+        contains(&data["goal"]["goalItem"]["communityGoals"], json!({"goalDate": "2023-07-09"})),
+        "{}",
+        data["goal"]
+    );
+    assert!(contains(&data["goal"]["rewardItem"]["communityRewards"], json!({"goalDate": "2023-07-09"})));
+    let offer = &data["offers"]["nodes"][0];
+    assert!(contains(&offer["giveItem"]["exchangeOffersTaking"], json!({"receiveItemId": 508})));
+    assert!(contains(&offer["receiveItem"]["exchangeOffersGiving"], json!({"giveItemId": 111})));
+    assert_eq!(data["combo"]["cards"][0]["combo"]["id"], 1);
+    assert!(contains(&data["combo"]["rewardItem"]["cardCombos"], json!({"id": 1})));
+    assert_eq!(data["tent"]["tentOffers"][0]["item"]["id"], 84);
+    let mentioned = &data["update"]["items"];
+    assert!(mentioned
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|entry| contains(&entry["item"]["mentionedIn"], json!({"update": {"id": 43}}))));
+    assert!(contains(&data["background"]["costItem"]["unlocksBackgrounds"], json!({"name": "Buddy's Cave"})));
+    assert_eq!(data["profile"]["npc"]["profile"]["userId"], 16);
+    assert!(contains(&data["reward"]["reward"]["items"], json!({"itemId": 639})));
+    assert!(contains(&data["reward"]["item"]["npcRewards"], json!({"rewardId": 3})));
+    assert_eq!(data["cecil"]["exploreLocation"]["name"], "Misty Forest");
+    assert!(contains(&data["chest"]["lootKey"]["opens"], json!({"id": 572})));
+    assert!(contains(&data["chest"]["pageSources"][0]["location"]["listedByItemPages"], json!({"itemId": 572})));
+    assert_eq!(data["level"]["towerLevel"]["level"], 1);
+}
+
 // Filters (equality, in, ranges, contains, booleans, null), ordering with a stable tie-break,
 // and Relay pagination with cursors, totalCount and a maximum page size.
 #[test]
@@ -364,7 +416,14 @@ fn subscriptions_receive_runs_and_changes() {
             .to_string(),
         ))
         .unwrap();
-    // Let both subscriptions reach the bus before the run starts.
+    let mut logs = websocket(&server, "graphql-transport-ws");
+    logs.send(Message::text(
+        json!({"id": "3", "type": "subscribe", "payload": {"query":
+            "subscription { logs(level: INFO) { level message actor } }"}})
+        .to_string(),
+    ))
+    .unwrap();
+    // Let the subscriptions reach the bus before the run starts.
     std::thread::sleep(Duration::from_millis(500));
     let (_, body) = post(
         &server,
@@ -382,6 +441,9 @@ fn subscriptions_receive_runs_and_changes() {
         (Some("insert"), Some("tent_offer"))
     );
     assert_eq!(change["changes"]["pipeline"], "tent");
+    let line = next_data(&mut logs);
+    assert!(["INFO", "WARN", "ERROR"].contains(&line["logs"]["level"].as_str().unwrap()), "{line}");
+    assert!(!line["logs"]["message"].as_str().unwrap().is_empty(), "{line}");
 }
 
 // `hayloft schema` prints the SDL pinned in tests/snapshots/schema.graphql (run with

@@ -15,7 +15,7 @@ use hayloft_actors::supervisor::ChildSpec;
 
 use crate::config::Config;
 use crate::db::Database;
-use crate::pipelines::common::{fetch_fingerprinted, DeleteGuard, Extracted};
+use crate::pipelines::common::{fetch_fingerprinted, unchanged_report, DeleteGuard, Extracted};
 use crate::upstream::Upstream;
 use transform::{ItemsData, TRANSFORM_VERSION};
 
@@ -80,13 +80,7 @@ impl Load for StoreItems {
 
     async fn load(&self, input: Parsed, run: &RunContext, _counters: &StageCounters) -> Result<LoadReport, StageError> {
         match input {
-            Parsed::Unchanged { fingerprint } => Ok(LoadReport {
-                notes: vec![format!(
-                    "upstream unchanged since the last load (fingerprint {}); nothing to do",
-                    &fingerprint[..12]
-                )],
-                ..LoadReport::default()
-            }),
+            Parsed::Unchanged { fingerprint } => Ok(unchanged_report(&fingerprint)),
             Parsed::Fresh { data, fingerprint } => {
                 load::load(&self.db, data, fingerprint, run, &self.guard, NAME).await
             }
