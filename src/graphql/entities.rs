@@ -1,6 +1,6 @@
 //! Relations of every loaded entity, navigable in both directions: an item's recipe
 //! ingredients and the items it is an ingredient of, the NPCs who love it, the locations that
-//! drop it, the tower levels and passwords that give it... Each goes through a DataLoader.
+//! drop it, the tower levels and passwords that give it... Each goes through a batcher (see `loaders`).
 //!
 //! References to items from other sources are plain ids (see the sources' migration): an id
 //! the item list does not have yet resolves to `null`.

@@ -1,5 +1,5 @@
 //! The GraphQL API: every loaded entity and its relations in both directions (served by
-//! DataLoaders, so the statements of a request grow with its depth, not with the rows), the
+//! per-request batchers, so the statements of a request grow with its depth, not with the rows), the
 //! operations data, one mutation and live subscriptions. The schema is built once per process
 //! and shared by every HTTP worker; see [`http`] for how it is served and protected.
 
