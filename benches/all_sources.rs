@@ -13,39 +13,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
 const ITERATIONS: usize = 5;
-
-struct Replay {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Replay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn replay(dir: &Path) -> Replay {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hayloft"))
-        .args(["replay", &dir.to_string_lossy(), "--addr", "127.0.0.1:0"])
-        .env("HAYLOFT_LOG_LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = format!("{}/", line.trim().strip_prefix("listening on ").unwrap());
-    Replay { child, url }
-}
 
 /// A pipeline's run: its name, its duration in ms and the rows it wrote.
 type PipelineRun = (String, (f64, i64));
@@ -53,19 +28,8 @@ type PipelineRun = (String, (f64, i64));
 /// One `hayloft run all`: wall time, and each pipeline's run in run order.
 fn run_all(database_url: &str, upstream: &str, work: &Path) -> (Duration, Vec<PipelineRun>) {
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_hayloft"))
-        .args(["run", "all", "--json"])
-        .current_dir(work)
-        .env("HAYLOFT_DATABASE_URL", database_url)
-        .env("HAYLOFT_UPSTREAM_URL", upstream)
-        .env("HAYLOFT_PIPELINES__DEMO__ENABLED", "false")
-        .env("HAYLOFT_UPSTREAM__RATE_PER_SECOND", "100000")
-        .env("HAYLOFT_UPSTREAM__CONCURRENCY", "16")
-        .env("HAYLOFT_LOG_LEVEL", "warn")
-        .output()
-        .unwrap();
+    let output = support::run_all(database_url, upstream, work);
     let wall = started.elapsed();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let runs = String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|line| {
@@ -127,16 +91,14 @@ fn bench(label: &str, upstream: &str, work: &Path, mut fresh: impl FnMut(usize) 
 }
 
 fn main() {
-    let captures = std::env::var_os("HAYLOFT_CAPTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream"));
-    if !captures.join("routes.json").is_file() {
-        eprintln!("SKIPPED: no captures at {} (set HAYLOFT_CAPTURES)", captures.display());
+    let Some(captures) = support::captures() else {
+        eprintln!("SKIPPED: no captures at ../shared/upstream (set HAYLOFT_CAPTURES)");
         return;
-    }
-    let replay = replay(&captures);
+    };
+    let (_replay, url) = support::start(&["replay", &captures.to_string_lossy(), "--addr", "127.0.0.1:0"], &[]);
+    let replay_url = format!("{url}/");
     let work = tempfile::tempdir().unwrap();
-    bench("SQLite (file, WAL)", &replay.url, work.path(), |iteration| {
+    bench("SQLite (file, WAL)", &replay_url, work.path(), |iteration| {
         work.path().join(format!("bench-{iteration}.db")).to_string_lossy().into_owned()
     });
 
@@ -155,7 +117,7 @@ fn main() {
         return;
     }
     let _ = admin(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name(0)));
-    bench("PostgreSQL", &replay.url, work.path(), |iteration| {
+    bench("PostgreSQL", &replay_url, work.path(), |iteration| {
         admin(format!("CREATE DATABASE {}", name(iteration))).unwrap();
         format!("{server}/{}", name(iteration))
     });

@@ -8,9 +8,9 @@
 //! PostgreSQL is used when reachable (`HAYLOFT_BENCH_PG`, default postgres://postgres@127.0.0.1:5432).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
@@ -45,29 +45,6 @@ const QUERIES: [(&str, &str, u64, Option<u64>); 5] = [
     ),
 ];
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `hayloft <args>` and returns it with the URL it prints.
-fn start(args: &[&str], envs: &[(&str, String)]) -> (Process, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hayloft"));
-    command.args(args).env("HAYLOFT_LOG_LEVEL", "warn").stdout(Stdio::piped());
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no start: {line:?}")).to_owned();
-    (Process(child), url)
-}
-
 fn every_pipeline_disabled() -> Vec<(String, String)> {
     hayloft::pipelines::KNOWN
         .iter()
@@ -95,23 +72,12 @@ fn percentile(samples: &mut [Duration], share: f64) -> f64 {
 }
 
 fn bench(label: &str, database_url: &str, upstream: &str, work: &Path) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hayloft"))
-        .args(["run", "all"])
-        .current_dir(work)
-        .env("HAYLOFT_DATABASE_URL", database_url)
-        .env("HAYLOFT_UPSTREAM_URL", upstream)
-        .env("HAYLOFT_PIPELINES__DEMO__ENABLED", "false")
-        .env("HAYLOFT_UPSTREAM__RATE_PER_SECOND", "100000")
-        .env("HAYLOFT_UPSTREAM__CONCURRENCY", "16")
-        .env("HAYLOFT_LOG_LEVEL", "warn")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    support::run_all(database_url, upstream, work);
 
     let mut envs: Vec<(&str, String)> = vec![("HAYLOFT_DATABASE_URL", database_url.to_owned())];
     let disabled = every_pipeline_disabled();
     envs.extend(disabled.iter().map(|(key, value)| (key.as_str(), value.clone())));
-    let (_server, base) = start(&["serve", "--addr", "127.0.0.1:0"], &envs);
+    let (_server, base) = support::start(&["serve", "--addr", "127.0.0.1:0"], &envs);
     let url = format!("{base}/graphql");
     let client = reqwest::blocking::Client::new();
     println!("{label}");
@@ -160,14 +126,11 @@ fn bench(label: &str, database_url: &str, upstream: &str, work: &Path) {
 }
 
 fn main() {
-    let captures = std::env::var_os("HAYLOFT_CAPTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream"));
-    if !captures.join("routes.json").is_file() {
-        eprintln!("SKIPPED: no captures at {} (set HAYLOFT_CAPTURES)", captures.display());
+    let Some(captures) = support::captures() else {
+        eprintln!("SKIPPED: no captures at ../shared/upstream (set HAYLOFT_CAPTURES)");
         return;
-    }
-    let (_replay, upstream) = start(&["replay", &captures.to_string_lossy(), "--addr", "127.0.0.1:0"], &[]);
+    };
+    let (_replay, upstream) = support::start(&["replay", &captures.to_string_lossy(), "--addr", "127.0.0.1:0"], &[]);
     let upstream = format!("{upstream}/");
     let work = tempfile::tempdir().unwrap();
     let sqlite = work.path().join("bench.db").to_string_lossy().into_owned();

@@ -107,6 +107,33 @@ pub fn read_rows<'a, T: Deserialize<'a>>(raws: Vec<&'a serde_json::value::RawVal
     read
 }
 
+/// The three `itemN` / `itemN_amt` reward slots the NPC-reward and tower answers share
+/// (item 0 = an empty slot).
+#[derive(Debug, Default, Deserialize)]
+pub struct ItemSlots {
+    #[serde(default)]
+    item1: i64,
+    #[serde(default)]
+    item1_amt: i64,
+    #[serde(default)]
+    item2: i64,
+    #[serde(default)]
+    item2_amt: i64,
+    #[serde(default)]
+    item3: i64,
+    #[serde(default)]
+    item3_amt: i64,
+}
+
+impl ItemSlots {
+    /// `(slot number from 1, item id, quantity)` of each filled slot.
+    pub fn filled(&self) -> impl Iterator<Item = (i64, i64, i64)> {
+        [(1, self.item1, self.item1_amt), (2, self.item2, self.item2_amt), (3, self.item3, self.item3_amt)]
+            .into_iter()
+            .filter(|(_, item, _)| *item != 0)
+    }
+}
+
 /// The report of a load skipped because the upstream answered exactly as last time.
 pub fn unchanged_report(fingerprint: &str) -> hayloft_actors::pipeline::LoadReport {
     let shown = fingerprint.get(..12).unwrap_or(fingerprint);

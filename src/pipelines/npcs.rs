@@ -6,7 +6,7 @@ use diesel::{Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::common::{json_answer, read_rows};
+use super::common::{json_answer, read_rows, ItemSlots};
 use super::items::transform::flag;
 use super::names::{NameIndex, Resolver};
 use super::source::{Source, SourceInput};
@@ -112,18 +112,8 @@ struct RawReward {
     silver: i64,
     #[serde(default)]
     gold: i64,
-    #[serde(default)]
-    item1: i64,
-    #[serde(default)]
-    item1_amt: i64,
-    #[serde(default)]
-    item2: i64,
-    #[serde(default)]
-    item2_amt: i64,
-    #[serde(default)]
-    item3: i64,
-    #[serde(default)]
-    item3_amt: i64,
+    #[serde(flatten)]
+    slots: ItemSlots,
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -231,17 +221,13 @@ impl Source for Npcs {
         let unreadable_rewards = std::sync::Arc::new(read.unreadable_ids);
         for reward in read.rows {
             let npc_id = resolver.npc_in(&index, &reward.npc);
-            let slots =
-                [(reward.item1, reward.item1_amt), (reward.item2, reward.item2_amt), (reward.item3, reward.item3_amt)];
-            for (slot, (item, quantity)) in slots.into_iter().enumerate() {
-                if item != 0 {
-                    reward_items.push(NpcRewardItem {
-                        reward_id: reward.id,
-                        slot: slot as i64 + 1,
-                        item_id: resolver.item_id(item),
-                        quantity,
-                    });
-                }
+            for (slot, item, quantity) in reward.slots.filled() {
+                reward_items.push(NpcRewardItem {
+                    reward_id: reward.id,
+                    slot,
+                    item_id: resolver.item_id(item),
+                    quantity,
+                });
             }
             reward_rows.push(NpcReward {
                 id: reward.id,

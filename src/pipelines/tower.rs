@@ -7,7 +7,7 @@ use hayloft_actors::pipeline::StageError;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::common::{json_answer, read_rows};
+use super::common::{json_answer, read_rows, ItemSlots};
 use super::names::Resolver;
 use super::source::{Source, SourceInput};
 use super::table::{stored_table, Dataset, DeletePolicy};
@@ -55,18 +55,8 @@ struct RawLevel {
     silver: i64,
     #[serde(default)]
     gold: i64,
-    #[serde(default)]
-    item1: i64,
-    #[serde(default)]
-    item1_amt: i64,
-    #[serde(default)]
-    item2: i64,
-    #[serde(default)]
-    item2_amt: i64,
-    #[serde(default)]
-    item3: i64,
-    #[serde(default)]
-    item3_amt: i64,
+    #[serde(flatten)]
+    slots: ItemSlots,
     #[serde(default)]
     mm_id1: i64,
     #[serde(default)]
@@ -110,17 +100,8 @@ impl Source for Tower {
         notes.extend(read.notes);
         let unreadable = read.unreadable_ids;
         for level in read.rows {
-            let slots =
-                [(level.item1, level.item1_amt), (level.item2, level.item2_amt), (level.item3, level.item3_amt)];
-            for (slot, (item, quantity)) in slots.into_iter().enumerate() {
-                if item != 0 {
-                    rewards.push(TowerReward {
-                        level: level.level,
-                        slot: slot as i64 + 1,
-                        item_id: resolver.item_id(item),
-                        quantity,
-                    });
-                }
+            for (slot, item, quantity) in level.slots.filled() {
+                rewards.push(TowerReward { level: level.level, slot, item_id: resolver.item_id(item), quantity });
             }
             levels.push(TowerLevel {
                 level: level.level,

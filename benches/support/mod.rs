@@ -1,0 +1,56 @@
+//! What the whole-process benchmarks share: starting `hayloft` subcommands, loading every source
+//! from the captures, and finding the captures.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A child process, killed when dropped.
+pub struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `hayloft <args>` (`serve` or `replay`) and returns it with the URL it listens on.
+pub fn start(args: &[&str], envs: &[(&str, String)]) -> (Process, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hayloft"));
+    command.args(args).env("HAYLOFT_LOG_LEVEL", "warn").stdout(Stdio::piped());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("hayloft starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line).expect("a first line");
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("did not start: {line:?}")).to_owned();
+    (Process(child), url)
+}
+
+/// `hayloft run all --json` into `database_url` from `upstream`, with the politeness limits
+/// raised for a local replay; fails the benchmark if a run fails.
+pub fn run_all(database_url: &str, upstream: &str, work: &Path) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_hayloft"))
+        .args(["run", "all", "--json"])
+        .current_dir(work)
+        .env("HAYLOFT_DATABASE_URL", database_url)
+        .env("HAYLOFT_UPSTREAM_URL", upstream)
+        .env("HAYLOFT_PIPELINES__DEMO__ENABLED", "false")
+        .env("HAYLOFT_UPSTREAM__RATE_PER_SECOND", "100000")
+        .env("HAYLOFT_UPSTREAM__CONCURRENCY", "16")
+        .env("HAYLOFT_LOG_LEVEL", "warn")
+        .output()
+        .expect("hayloft runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// The real captures (`HAYLOFT_CAPTURES` or `../shared/upstream`), if present.
+pub fn captures() -> Option<PathBuf> {
+    let dir = std::env::var_os("HAYLOFT_CAPTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream"));
+    dir.join("routes.json").is_file().then_some(dir)
+}
