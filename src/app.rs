@@ -138,11 +138,12 @@ impl Hayloft {
                 pipelines: Arc::new(built.handles.clone()),
                 root: root_slot.clone(),
             };
-            // Built once: every HTTP worker serves the same schema.
+            // Built once, on first use: every HTTP worker serves the same schema.
+            let settings = Arc::new(config.graphql.clone());
             let graphql = crate::graphql::http::GraphqlState {
-                schema: crate::graphql::build(Some(db.clone()), Some(ops), &config.graphql),
+                schema: crate::graphql::http::LazySchema::new(db.clone(), ops, settings.clone()),
                 db: db.clone(),
-                settings: Arc::new(config.graphql.clone()),
+                settings,
                 admin_token: config.admin_token.as_ref().map(|token| Arc::from(token.expose())),
             };
             let state = WebState { db: db.clone(), version: env!("CARGO_PKG_VERSION"), graphql: Some(graphql) };

@@ -17,10 +17,30 @@ use super::loaders::Loaders;
 use super::{Admin, GraphqlSettings, HayloftSchema};
 use crate::db::Database;
 
+/// The schema, built by the first request that needs it and then shared by every worker. An
+/// idle server does not hold it: its type registry is several megabytes.
+#[derive(Clone)]
+pub struct LazySchema {
+    schema: Arc<std::sync::OnceLock<HayloftSchema>>,
+    db: Database,
+    ops: super::Ops,
+    settings: Arc<GraphqlSettings>,
+}
+
+impl LazySchema {
+    pub fn new(db: Database, ops: super::Ops, settings: Arc<GraphqlSettings>) -> Self {
+        Self { schema: Arc::default(), db, ops, settings }
+    }
+
+    pub fn get(&self) -> &HayloftSchema {
+        self.schema.get_or_init(|| super::build(Some(self.db.clone()), Some(self.ops.clone()), &self.settings))
+    }
+}
+
 /// What the GraphQL routes share across workers.
 #[derive(Clone)]
 pub struct GraphqlState {
-    pub schema: HayloftSchema,
+    pub schema: LazySchema,
     pub db: Database,
     pub settings: Arc<GraphqlSettings>,
     /// `HAYLOFT_ADMIN_TOKEN`; `None` disables the mutation for everyone.
@@ -85,13 +105,22 @@ pub const STATEMENTS_HEADER: &str = "hayloft-statements";
 /// Runs one request within the time limit.
 async fn execute(state: &GraphqlState, request: Request, count_statements: bool) -> Response {
     let before = crate::db::statements::started();
-    // Boxed: the resolver futures of a schema this size are large for a worker thread's stack.
-    let mut response = match tokio::time::timeout(state.settings.timeout, Box::pin(state.schema.execute(request))).await
-    {
-        Ok(response) => with_codes(response),
+    // The request runs as its own task and is never cancelled mid-query: dropping a SQLite
+    // query in flight panics the worker (diesel-async's sync wrapper blocks in place on drop,
+    // which actix's single-threaded runtime forbids). Past the time limit the client gets
+    // TIMEOUT at once and the task finishes on its own; a client that disconnects likewise
+    // only drops the handle. Boxed: a schema this size makes large resolver futures.
+    let schema = state.schema.get().clone();
+    let task = actix_web::rt::spawn(Box::pin(async move { schema.execute(request).await }));
+    let mut response = match tokio::time::timeout(state.settings.timeout, task).await {
+        Ok(Ok(response)) => with_codes(response),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "a GraphQL request failed");
+            error_response(code::INTERNAL, "the request failed inside the server; see the server log".to_owned())
+        }
         Err(_) => error_response(
             code::TIMEOUT,
-            format!("the request took longer than {:?} and was cancelled", state.settings.timeout),
+            format!("the request took longer than {:?}; its answer was abandoned", state.settings.timeout),
         ),
     };
     if count_statements {
@@ -182,7 +211,7 @@ async fn subscribe(
     let mut data = async_graphql::Data::default();
     data.insert(Loaders::new(&state.db));
     data.insert(Admin(is_admin(&state, &request)));
-    GraphQLSubscription::new(state.schema.clone()).with_data(data).start(&request, payload)
+    GraphQLSubscription::new(state.schema.get().clone()).with_data(data).start(&request, payload)
 }
 
 async fn graphiql() -> HttpResponse {

@@ -1,7 +1,8 @@
 //! The GraphQL API: every loaded entity and its relations in both directions (served by
 //! per-request batchers, so the statements of a request grow with its depth, not with the rows), the
-//! operations data, one mutation and live subscriptions. The schema is built once per process
-//! and shared by every HTTP worker; see [`http`] for how it is served and protected.
+//! operations data, one mutation and live subscriptions. The schema is built once per process,
+//! by the first request that needs it, and shared by every HTTP worker; see [`http`] for how it
+//! is served and protected.
 
 pub mod entities;
 pub mod errors;
