@@ -58,7 +58,7 @@ fn quantity_line(node: Node<'_>, prefix: Option<&str>) -> Option<(String, i64)> 
     })
 }
 
-fn current_goal(page: &Html, resolver: &mut Resolver<'_>) -> Result<CommunityGoalDraft, StageError> {
+fn current_goal(page: &Html, resolver: &mut Resolver<'_>) -> Result<CommunityGoal, StageError> {
     let section = page.section("Current Goal")?;
     let columns: Vec<Node<'_>> = section.find(Name("div").and(Class("col-50"))).collect();
     let [goal, reward] = columns[..] else {
@@ -74,43 +74,28 @@ fn current_goal(page: &Html, resolver: &mut Resolver<'_>) -> Result<CommunityGoa
         .map(|strong| strong.text())
         .find(|text| text.trim_start().starts_with("Progress:"))
         .and_then(|text| progress(&text));
-    Ok(CommunityGoalDraft {
+    Ok(read_goal(resolver, (goal_name, goal_quantity), (reward_name, reward_quantity), reward_id, progress))
+}
+
+/// A goal row from what the page shows; names resolve to ids (the reward's own link wins). Its
+/// date is filled in by the caller: the current goal's follows from the past ones.
+fn read_goal(
+    resolver: &mut Resolver<'_>,
+    (goal_name, goal_quantity): (String, i64),
+    (reward_name, reward_quantity): (String, i64),
+    reward_link: Option<i64>,
+    progress: Option<(i64, i64, f64)>,
+) -> CommunityGoal {
+    CommunityGoal {
+        goal_date: String::new(),
         goal_item_id: resolver.item(&goal_name),
         goal_item_name: goal_name,
         goal_quantity,
-        reward_item_id: reward_id.or_else(|| resolver.item(&reward_name)),
+        reward_item_id: reward_link.or_else(|| resolver.item(&reward_name)),
         reward_item_name: reward_name,
         reward_quantity,
         progress: progress.map(|(done, _, _)| done),
         progress_percent: progress.map(|(_, _, percent)| percent),
-    })
-}
-
-/// A goal before its date is known (the current goal's date follows from the past ones).
-struct CommunityGoalDraft {
-    goal_item_id: Option<i64>,
-    goal_item_name: String,
-    goal_quantity: i64,
-    reward_item_id: Option<i64>,
-    reward_item_name: String,
-    reward_quantity: i64,
-    progress: Option<i64>,
-    progress_percent: Option<f64>,
-}
-
-impl CommunityGoalDraft {
-    fn on(self, date: chrono::NaiveDate) -> CommunityGoal {
-        CommunityGoal {
-            goal_date: date.to_string(),
-            goal_item_id: self.goal_item_id,
-            goal_item_name: self.goal_item_name,
-            goal_quantity: self.goal_quantity,
-            reward_item_id: self.reward_item_id,
-            reward_item_name: self.reward_item_name,
-            reward_quantity: self.reward_quantity,
-            progress: self.progress,
-            progress_percent: self.progress_percent,
-        }
     }
 }
 
@@ -136,19 +121,10 @@ fn past_goals(
         };
         let progress = title.find(Name("strong")).next().and_then(|strong| progress(&strong.text()));
         let reward_id = row.find(Class("item-media").descendant(LinkTo("item.php"))).next().and_then(item_link_id);
-        goals.push(
-            CommunityGoalDraft {
-                goal_item_id: resolver.item(&goal_name),
-                goal_item_name: goal_name,
-                goal_quantity,
-                reward_item_id: reward_id.or_else(|| resolver.item(&reward_name)),
-                reward_item_name: reward_name,
-                reward_quantity,
-                progress: progress.map(|(done, _, _)| done),
-                progress_percent: progress.map(|(_, _, percent)| percent),
-            }
-            .on(date),
-        );
+        let mut goal =
+            read_goal(resolver, (goal_name, goal_quantity), (reward_name, reward_quantity), reward_id, progress);
+        goal.goal_date = date.to_string();
+        goals.push(goal);
     }
     Ok(goals)
 }
@@ -169,7 +145,7 @@ impl Source for Community {
         let page = Html::parse(&input.pages[0]);
         let mut resolver = Resolver::new(&input.names);
         let mut notes = Vec::new();
-        let current = current_goal(&page, &mut resolver)?;
+        let mut current = current_goal(&page, &mut resolver)?;
         let mut goals = past_goals(&page, &mut resolver, &mut notes)?;
         // The page gives the current goal no date: it is the day after the newest past goal
         // (or, with no past goals shown, today in game time).
@@ -179,7 +155,8 @@ impl Source for Community {
             .max()
             .and_then(|newest| newest.succ_opt())
             .unwrap_or_else(game_today);
-        goals.push(current.on(today));
+        current.goal_date = today.to_string();
+        goals.push(current);
         let skipped = notes.len() as u64;
         notes.extend(resolver.notes());
         Ok(Dataset::new().table(goals, DeletePolicy::KeepAll).with_notes(notes).with_dropped(skipped))
