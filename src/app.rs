@@ -5,7 +5,8 @@
 //! ├─ scheduler        fires runs on schedule, recovers abandoned runs
 //! ├─ pipelines
 //! │  └─ <pipeline>    runner, extractor, transformer, loader
-//! └─ http             /healthz, /readyz
+//! ├─ http             dashboard, GraphQL, /metrics, /healthz, /readyz
+//! └─ ssh              the SSH front door; one session actor per connection
 //! ```
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use hayloft_actors::scheduler::{Scheduler, SchedulerSettings};
 use hayloft_actors::supervisor::{ChildContext, ChildSpec, RestartPolicy, Shutdown, StopChild, Supervisor};
 use tracing::{info, warn};
 
+use crate::commands::CommandCore;
 use crate::config::Config;
 use crate::db::ledger::SqlLedger;
 use crate::db::{queries, Database};
@@ -67,12 +69,21 @@ pub struct Hayloft {
     pub pipelines: BTreeMap<String, PipelineHandle>,
     pub root: Addr<Supervisor>,
     pub owner: Arc<str>,
+    /// What every front door asks.
+    pub commands: CommandCore,
+}
+
+/// Sockets bound before the tree starts, so a taken port is a start-up error and a restarted
+/// front door keeps its port.
+pub struct Listeners {
+    pub http: TcpListener,
+    pub ssh: Option<TcpListener>,
 }
 
 /// What to start besides the pipelines.
 pub enum Mode {
-    /// The whole server: scheduler and HTTP on this listener.
-    Serve(TcpListener),
+    /// The whole server: scheduler, HTTP and (when enabled) SSH on these listeners.
+    Serve(Listeners),
     /// Pipelines only, for one-shot CLI runs.
     Pipelines,
 }
@@ -116,7 +127,14 @@ impl Hayloft {
         });
         let mut root = Supervisor::new("root").publish_to(events.clone());
         let root_slot: Arc<std::sync::OnceLock<Addr<Supervisor>>> = Arc::default();
-        if let Mode::Serve(listener) = mode {
+        let handles = Arc::new(built.handles.clone());
+        let commands = match mode {
+            Mode::Serve(_) => {
+                CommandCore::server(Arc::new(config.clone()), db.clone(), handles, root_slot.clone(), events.clone())
+            }
+            Mode::Pipelines => CommandCore::offline(Arc::new(config.clone()), db.clone(), handles),
+        };
+        if let Mode::Serve(Listeners { http: listener, ssh }) = mode {
             let settings =
                 Arc::new(SchedulerSettings { windows: config.maintenance_windows()?, ..SchedulerSettings::default() });
             let scheduled = built.scheduled.clone();
@@ -132,12 +150,7 @@ impl Hayloft {
                     Arc::new(move |owner: &str| owner_is_dead(owner, &me)),
                 )
             });
-            let ops = crate::graphql::Ops {
-                config: Arc::new(config.clone()),
-                events: events.clone(),
-                pipelines: Arc::new(built.handles.clone()),
-                root: root_slot.clone(),
-            };
+            let ops = crate::graphql::Ops { commands: commands.clone(), events: events.clone() };
             // Built once, on first use: every HTTP worker serves the same schema.
             let settings = Arc::new(config.graphql.clone());
             let graphql = crate::graphql::http::GraphqlState {
@@ -152,12 +165,21 @@ impl Hayloft {
                 HttpServerActor::new(listener.clone(), state.clone(), HTTP_WORKERS, child.clone())
             });
             root = root.child(scheduler_spec.policy(RestartPolicy::Permanent)).child(pipelines_spec).child(http_spec);
+            if let Some(listener) = ssh {
+                let shared = Arc::new(crate::ssh::SshShared::new(config.ssh.clone())?);
+                let listener = Arc::new(listener);
+                let commands = commands.clone();
+                let (ssh_spec, _) = ChildSpec::worker("ssh", move |child: &ChildContext| {
+                    crate::ssh::SshServer::new(listener.clone(), shared.clone(), commands.clone(), child.clone())
+                });
+                root = root.child(ssh_spec);
+            }
         } else {
             root = root.child(pipelines_spec);
         }
         let root = root.start();
         let _ = root_slot.set(root.clone());
-        Ok(Self { config, db, ledger, events, pipelines: built.handles, root, owner })
+        Ok(Self { config, db, ledger, events, pipelines: built.handles, root, owner, commands })
     }
 
     pub fn pipeline(&self, name: &str) -> Option<&PipelineHandle> {
@@ -167,7 +189,7 @@ impl Hayloft {
     /// Stops taking new work, lets running runs finish within the grace period, abandons what is
     /// left (a fresh attempt is queued for the next start), then stops the tree.
     pub async fn shutdown(&self) {
-        for child in ["http", "scheduler"] {
+        for child in ["http", "ssh", "scheduler"] {
             let _ = self.root.send(StopChild(child.to_owned())).await;
         }
         let deadline = tokio::time::Instant::now() + self.config.shutdown_grace;
@@ -201,20 +223,7 @@ impl Hayloft {
     }
 }
 
-/// The JSON object `hayloft run --json` prints.
+/// A run as JSON: the flat shape every front door prints.
 pub fn run_summary(record: &RunRecord) -> serde_json::Value {
-    serde_json::json!({
-        "run_id": record.id,
-        "pipeline": record.pipeline,
-        "status": record.status,
-        "trigger": record.trigger,
-        "attempt": record.attempt,
-        "inserted": record.counts.inserted,
-        "updated": record.counts.updated,
-        "deleted": record.counts.deleted,
-        "unchanged": record.counts.unchanged,
-        "duration_ms": record.duration_ms(),
-        "error": record.error,
-        "notes": record.notes,
-    })
+    serde_json::to_value(record).unwrap_or_default()
 }

@@ -1,4 +1,6 @@
-//! The command line: `hayloft [serve]`, `run`, `status`, `pipelines`, `count`, `migrate`.
+//! The command line: `hayloft [serve]`, `run`, `status`, `pipelines`, `count`, `recent`,
+//! `changes`, `migrate`. The commands that ask about or drive pipelines go through the same
+//! command core as SSH and the dashboard ([`crate::commands`]).
 //!
 //! Every command reads the same configuration layers (see [`crate::config`]). Output meant for
 //! programs goes to stdout (`--json`); logs go to stderr.
@@ -7,19 +9,20 @@ use std::io::IsTerminal;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use chrono::Utc;
 use clap::{Parser, Subcommand};
-use hayloft_actors::ledger::{RunRecord, RunStatus, Trigger};
-use hayloft_actors::pipeline::RunOptions;
+use hayloft_actors::command::{run_line, Caller, Command as CoreCommand, Reply, RECENT_MAX};
+use hayloft_actors::ledger::RunStatus;
 use serde_json::json;
 use tracing::info;
 
-use crate::app::{run_summary, Hayloft, Mode};
+use crate::app::{run_summary, Hayloft, Listeners, Mode};
+use crate::commands::CommandCore;
 use crate::config::{Config, LogFormat, Overrides};
-use crate::db::{queries, Database};
+use crate::db::Database;
 use crate::{pipelines, telemetry};
 use hayloft_actors::ledger::Ledger as _;
 
@@ -80,6 +83,17 @@ enum Command {
     /// Count the rows of an entity (`hayloft count runs`).
     Count {
         entity: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The latest runs and their change counts.
+    Recent {
+        /// How many runs.
+        #[arg(default_value_t = 10)]
+        limit: usize,
+        /// Only this pipeline's runs.
+        #[arg(long)]
+        pipeline: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -178,8 +192,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { .. } => {
             let listener =
                 TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
+            let ssh = if config.ssh.enabled { Some(crate::ssh::bind(&config.ssh)?) } else { None };
             let local = listener.local_addr()?;
-            system.block_on(serve(config, listener, local))?;
+            system.block_on(serve(config, Listeners { http: listener, ssh }, local))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { pipeline, json, allow_mass_delete } => {
@@ -187,8 +202,11 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status { json, pipeline, limit } => system.block_on(status(config, json, pipeline, limit)),
         Command::Pipelines { json } => system.block_on(list_pipelines(config, json)),
-        Command::Count { entity, json } => system.block_on(count(config, entity, json)),
-        Command::Changes { run, json } => system.block_on(changes(config, run, json)),
+        Command::Count { entity, json } => system.block_on(ask(config, CoreCommand::Count { entity }, json)),
+        Command::Changes { run, json } => system.block_on(ask(config, CoreCommand::Changes { run }, json)),
+        Command::Recent { limit, pipeline, json } => {
+            system.block_on(ask(config, CoreCommand::Recent { limit, pipeline }, json))
+        }
         Command::Healthcheck { .. } | Command::Replay { .. } | Command::DemoData { .. } | Command::Schema => {
             Ok(ExitCode::SUCCESS)
         }
@@ -228,9 +246,14 @@ fn healthcheck(mut addr: std::net::SocketAddr) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(config: Config, listener: TcpListener, local: std::net::SocketAddr) -> anyhow::Result<()> {
+async fn serve(config: Config, listeners: Listeners, local: std::net::SocketAddr) -> anyhow::Result<()> {
     let database = config.database()?.redacted();
-    let hayloft = Hayloft::start(config, Mode::Serve(listener)).await?;
+    let ssh = listeners.ssh.as_ref().map(TcpListener::local_addr).transpose()?;
+    let hayloft = Hayloft::start(config, Mode::Serve(listeners)).await?;
+    if let Some(ssh) = ssh {
+        // Before the HTTP line, which scripts wait for: when they read it, both are known.
+        println!("ssh listening on {ssh}");
+    }
     info!(addr = %local, %database, "listening");
     // A machine-readable line for scripts and tests that start us on port 0.
     println!("listening on http://{local}");
@@ -276,15 +299,18 @@ async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bo
         info!(pipeline = %run.pipeline, run_id = run.id, "marked a run of a dead process as abandoned");
     }
     let mut all_succeeded = true;
+    // The person at the terminal owns the database: the CLI is an admin front door.
+    let caller = Caller::new("cli", whoami(), true);
     for name in names {
-        let Some(handle) = hayloft.pipeline(&name) else { bail!("pipeline {name} is not built") };
         let spinner = progress(&name, json);
-        let result = handle.run_to_completion(Trigger::Manual, RunOptions { allow_mass_delete }).await;
+        let command = CoreCommand::Run { pipeline: name.clone(), wait: true, allow_mass_delete };
+        let result = hayloft.commands.execute(&caller, command).await;
         if let Some(spinner) = spinner {
             spinner.finish_and_clear();
         }
         let record = match result {
-            Ok(record) => record,
+            Ok(Reply::RunFinished(record)) => record,
+            Ok(other) => bail!("unexpected answer to `run`: {other:?}"),
             Err(error) => {
                 all_succeeded = false;
                 if json {
@@ -299,11 +325,16 @@ async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bo
         if json {
             println!("{}", run_summary(&record));
         } else {
-            println!("{}", describe_run(&record));
+            print!("{}", Reply::RunFinished(record).to_text());
         }
     }
     hayloft.shutdown().await;
     Ok(if all_succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The local user's name, for the logs of commands run from the CLI.
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
 }
 
 /// A spinner on stderr when a person is watching (never in JSON mode or when piped).
@@ -317,155 +348,64 @@ fn progress(pipeline: &str, json: bool) -> Option<indicatif::ProgressBar> {
     Some(spinner)
 }
 
-fn describe_run(record: &RunRecord) -> String {
-    let counts = record.counts;
-    let mut line = format!(
-        "{} run {}: {} (+{} inserted, ~{} updated, -{} deleted, ={} unchanged) in {} ms",
-        record.pipeline,
-        record.id,
-        record.status,
-        counts.inserted,
-        counts.updated,
-        counts.deleted,
-        counts.unchanged,
-        record.duration_ms().unwrap_or(0)
-    );
-    if let Some(error) = &record.error {
-        line.push_str(&format!(": {error}"));
-    }
-    line
-}
-
-/// What `status` and `pipelines` show for one pipeline.
-async fn pipeline_rows(config: &Config, db: &Database) -> anyhow::Result<Vec<serde_json::Value>> {
-    let windows = config.maintenance_windows()?;
-    let now = Utc::now();
-    let mut rows = Vec::new();
-    for name in pipelines::KNOWN {
-        let schedule = config.pipeline_schedule(name, pipelines::default_schedule(name))?;
-        let recent = queries::recent_runs(db, Some(name), 10).await?;
-        let last = recent.iter().find(|run| run.status != RunStatus::Queued);
-        let queued = recent.iter().any(|run| run.status == RunStatus::Queued);
-        let last_failure = recent.iter().find(|run| matches!(run.status, RunStatus::Failed | RunStatus::Abandoned));
-        rows.push(json!({
-            "name": name,
-            "schedule": schedule.spec(),
-            "resolved_schedule": schedule.resolved(),
-            "time_zone": schedule.time_zone().to_string(),
-            "enabled": !schedule.is_never(),
-            "next_run": schedule.next_fire_after(now, &windows),
-            "queued_retry": queued,
-            "last_run": last.map(run_summary),
-            "last_run_at": last.and_then(|run| run.started_at),
-            "last_failure": last_failure.map(run_summary),
-        }));
-    }
-    Ok(rows)
-}
-
-async fn open(config: &Config) -> anyhow::Result<Database> {
+async fn open(config: &Config) -> anyhow::Result<CommandCore> {
     let url = config.database()?;
-    Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))
+    let db = Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))?;
+    Ok(CommandCore::offline(Arc::new(config.clone()), db, Arc::default()))
+}
+
+/// Asks the command core once and prints its answer, as text or as JSON.
+async fn ask(config: Config, command: CoreCommand, json: bool) -> anyhow::Result<ExitCode> {
+    let core = open(&config).await?;
+    let reply = core.execute(&Caller::new("cli", whoami(), true), command).await?;
+    if json {
+        let value = match reply {
+            // `count --json` has always printed just these two fields.
+            Reply::Count { entity, count } => json!({ "entity": entity, "count": count }),
+            Reply::Changes(list) => serde_json::to_value(&list)?,
+            Reply::Recent { runs } => serde_json::to_value(&runs)?,
+            other => serde_json::to_value(&other)?,
+        };
+        println!("{value}");
+    } else {
+        print!("{}", reply.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn status(config: Config, json: bool, pipeline: Option<String>, limit: i64) -> anyhow::Result<ExitCode> {
-    if let Some(name) = &pipeline {
-        if !pipelines::KNOWN.contains(&name.as_str()) {
-            bail!("unknown pipeline {name:?}; known pipelines: {}", pipelines::KNOWN.join(", "));
-        }
-    }
-    let db = open(&config).await?;
-    let pipelines = pipeline_rows(&config, &db).await?;
-    let recent: Vec<_> =
-        queries::recent_runs(&db, pipeline.as_deref(), limit.max(1)).await?.iter().map(run_summary).collect();
+    let core = open(&config).await?;
+    let caller = Caller::new("cli", whoami(), true);
+    let report = core.status().await?;
+    let limit = usize::try_from(limit.clamp(1, RECENT_MAX as i64)).unwrap_or(RECENT_MAX);
+    let Reply::Recent { runs } = core.execute(&caller, CoreCommand::Recent { limit, pipeline }).await? else {
+        bail!("unexpected answer to `recent`")
+    };
     if json {
-        println!("{}", json!({ "database": db.backend().to_string(), "pipelines": pipelines, "recent_runs": recent }));
+        let mut value = serde_json::to_value(&report)?;
+        value["recent_runs"] = serde_json::to_value(&runs)?;
+        println!("{value}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("database: {}", config.database()?.redacted());
-    print_pipelines(&pipelines);
+    print!("{}", Reply::Status(report).to_text());
     println!("\nrecent runs:");
-    if recent.is_empty() {
+    if runs.is_empty() {
         println!("  (none yet)");
     }
-    for run in &recent {
-        println!(
-            "  #{:<5} {:<12} {:<10} +{} ~{} -{} ={}  {}",
-            run["run_id"],
-            run["pipeline"].as_str().unwrap_or_default(),
-            run["status"].as_str().unwrap_or_default(),
-            run["inserted"],
-            run["updated"],
-            run["deleted"],
-            run["unchanged"],
-            run["error"].as_str().unwrap_or_default()
-        );
+    for run in &runs {
+        println!("  {}", run_line(run));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_pipelines(rows: &[serde_json::Value]) {
-    println!("{:<12} {:<20} {:<10} {:<26} next run", "pipeline", "schedule", "last", "last run at");
-    for row in rows {
-        let last_status = row["last_run"]["status"].as_str().unwrap_or("never");
-        println!(
-            "{:<12} {:<20} {:<10} {:<26} {}",
-            row["name"].as_str().unwrap_or_default(),
-            row["schedule"].as_str().unwrap_or_default(),
-            last_status,
-            row["last_run_at"].as_str().unwrap_or("-"),
-            row["next_run"].as_str().unwrap_or("-")
-        );
-    }
 }
 
 async fn list_pipelines(config: Config, json: bool) -> anyhow::Result<ExitCode> {
-    let db = open(&config).await?;
-    let rows = pipeline_rows(&config, &db).await?;
+    let core = open(&config).await?;
+    let mut report = core.status().await?;
     if json {
-        println!("{}", serde_json::Value::Array(rows));
+        println!("{}", serde_json::to_value(&report.pipelines)?);
     } else {
-        print_pipelines(&rows);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn count(config: Config, entity: String, json: bool) -> anyhow::Result<ExitCode> {
-    let db = open(&config).await?;
-    let count = queries::count(&db, &entity).await?;
-    if json {
-        println!("{}", json!({ "entity": entity, "count": count }));
-    } else {
-        println!("{count}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn changes(config: Config, run: Option<i64>, json: bool) -> anyhow::Result<ExitCode> {
-    let db = open(&config).await?;
-    let run_id = match run {
-        Some(run_id) => run_id,
-        None => match queries::latest_changed_run(&db).await? {
-            Some(run_id) => run_id,
-            None => {
-                if json {
-                    println!("{}", json!({ "run_id": null, "changes": [] }));
-                } else {
-                    println!("no run has changed anything yet");
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-        },
-    };
-    let changes = queries::changes_of_run(&db, run_id).await?;
-    if json {
-        println!("{}", json!({ "run_id": run_id, "changes": changes }));
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("run {run_id}: {} changes", changes.len());
-    for change in &changes {
-        let fields = if change.fields.is_empty() { String::new() } else { format!(" ({})", change.fields) };
-        println!("  {:<6} {} {}{fields}", change.op, change.entity, change.entity_key);
+        report.recent_failures.clear();
+        print!("{}", Reply::Status(report).to_text());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod demo_data;
@@ -13,6 +14,7 @@ pub mod demo_pages;
 pub mod failpoint;
 pub mod graphql;
 pub mod pipelines;
+pub mod ssh;
 pub mod telemetry;
 pub mod upstream;
 pub mod web;

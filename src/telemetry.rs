@@ -1,10 +1,17 @@
 //! Logging: human-readable lines by default, one JSON object per line with `--log-format json`.
 //! Every actor's work runs inside an `actor{path=…}` span (set by the supervisor), so each line
 //! says which actor wrote it. Panics are logged through tracing too, with their location.
+//!
+//! Records at `info` and above are also kept in a bounded in-memory ring ([`recent_logs`]) and
+//! published on the event bus, which is what `logs`, `logs -f` (SSH), the dashboard's log tail and
+//! the GraphQL log subscription read. Pushing to the ring takes a short lock and publishing never
+//! waits, so a slow reader loses lines (and is told how many) but never slows the engine.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
+use hayloft_actors::command::{LogLevel, LogPage};
 use hayloft_actors::events::{Event, EventBus, LogLine};
 use tracing::field::{Field, Visit};
 use tracing::{Level, Subscriber};
@@ -21,6 +28,38 @@ static LOG_BUS: OnceLock<EventBus> = OnceLock::new();
 /// Publishes log records at `info` and above on `bus` from now on (the first call wins).
 pub fn publish_logs_to(bus: &EventBus) {
     let _ = LOG_BUS.set(bus.clone());
+}
+
+/// How many log records the ring keeps.
+pub const LOG_RING_CAPACITY: usize = 2000;
+
+/// The newest log records, oldest first, and whether older ones were pushed out.
+struct LogRing {
+    lines: VecDeque<LogLine>,
+    overflowed: bool,
+}
+
+static LOG_RING: Mutex<LogRing> = Mutex::new(LogRing { lines: VecDeque::new(), overflowed: false });
+
+fn remember(line: LogLine) {
+    // A poisoned lock only means a panic while pushing; the ring itself is still usable.
+    let mut ring = LOG_RING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if ring.lines.len() == LOG_RING_CAPACITY {
+        ring.lines.pop_front();
+        ring.overflowed = true;
+    }
+    ring.lines.push_back(line);
+}
+
+/// The newest `limit` records at `level` or above, oldest first.
+pub fn recent_logs(limit: usize, level: LogLevel) -> LogPage {
+    let ring = LOG_RING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let matching: Vec<&LogLine> = ring.lines.iter().filter(|line| level.admits(&line.level)).collect();
+    let skip = matching.len().saturating_sub(limit);
+    LogPage {
+        lines: matching[skip..].iter().map(|line| (*line).clone()).collect(),
+        truncated: skip > 0 || ring.overflowed,
+    }
 }
 
 /// Turns each log record into an [`Event::Log`]: message, fields, and the actor it came from.
@@ -87,7 +126,6 @@ where
     }
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        let Some(bus) = LOG_BUS.get() else { return };
         if *event.metadata().level() > Level::INFO {
             return;
         }
@@ -99,13 +137,17 @@ where
                 .filter_map(|span| span.extensions().get::<SpanActor>().map(|actor| actor.0.clone()))
                 .last()
         });
-        bus.publish(Event::Log(LogLine {
+        let line = LogLine {
             at: chrono::Utc::now(),
             level: event.metadata().level().to_string(),
             actor,
             message: visitor.message,
             fields: visitor.fields,
-        }));
+        };
+        if let Some(bus) = LOG_BUS.get() {
+            bus.publish(Event::Log(line.clone()));
+        }
+        remember(line);
     }
 }
 
@@ -157,5 +199,25 @@ mod tests {
         assert_eq!(line.level, "INFO");
         assert_eq!(line.actor.as_deref(), Some("root/pipelines/demo/runner"));
         assert!(events.try_recv().is_err(), "debug lines are not published");
+    }
+
+    // The ring keeps the newest lines and says when older ones are gone.
+    #[test]
+    fn the_ring_is_bounded() {
+        let subscriber = tracing_subscriber::registry().with(BusLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            for index in 0..LOG_RING_CAPACITY + 5 {
+                tracing::warn!(index, "filling the ring");
+            }
+        });
+        // Other tests in this process may log too: look at this test's lines only.
+        let page = recent_logs(LOG_RING_CAPACITY * 2, LogLevel::Warn);
+        assert!(page.lines.len() <= LOG_RING_CAPACITY);
+        assert!(page.truncated);
+        let ours: Vec<_> = page.lines.iter().filter(|line| line.message == "filling the ring").collect();
+        assert!(ours.len() >= LOG_RING_CAPACITY - 10, "{}", ours.len());
+        assert_eq!(ours.last().unwrap().fields, format!("index={}", LOG_RING_CAPACITY + 4));
+        assert!(ours.first().unwrap().fields != "index=0", "the oldest lines were pushed out");
+        assert!(recent_logs(3, LogLevel::Error).lines.iter().all(|line| line.level == "ERROR"));
     }
 }

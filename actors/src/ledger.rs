@@ -124,8 +124,9 @@ impl RunCounts {
     }
 }
 
-/// One row of the ledger.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One row of the ledger. Its JSON form is flat (`run_id`, `status`, `inserted`...), the same
+/// in every front door.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
     pub id: RunId,
     pub pipeline: String,
@@ -142,6 +143,29 @@ pub struct RunRecord {
     /// The run report: what did not fail the run but deserves a look (skipped rows, dangling
     /// references, unresolved names).
     pub notes: Vec<String>,
+}
+
+impl Serialize for RunRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut run = serializer.serialize_struct("RunRecord", 15)?;
+        run.serialize_field("run_id", &self.id)?;
+        run.serialize_field("pipeline", &self.pipeline)?;
+        run.serialize_field("status", &self.status)?;
+        run.serialize_field("trigger", &self.trigger)?;
+        run.serialize_field("attempt", &self.attempt)?;
+        run.serialize_field("inserted", &self.counts.inserted)?;
+        run.serialize_field("updated", &self.counts.updated)?;
+        run.serialize_field("deleted", &self.counts.deleted)?;
+        run.serialize_field("unchanged", &self.counts.unchanged)?;
+        run.serialize_field("queued_at", &self.queued_at)?;
+        run.serialize_field("started_at", &self.started_at)?;
+        run.serialize_field("finished_at", &self.finished_at)?;
+        run.serialize_field("duration_ms", &self.duration_ms())?;
+        run.serialize_field("error", &self.error)?;
+        run.serialize_field("notes", &self.notes)?;
+        run.end()
+    }
 }
 
 impl RunRecord {

@@ -10,9 +10,11 @@
 //!   runner that records every run in the ledger and never overlaps runs of one pipeline;
 //! * [`scheduler`]: cron, hashed and interval schedules ([`schedule`]), jitter, maintenance
 //!   windows, misfire handling and recovery of abandoned runs;
-//! * [`events`]: the event bus every front door listens to.
+//! * [`events`]: the event bus every front door listens to;
+//! * [`command`]: the command core's typed requests and replies, shared by every front door.
 
 pub mod clock;
+pub mod command;
 pub mod events;
 pub mod ledger;
 pub mod memory_ledger;

@@ -2,20 +2,18 @@
 //! change feed, the live supervisor tree; the one mutation (`runPipeline`, admin token only);
 //! and the subscriptions, driven by the event bus.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use actix::Addr;
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
+use hayloft_actors::command::{Caller, Command, CommandError, Reply};
 use hayloft_actors::events::{BusItem, Event, EventBus};
-use hayloft_actors::ledger::{RunRecord, RunStatus, Trigger};
-use hayloft_actors::pipeline::{PipelineHandle, RunOptions, TriggerError};
-use hayloft_actors::supervisor::{GetTree, Supervisor, TreeNode};
+use hayloft_actors::ledger::RunRecord;
+use hayloft_actors::supervisor::TreeNode;
 
 use super::errors::{bad_input, code, coded, database};
-use crate::config::Config;
+use crate::commands::CommandCore;
 use crate::db::queries::{self, ChangeRow};
 use crate::db::Database;
 use crate::pipelines;
@@ -23,11 +21,9 @@ use crate::pipelines;
 /// What the operations fields read, shared by all requests.
 #[derive(Clone)]
 pub struct Ops {
-    pub config: Arc<Config>,
+    /// Pipelines, runs and the tree come from the same core as every other front door.
+    pub commands: CommandCore,
     pub events: EventBus,
-    pub pipelines: Arc<BTreeMap<String, PipelineHandle>>,
-    /// The root supervisor, set once the tree has started.
-    pub root: Arc<OnceLock<Addr<Supervisor>>>,
 }
 
 /// Whether this request carries the admin token.
@@ -169,6 +165,19 @@ fn ops<'a>(ctx: &Context<'a>) -> Result<&'a Ops> {
     ctx.data::<Ops>().map_err(|_| coded(code::UNAVAILABLE, "operations data is only served by `hayloft serve`"))
 }
 
+/// The GraphQL error for a command the core refused or could not carry out.
+fn command_error(error: CommandError) -> async_graphql::Error {
+    let kind = match error {
+        CommandError::Empty | CommandError::Unknown { .. } | CommandError::Usage { .. } => code::BAD_USER_INPUT,
+        CommandError::Forbidden { .. } => code::FORBIDDEN,
+        CommandError::NotFound(_) => code::NOT_FOUND,
+        // Already running: the caller can try again later.
+        CommandError::Failed(_) => code::BAD_USER_INPUT,
+        CommandError::Unavailable(_) => code::UNAVAILABLE,
+    };
+    coded(kind, error.to_string())
+}
+
 fn known(name: &str) -> Result<()> {
     if pipelines::KNOWN.contains(&name) {
         return Ok(());
@@ -183,36 +192,22 @@ pub struct OpsQuery;
 impl OpsQuery {
     /// Every pipeline with its schedule, last and next run, in dependency order.
     async fn pipelines(&self, ctx: &Context<'_>) -> Result<Vec<Pipeline>> {
-        let ops = ops(ctx)?;
-        let db = ctx.data::<Database>()?;
-        let windows = ops.config.maintenance_windows().map_err(|error| coded(code::INTERNAL, error.to_string()))?;
-        let now = Utc::now();
-        let mut rows = Vec::new();
-        for name in pipelines::KNOWN {
-            let schedule = ops
-                .config
-                .pipeline_schedule(name, pipelines::default_schedule(name))
-                .map_err(|error| coded(code::INTERNAL, error.to_string()))?;
-            let recent = queries::recent_runs(db, Some(name), 10).await.map_err(database)?;
-            let last = recent.iter().find(|run| run.status != RunStatus::Queued);
-            let last_failure = recent.iter().find(|run| matches!(run.status, RunStatus::Failed | RunStatus::Abandoned));
-            let running = match ops.pipelines.get(name) {
-                Some(handle) => handle.active_run().await.is_some(),
-                None => false,
-            };
-            rows.push(Pipeline {
-                name: name.to_owned(),
-                schedule: schedule.spec().to_owned(),
-                resolved_schedule: schedule.resolved().to_owned(),
-                time_zone: schedule.time_zone().to_string(),
-                enabled: !schedule.is_never(),
-                next_run: schedule.next_fire_after(now, &windows),
-                last_run: last.map(Run::from),
-                last_failure: last_failure.map(Run::from),
-                running,
-            });
-        }
-        Ok(rows)
+        let report = ops(ctx)?.commands.status().await.map_err(command_error)?;
+        Ok(report
+            .pipelines
+            .into_iter()
+            .map(|pipeline| Pipeline {
+                running: pipeline.running.is_some(),
+                name: pipeline.name,
+                schedule: pipeline.schedule,
+                resolved_schedule: pipeline.resolved_schedule,
+                time_zone: pipeline.time_zone,
+                enabled: pipeline.enabled,
+                next_run: pipeline.next_run,
+                last_run: pipeline.last_run.as_ref().map(Run::from),
+                last_failure: pipeline.last_failure.as_ref().map(Run::from),
+            })
+            .collect())
     }
 
     /// Recent runs, newest first, of one pipeline or all.
@@ -249,10 +244,11 @@ impl OpsQuery {
 
     /// The live supervisor tree: each actor, its state and restarts.
     async fn supervisor_tree(&self, ctx: &Context<'_>) -> Result<Actor> {
-        let ops = ops(ctx)?;
-        let root = ops.root.get().ok_or_else(|| coded(code::UNAVAILABLE, "the supervisor tree is not running yet"))?;
-        let tree = root.send(GetTree).await.map_err(|error| coded(code::UNAVAILABLE, error.to_string()))?;
-        Ok(Actor::from(tree))
+        let caller = Caller::new("graphql", "graphql", false);
+        match ops(ctx)?.commands.execute(&caller, Command::Tree).await.map_err(command_error)? {
+            Reply::Tree(tree) => Ok(Actor::from(tree)),
+            other => Err(coded(code::INTERNAL, format!("unexpected answer to `tree`: {other:?}"))),
+        }
     }
 }
 
@@ -274,12 +270,12 @@ impl Mutation {
             ));
         }
         known(&name)?;
-        let ops = ops(ctx)?;
-        let handle = ops.pipelines.get(&name).ok_or_else(|| coded(code::NOT_FOUND, format!("{name} is not loaded")))?;
-        let run_id = handle.trigger(Trigger::Manual, RunOptions::default()).await.map_err(|error| match error {
-            TriggerError::AlreadyRunning { .. } => coded(code::BAD_USER_INPUT, error.to_string()),
-            other => coded(code::UNAVAILABLE, other.to_string()),
-        })?;
+        let caller = Caller::new("graphql", "admin token", true);
+        let command = Command::Run { pipeline: name, wait: false, allow_mass_delete: false };
+        let run_id = match ops(ctx)?.commands.execute(&caller, command).await.map_err(command_error)? {
+            Reply::RunStarted { run_id, .. } => run_id,
+            other => return Err(coded(code::INTERNAL, format!("unexpected answer to `run`: {other:?}"))),
+        };
         let db = ctx.data::<Database>()?;
         let record = queries::run_by_id(db, run_id).await.map_err(database)?;
         record.as_ref().map(Run::from).ok_or_else(|| coded(code::NOT_FOUND, format!("run {run_id} vanished")))

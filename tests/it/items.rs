@@ -142,8 +142,10 @@ fn a_changed_capture_produces_exactly_those_changes() {
         .unwrap()
         .iter()
         .map(|change| {
-            let key = change["entity_key"].as_str().unwrap().to_owned();
-            (change["op"].as_str().unwrap().to_owned(), key, change["fields"].as_str().unwrap().to_owned())
+            let key = change["key"].as_str().unwrap().to_owned();
+            let fields: Vec<&str> =
+                change["fields"].as_array().unwrap().iter().map(|field| field.as_str().unwrap()).collect();
+            (change["op"].as_str().unwrap().to_owned(), key, fields.join(","))
         })
         .collect();
     seen.sort();

@@ -1,0 +1,251 @@
+//! The command core: carries out the typed commands of [`hayloft_actors::command`] for every
+//! front door (CLI, SSH, dashboard, GraphQL), so they answer alike and are tested once.
+//!
+//! A core built for the server holds the pipelines' handles and the supervisor tree; one built
+//! for a one-shot CLI command holds only the database and answers `tree` and `logs` with a hint
+//! to ask the server instead.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use actix::Addr;
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use hayloft_actors::command::{
+    help_text, Caller, ChangeList, Command, CommandError, LogItem, LogLevel, PipelineStatus, Reply, StatusReport,
+    LOGS_DEFAULT,
+};
+use hayloft_actors::events::{BusItem, Change, ChangeOp, Event, EventBus};
+use hayloft_actors::ledger::{RunStatus, Trigger};
+use hayloft_actors::pipeline::{PipelineHandle, RunOptions, TriggerError};
+use hayloft_actors::supervisor::{GetTree, Supervisor};
+use tracing::info;
+
+use crate::config::Config;
+use crate::db::queries::{self, QueryError};
+use crate::db::Database;
+use crate::pipelines;
+
+/// How many changes `changes` lists before it says "… and N more".
+const CHANGES_SHOWN: usize = 200;
+/// How many recent runs `status` scans for failures.
+const STATUS_FAILURE_WINDOW: i64 = 20;
+
+/// What commands read and drive. Cheap to clone: every front door holds one.
+#[derive(Clone)]
+pub struct CommandCore {
+    config: Arc<Config>,
+    db: Database,
+    pipelines: Arc<BTreeMap<String, PipelineHandle>>,
+    /// The root supervisor, once the tree has started (server only).
+    root: Arc<OnceLock<Addr<Supervisor>>>,
+    /// The event bus, for `logs -f` (server only).
+    events: Option<EventBus>,
+}
+
+fn database_error(error: impl std::fmt::Display) -> CommandError {
+    CommandError::Unavailable(format!("the database did not answer: {error}"))
+}
+
+fn unknown_pipeline(name: &str) -> CommandError {
+    CommandError::NotFound(format!("unknown pipeline `{name}`; known pipelines: {}", pipelines::KNOWN.join(", ")))
+}
+
+impl CommandCore {
+    /// The core of a running server.
+    pub fn server(
+        config: Arc<Config>,
+        db: Database,
+        pipelines: Arc<BTreeMap<String, PipelineHandle>>,
+        root: Arc<OnceLock<Addr<Supervisor>>>,
+        events: EventBus,
+    ) -> Self {
+        Self { config, db, pipelines, root, events: Some(events) }
+    }
+
+    /// The core of a one-shot CLI command; `pipelines` is empty unless the command runs some.
+    pub fn offline(config: Arc<Config>, db: Database, pipelines: Arc<BTreeMap<String, PipelineHandle>>) -> Self {
+        Self { config, db, pipelines, root: Arc::default(), events: None }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Parses and carries out one command line.
+    pub async fn execute_line(&self, caller: &Caller, line: &str) -> Result<Reply, CommandError> {
+        self.execute(caller, Command::parse(line)?).await
+    }
+
+    /// Carries out one command for `caller`, after checking they may.
+    pub async fn execute(&self, caller: &Caller, command: Command) -> Result<Reply, CommandError> {
+        if let Err(refused) = command.authorize(caller) {
+            info!(front_door = caller.front_door, who = %caller.who, %command, "command refused");
+            return Err(refused);
+        }
+        if command.needs_admin() {
+            // Commands that change something leave a trace of who asked.
+            info!(front_door = caller.front_door, who = %caller.who, %command, "command");
+        }
+        match command {
+            Command::Count { entity } => {
+                let count = queries::count(&self.db, &entity).await.map_err(|error| match error {
+                    QueryError::UnknownEntity { .. } => CommandError::NotFound(error.to_string()),
+                    QueryError::Db(error) => database_error(error),
+                })?;
+                Ok(Reply::Count { entity, count })
+            }
+            Command::Status => Ok(Reply::Status(self.status().await?)),
+            Command::Run { pipeline, wait, allow_mass_delete } => self.run(&pipeline, wait, allow_mass_delete).await,
+            Command::Recent { limit, pipeline } => {
+                if let Some(name) = &pipeline {
+                    if !pipelines::KNOWN.contains(&name.as_str()) {
+                        return Err(unknown_pipeline(name));
+                    }
+                }
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let runs = queries::recent_runs(&self.db, pipeline.as_deref(), limit).await.map_err(database_error)?;
+                Ok(Reply::Recent { runs })
+            }
+            Command::Changes { run } => Ok(Reply::Changes(self.changes(run).await?)),
+            Command::Logs { level, .. } => {
+                self.require_server("logs")?;
+                Ok(Reply::Logs(crate::telemetry::recent_logs(LOGS_DEFAULT, level)))
+            }
+            Command::Tree => {
+                self.require_server("tree")?;
+                let root = self.root.get().ok_or_else(|| CommandError::Unavailable("the tree is starting".into()))?;
+                let tree = root
+                    .send(GetTree)
+                    .await
+                    .map_err(|_| CommandError::Unavailable("the root supervisor did not answer".into()))?;
+                Ok(Reply::Tree(tree))
+            }
+            Command::Help { topic } => Ok(Reply::Help { text: help_text(topic.as_deref())? }),
+        }
+    }
+
+    fn require_server(&self, command: &str) -> Result<(), CommandError> {
+        if self.events.is_some() {
+            return Ok(());
+        }
+        Err(CommandError::Unavailable(format!(
+            "`{command}` shows a running server: ask it over SSH (`ssh -p 2222 hayloft@host {command}`) or open its dashboard"
+        )))
+    }
+
+    /// New log lines at `level` or above, from now until the stream is dropped. A reader that
+    /// falls behind gets [`LogItem::Missed`] instead of the lines it lost.
+    pub fn follow_logs(
+        &self,
+        level: LogLevel,
+    ) -> Result<impl Stream<Item = LogItem> + Send + Unpin + 'static, CommandError> {
+        self.require_server("logs -f")?;
+        let events = self.events.as_ref().ok_or_else(|| CommandError::Unavailable("no event bus".into()))?;
+        Ok(events.stream().filter_map(move |item| {
+            futures::future::ready(match item {
+                BusItem::Event(event) => match &*event {
+                    Event::Log(line) if level.admits(&line.level) => Some(LogItem::Line(line.clone())),
+                    _ => None,
+                },
+                BusItem::Missed(count) => Some(LogItem::Missed { count }),
+            })
+        }))
+    }
+
+    /// Every pipeline with its schedule, last and next run, and the latest failures.
+    pub async fn status(&self) -> Result<StatusReport, CommandError> {
+        let windows = self.config.maintenance_windows().map_err(|error| CommandError::Failed(error.to_string()))?;
+        let now = Utc::now();
+        let mut rows = Vec::new();
+        for name in pipelines::KNOWN {
+            let schedule = self
+                .config
+                .pipeline_schedule(name, pipelines::default_schedule(name))
+                .map_err(|error| CommandError::Failed(error.to_string()))?;
+            let recent = queries::recent_runs(&self.db, Some(name), 10).await.map_err(database_error)?;
+            let running = match self.pipelines.get(name) {
+                Some(handle) => handle.active_run().await,
+                None => None,
+            };
+            rows.push(PipelineStatus {
+                name: (*name).to_owned(),
+                schedule: schedule.spec().to_owned(),
+                resolved_schedule: schedule.resolved().to_owned(),
+                time_zone: schedule.time_zone().to_string(),
+                enabled: !schedule.is_never(),
+                queued_retry: recent.iter().any(|run| run.status == RunStatus::Queued),
+                running,
+                next_run: schedule.next_fire_after(now, &windows),
+                last_run: recent.iter().find(|run| run.status != RunStatus::Queued).cloned(),
+                last_failure: recent
+                    .iter()
+                    .find(|run| matches!(run.status, RunStatus::Failed | RunStatus::Abandoned))
+                    .cloned(),
+            });
+        }
+        let recent_failures = queries::recent_runs(&self.db, None, STATUS_FAILURE_WINDOW)
+            .await
+            .map_err(database_error)?
+            .into_iter()
+            .filter(|run| matches!(run.status, RunStatus::Failed | RunStatus::Abandoned))
+            .collect();
+        let database =
+            self.config.database().map(|url| url.redacted()).unwrap_or_else(|_| self.db.backend().to_string());
+        Ok(StatusReport { database, pipelines: rows, recent_failures })
+    }
+
+    async fn run(&self, name: &str, wait: bool, allow_mass_delete: bool) -> Result<Reply, CommandError> {
+        if !pipelines::KNOWN.contains(&name) {
+            return Err(unknown_pipeline(name));
+        }
+        let Some(handle) = self.pipelines.get(name) else {
+            return Err(CommandError::Unavailable(format!("pipeline {name} is not loaded in this process")));
+        };
+        let trigger_error = |error: TriggerError| match error {
+            TriggerError::AlreadyRunning { .. } => CommandError::Failed(error.to_string()),
+            TriggerError::UnknownPipeline(_) => unknown_pipeline(name),
+            other => CommandError::Unavailable(other.to_string()),
+        };
+        let options = RunOptions { allow_mass_delete };
+        if wait {
+            let record = handle.run_to_completion(Trigger::Manual, options).await.map_err(trigger_error)?;
+            Ok(Reply::RunFinished(record))
+        } else {
+            let run_id = handle.trigger(Trigger::Manual, options).await.map_err(trigger_error)?;
+            Ok(Reply::RunStarted { pipeline: name.to_owned(), run_id })
+        }
+    }
+
+    async fn changes(&self, run: Option<i64>) -> Result<ChangeList, CommandError> {
+        let run_id = match run {
+            Some(run_id) => {
+                if queries::run_by_id(&self.db, run_id).await.map_err(database_error)?.is_none() {
+                    return Err(CommandError::NotFound(format!("there is no run #{run_id}; `recent` lists the runs")));
+                }
+                run_id
+            }
+            None => match queries::latest_changed_run(&self.db).await.map_err(database_error)? {
+                Some(run_id) => run_id,
+                None => return Ok(ChangeList { run_id: None, changes: Vec::new(), total: 0 }),
+            },
+        };
+        let rows = queries::changes_of_run(&self.db, run_id).await.map_err(database_error)?;
+        let total = rows.len();
+        let changes = rows
+            .into_iter()
+            .take(CHANGES_SHOWN)
+            .map(|row| Change {
+                op: match row.op.as_str() {
+                    "insert" => ChangeOp::Insert,
+                    "delete" => ChangeOp::Delete,
+                    _ => ChangeOp::Update,
+                },
+                fields: row.fields.split(',').filter(|field| !field.is_empty()).map(str::to_owned).collect(),
+                entity: row.entity,
+                key: row.entity_key,
+            })
+            .collect();
+        Ok(ChangeList { run_id: Some(run_id), changes, total })
+    }
+}
