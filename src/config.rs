@@ -124,6 +124,8 @@ pub struct Config {
     /// Unset, nobody may trigger runs over HTTP.
     pub admin_token: Option<Secret>,
     pub graphql: crate::graphql::GraphqlSettings,
+    /// The SSH front door (`[ssh]`; `HAYLOFT_SSH_ADDR` sets its address).
+    pub ssh: crate::ssh::SshSettings,
 }
 
 /// A value that is never printed: `Debug` and logs show `[redacted]`.
@@ -162,6 +164,7 @@ impl Default for Config {
             pipelines: BTreeMap::new(),
             admin_token: None,
             graphql: crate::graphql::GraphqlSettings::default(),
+            ssh: crate::ssh::SshSettings::default(),
         }
     }
 }
@@ -192,7 +195,14 @@ impl Config {
         }
         let config: Config = figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
-            .merge(Env::prefixed("HAYLOFT_").ignore(&TOOLING_VARIABLES).split("__"))
+            .merge(Env::prefixed("HAYLOFT_").ignore(&TOOLING_VARIABLES).map(|key| {
+                // `HAYLOFT_SSH_ADDR` reads better than `HAYLOFT_SSH__ADDR`; both work.
+                if key.as_str().eq_ignore_ascii_case("ssh_addr") {
+                    "ssh.addr".into()
+                } else {
+                    key.as_str().replace("__", ".").into()
+                }
+            }))
             .merge(Serialized::defaults(overrides))
             .extract()?;
         config.validate()?;
@@ -292,10 +302,13 @@ mod tests {
                 // Tooling variables share the prefix but are not configuration.
                 ("HAYLOFT_CAPTURES", "/somewhere"),
                 ("HAYLOFT_TEST_STRICT", "1"),
+                ("HAYLOFT_SSH_ADDR", "127.0.0.1:2200"),
+                ("HAYLOFT_SSH__MAX_SESSIONS", "3"),
             ],
         )
         .unwrap();
         assert_eq!(config.addr.port(), 9100);
+        assert_eq!((config.ssh.addr.port(), config.ssh.max_sessions), (2200, 3));
         assert_eq!(config.pipeline("demo").rows, Some(5));
         assert_eq!(config.pipeline("demo").schedule.as_deref(), Some("@every 1m"));
     }

@@ -139,6 +139,8 @@ impl TestEnv {
             .env_remove("RUST_LOG")
             .env("HAYLOFT_DATABASE_URL", &self.database_url)
             .env("HAYLOFT_LOG_LEVEL", "info")
+            // Tests run side by side: each server's SSH port is its own.
+            .env("HAYLOFT_SSH_ADDR", "127.0.0.1:0")
             .stdin(Stdio::null());
         for (key, value) in &self.extra_env {
             command.env(key, value);
@@ -173,13 +175,21 @@ impl TestEnv {
             .spawn()
             .expect("hayloft serve starts");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let Some(base_url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
-            let _ = child.kill();
-            panic!("serve did not start: {line:?}\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
-        };
-        Server { child, base_url, log_path }
+        let mut reader = BufReader::new(stdout);
+        let mut ssh_addr = None;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read the listening line");
+            if let Some(addr) = line.trim().strip_prefix("ssh listening on ") {
+                ssh_addr = Some(addr.parse().expect("an SSH address"));
+                continue;
+            }
+            let Some(base_url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
+                let _ = child.kill();
+                panic!("serve did not start: {line:?}\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+            };
+            return Server { child, base_url, log_path, ssh_addr };
+        }
     }
 }
 
@@ -188,6 +198,8 @@ pub struct Server {
     pub child: Child,
     pub base_url: String,
     pub log_path: PathBuf,
+    /// Where its SSH server listens, when enabled.
+    pub ssh_addr: Option<std::net::SocketAddr>,
 }
 
 impl Server {

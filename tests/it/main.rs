@@ -11,4 +11,5 @@ mod items;
 mod schema;
 mod serve;
 mod sources;
+mod ssh;
 mod upstream;

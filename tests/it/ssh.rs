@@ -1,0 +1,327 @@
+//! The SSH front door, driven by the real OpenSSH client (`ssh`, `ssh-keygen`).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{eventually, skip, Server, TestEnv};
+
+/// A server with two authorized keys (`admin@test` is an admin, `guest@test` is not) and a
+/// third key nobody authorized.
+struct SshFixture {
+    env: TestEnv,
+    keys: PathBuf,
+}
+
+fn have_openssh() -> bool {
+    let found = Command::new("ssh").arg("-V").output().is_ok_and(|output| output.status.success())
+        && Command::new("ssh-keygen").arg("--help").output().is_ok();
+    if !found {
+        skip("the OpenSSH client (ssh, ssh-keygen) is not installed");
+    }
+    found
+}
+
+fn keygen(path: &Path, comment: &str) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success());
+}
+
+impl SshFixture {
+    fn new(extra: &[(&str, &str)]) -> Option<Self> {
+        if !have_openssh() {
+            return None;
+        }
+        let keys = tempfile::tempdir().expect("a temp dir").keep();
+        keygen(&keys.join("admin"), "admin@test");
+        keygen(&keys.join("guest"), "guest@test");
+        keygen(&keys.join("stranger"), "stranger@test");
+        let mut authorized = String::from("# who may log in\n");
+        for name in ["admin", "guest"] {
+            authorized.push_str(&std::fs::read_to_string(keys.join(format!("{name}.pub"))).expect("a public key"));
+        }
+        std::fs::write(keys.join("authorized_keys"), authorized).expect("write authorized_keys");
+        let mut env = TestEnv::new()?
+            .only(&["demo"])
+            .env("HAYLOFT_PIPELINES__DEMO__ROWS", "20")
+            // Runs only when a test asks, so counts are known.
+            .env("HAYLOFT_PIPELINES__DEMO__SCHEDULE", "never")
+            .env("HAYLOFT_SSH__AUTHORIZED_KEYS", keys.join("authorized_keys").to_str().expect("utf-8"))
+            .env("HAYLOFT_SSH__ADMINS", "[\"admin@test\"]");
+        for (key, value) in extra {
+            env = env.env(key, value);
+        }
+        Some(Self { env, keys })
+    }
+
+    /// `ssh` as `key`, with no host checks and no user configuration.
+    fn ssh(&self, server: &Server, key: &str) -> Command {
+        let addr = server.ssh_addr.expect("the server listens for SSH");
+        let mut command = Command::new("ssh");
+        command
+            .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args([
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "ConnectTimeout=10",
+            ])
+            .arg("-i")
+            .arg(self.keys.join(key))
+            .args(["-p", &addr.port().to_string(), &format!("hayloft@{}", addr.ip())]);
+        command
+    }
+
+    fn exec(&self, server: &Server, key: &str, command: &str) -> Output {
+        self.ssh(server, key).arg(command).stdin(Stdio::null()).output().expect("ssh runs")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Collects a child's stdout in the background.
+fn collect(child: &mut Child) -> Arc<Mutex<String>> {
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = stdout.read(&mut buffer) {
+            if read == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    });
+    seen
+}
+
+fn wait_for(seen: &Arc<Mutex<String>>, needle: &str, limit: Duration) -> bool {
+    eventually(limit, || seen.lock().unwrap().contains(needle).then_some(())).is_some()
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+// Every command over `ssh host <command>`: answers on stdout, errors on stderr with an exit
+// status, and `run` for admins only.
+#[test]
+fn exec_commands_answer_like_the_cli() {
+    let Some(fixture) = SshFixture::new(&[]) else { return };
+    let server = fixture.env.serve();
+
+    let count = fixture.exec(&server, "guest", "count demo");
+    assert!(count.status.success(), "{}\n{}", text(&count.stderr), server.logs());
+    assert_eq!(text(&count.stdout), "0\n");
+
+    let refused = fixture.exec(&server, "guest", "run demo");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("`run` is not allowed"), "{}", text(&refused.stderr));
+
+    let run = fixture.exec(&server, "admin", "run demo");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(text(&run.stdout).contains("demo succeeded +20 ~0 -0"), "{}", text(&run.stdout));
+    assert_eq!(text(&fixture.exec(&server, "guest", "COUNT demo").stdout), "20\n");
+
+    let status = text(&fixture.exec(&server, "guest", "status").stdout);
+    for pipeline in hayloft::pipelines::KNOWN {
+        assert!(status.contains(pipeline), "{pipeline} missing from:\n{status}");
+    }
+    let recent = text(&fixture.exec(&server, "guest", "recent 5").stdout);
+    assert!(recent.contains("demo succeeded +20"), "{recent}");
+    let changes = text(&fixture.exec(&server, "guest", "changes").stdout);
+    assert!(changes.contains(": 20 changes") && changes.contains("insert demo"), "{changes}");
+    let tree = text(&fixture.exec(&server, "guest", "tree").stdout);
+    assert!(tree.starts_with("root [running]") && tree.contains("ssh [running]"), "{tree}");
+    let logs = text(&fixture.exec(&server, "guest", "logs --level info").stdout);
+    assert!(logs.contains("run succeeded"), "{logs}");
+    assert!(text(&fixture.exec(&server, "guest", "help").stdout).contains("logs [-f]"));
+
+    let unknown = fixture.exec(&server, "guest", "stauts");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("did you mean `status`"), "{}", text(&unknown.stderr));
+    let missing = fixture.exec(&server, "guest", "count widgets");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("unknown entity"), "{}", text(&missing.stderr));
+    let long = fixture.exec(&server, "guest", &format!("count {}", "x".repeat(2000)));
+    assert_eq!(long.status.code(), Some(2));
+    assert!(text(&long.stderr).contains("longer than"), "{}", text(&long.stderr));
+}
+
+// Password and keyboard-interactive logins are refused, and so are keys nobody authorized; the
+// SSH server offers no subsystem (sftp) either.
+#[test]
+fn only_authorized_keys_get_in() {
+    let Some(fixture) = SshFixture::new(&[]) else { return };
+    let server = fixture.env.serve();
+    let addr = server.ssh_addr.unwrap();
+    let password = Command::new("ssh")
+        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no"])
+        .args(["-o", "PreferredAuthentications=password,keyboard-interactive"])
+        .args(["-p", &addr.port().to_string(), &format!("hayloft@{}", addr.ip()), "status"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(password.status.code(), Some(255));
+    assert!(text(&password.stderr).contains("Permission denied (publickey)"), "{}", text(&password.stderr));
+
+    let stranger = fixture.exec(&server, "stranger", "status");
+    assert_eq!(stranger.status.code(), Some(255));
+    assert!(text(&stranger.stderr).contains("Permission denied"), "{}", text(&stranger.stderr));
+    assert!(server.logs().contains("not in authorized_keys"), "{}", server.logs());
+
+    let sftp = fixture.ssh(&server, "guest").arg("-s").arg("sftp").stdin(Stdio::null()).output().unwrap();
+    assert!(!sftp.status.success(), "sftp must be refused");
+
+    // The host key was created once, for the owner only, and is reused by the next start.
+    let host_key = fixture.env.dir.path().join("hayloft_ssh_host_ed25519_key");
+    let first = std::fs::read_to_string(&host_key).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&host_key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    drop(server);
+    let again = fixture.env.serve();
+    assert!(fixture.exec(&again, "guest", "status").status.success());
+    assert_eq!(std::fs::read_to_string(&host_key).unwrap(), first, "the host key is kept");
+}
+
+// The interactive prompt: a terminal, line editing, history, and `exit`.
+#[test]
+fn interactive_prompt_with_history() {
+    let Some(fixture) = SshFixture::new(&[]) else { return };
+    let server = fixture.env.serve();
+    let mut child = fixture
+        .ssh(&server, "guest")
+        .arg("-tt")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = collect(&mut child);
+    let mut stdin = child.stdin.take().unwrap();
+    assert!(wait_for(&seen, "hayloft> ", Duration::from_secs(10)), "no prompt: {:?}", seen.lock().unwrap());
+    // A typo fixed with backspaces.
+    stdin.write_all(b"count demx\x7fo\r").unwrap();
+    assert!(wait_for(&seen, "\r\n0\r\n", Duration::from_secs(10)), "{:?}", seen.lock().unwrap());
+    // Up arrow brings the last line back.
+    stdin.write_all(b"stauts\r").unwrap();
+    assert!(wait_for(&seen, "did you mean `status`", Duration::from_secs(10)), "{:?}", seen.lock().unwrap());
+    stdin.write_all(b"\x1b[A\x1b[A\r").unwrap();
+    let twice = || seen.lock().unwrap().matches("\r\n0\r\n").count() >= 2;
+    assert!(eventually(Duration::from_secs(10), || twice().then_some(())).is_some(), "{:?}", seen.lock().unwrap());
+    stdin.write_all(b"exit\r").unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("ssh exits after `exit`");
+    assert!(status.success(), "{status:?}");
+}
+
+// `logs -f` streams lines logged after it started, until Ctrl-C.
+#[test]
+fn logs_follow_streams_until_ctrl_c() {
+    let Some(fixture) = SshFixture::new(&[]) else { return };
+    let server = fixture.env.serve();
+    let mut follower = fixture
+        .ssh(&server, "guest")
+        .args(["-tt", "logs -f"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = collect(&mut follower);
+    let mut stdin = follower.stdin.take().unwrap();
+    // The follower may subscribe after a run's lines: run until one shows up.
+    let mut streamed = false;
+    for _ in 0..10 {
+        let run = fixture.exec(&server, "admin", "run demo");
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        if wait_for(&seen, "run succeeded", Duration::from_secs(2)) {
+            streamed = true;
+            break;
+        }
+    }
+    assert!(streamed, "no log line reached `logs -f`: {:?}\n{}", seen.lock().unwrap(), server.logs());
+    assert!(seen.lock().unwrap().contains("root/pipelines/demo/runner"), "lines name their actor");
+    stdin.write_all(b"\x03").unwrap();
+    let status = wait_exit(&mut follower, Duration::from_secs(10)).expect("Ctrl-C ends `logs -f`");
+    assert_eq!(status.code(), Some(130));
+}
+
+// Past `max_sessions`, a new session is refused with a reason; the open one carries on.
+#[test]
+fn the_session_limit_refuses_with_a_reason() {
+    let Some(fixture) = SshFixture::new(&[("HAYLOFT_SSH__MAX_SESSIONS", "1")]) else { return };
+    let server = fixture.env.serve();
+    let mut holder = fixture
+        .ssh(&server, "guest")
+        .arg("-tt")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = collect(&mut holder);
+    let mut stdin = holder.stdin.take().unwrap();
+    assert!(wait_for(&seen, "hayloft> ", Duration::from_secs(10)));
+    let refused = fixture.exec(&server, "admin", "status");
+    assert_eq!(refused.status.code(), Some(255));
+    assert!(text(&refused.stderr).contains("too many sessions"), "{}", text(&refused.stderr));
+    // The open session still answers, and once it leaves there is room again.
+    stdin.write_all(b"count demo\r").unwrap();
+    assert!(wait_for(&seen, "\r\n0\r\n", Duration::from_secs(10)), "{:?}", seen.lock().unwrap());
+    stdin.write_all(b"exit\r").unwrap();
+    wait_exit(&mut holder, Duration::from_secs(10)).expect("the holder leaves");
+    let again = eventually(Duration::from_secs(10), || {
+        let output = fixture.exec(&server, "admin", "count demo");
+        output.status.success().then_some(output)
+    });
+    assert!(again.is_some(), "a slot frees up when a session ends");
+}
+
+// A session idle past `idle_timeout` is closed; a client that floods one endless line is
+// closed too, and neither disturbs another session.
+#[test]
+fn idle_and_misbehaving_sessions_are_closed() {
+    let Some(fixture) = SshFixture::new(&[("HAYLOFT_SSH__IDLE_TIMEOUT", "2s")]) else { return };
+    let server = fixture.env.serve();
+    let mut idle =
+        fixture.ssh(&server, "guest").arg("-tt").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let seen = collect(&mut idle);
+    let _stdin = idle.stdin.take().unwrap();
+    let status = wait_exit(&mut idle, Duration::from_secs(15)).expect("an idle session is closed");
+    assert!(status.success());
+    assert!(seen.lock().unwrap().contains("idle for 2s"), "{:?}", seen.lock().unwrap());
+
+    // Without a terminal, a line past the limit is a flood: the session is closed.
+    let mut flood =
+        fixture.ssh(&server, "guest").arg("-T").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = flood.stdin.take().unwrap();
+    let _ = stdin.write_all(&vec![b'a'; 64 * 1024]);
+    let status = wait_exit(&mut flood, Duration::from_secs(15)).expect("a flooding session is closed");
+    assert_eq!(status.code(), Some(2));
+    let output = fixture.exec(&server, "guest", "count demo");
+    assert!(output.status.success(), "others are unaffected: {}", text(&output.stderr));
+}
