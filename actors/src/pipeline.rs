@@ -78,6 +78,8 @@ pub struct StageCounters {
     emitted: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
+    /// Messages sent to the stage and not yet answered: its mailbox depth.
+    queued: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -86,6 +88,16 @@ pub struct StageCountersSnapshot {
     pub emitted: u64,
     pub dropped: u64,
     pub errors: u64,
+    pub queued: u64,
+}
+
+/// Counts one message as queued at a stage until dropped (answered or abandoned).
+pub struct Queued(Arc<StageCounters>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl StageCounters {
@@ -107,7 +119,14 @@ impl StageCounters {
             emitted: self.emitted.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            queued: self.queued.load(Ordering::Relaxed),
         }
+    }
+
+    /// Marks a message as sent to this stage; the depth drops when the guard does.
+    pub fn queue(self: &Arc<Self>) -> Queued {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        Queued(self.clone())
     }
 }
 
@@ -285,6 +304,7 @@ trait RunStages {
 }
 
 struct StageRefs<E: Extract, T: Transform<Input = E::Output>, L: Load<Input = T::Output>> {
+    counters: PipelineCounters,
     extractor: ChildRef<Extractor<E>>,
     transformer: ChildRef<Transformer<T>>,
     loader: ChildRef<Loader<L>>,
@@ -311,17 +331,23 @@ where
 {
     fn run(&self, run: RunContext) -> LocalBoxFuture<'static, Result<LoadReport, StageError>> {
         let (extractor, transformer, loader) = (self.extractor.clone(), self.transformer.clone(), self.loader.clone());
+        let counters = self.counters.clone();
         Box::pin(async move {
             let request = ExtractRequest { run: run.clone(), output: PhantomData };
+            let queued = counters.extractor.queue();
             let raw = match extractor.send(request).await {
                 Ok(result) => result?,
                 Err(_) => return Err(stage_down("extractor", &extractor).await),
             };
+            drop(queued);
             let request = TransformRequest { run: run.clone(), input: raw, output: PhantomData };
+            let queued = counters.transformer.queue();
             let records = match transformer.send(request).await {
                 Ok(result) => result?,
                 Err(_) => return Err(stage_down("transformer", &transformer).await),
             };
+            drop(queued);
+            let _queued = counters.loader.queue();
             match loader.send(LoadRequest { run, input: records }).await {
                 Ok(result) => result,
                 Err(_) => Err(stage_down("loader", &loader).await),
@@ -681,7 +707,7 @@ where
         counters: loader_counters.clone(),
     });
 
-    let stages: Rc<dyn RunStages> = Rc::new(StageRefs { extractor, transformer, loader });
+    let stages: Rc<dyn RunStages> = Rc::new(StageRefs { counters: counters.clone(), extractor, transformer, loader });
     let name: Arc<str> = Arc::from(name);
     let in_flight = Arc::new(Mutex::new(None));
     let runner_name = name.clone();

@@ -297,6 +297,38 @@ impl Database {
         }
     }
 
+    /// Embedded migrations this database has not applied (empty when it is up to date).
+    pub async fn missing_migrations(&self) -> Result<Vec<String>, DbError> {
+        #[derive(diesel::QueryableByName)]
+        struct Applied {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+
+        let applied: Vec<Applied> = with_conn!(self, readers, |conn| {
+            let query = diesel::sql_query("SELECT version FROM __diesel_schema_migrations");
+            diesel_async::RunQueryDsl::load::<Applied>(query, conn).await.map_err(DbError::Query)
+        })?;
+        let applied: std::collections::HashSet<String> = applied.into_iter().map(|row| row.version).collect();
+        let embedded: Vec<String> = match self {
+            Database::Sqlite { .. } => {
+                diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                    .map_err(|error| DbError::Migration(error.to_string()))?
+                    .iter()
+                    .map(|migration| migration.name().version().to_string())
+                    .collect()
+            }
+            Database::Postgres(_) => {
+                diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+                    .map_err(|error| DbError::Migration(error.to_string()))?
+                    .iter()
+                    .map(|migration| migration.name().version().to_string())
+                    .collect()
+            }
+        };
+        Ok(embedded.into_iter().filter(|version| !applied.contains(version)).collect())
+    }
+
     /// Cheap liveness probe for `/readyz`-style checks.
     pub async fn ping(&self) -> Result<(), DbError> {
         with_conn!(self, readers, |conn| conn.batch_execute("SELECT 1").await.map_err(DbError::Query))

@@ -45,6 +45,7 @@ pub struct GraphqlState {
     pub settings: Arc<GraphqlSettings>,
     /// `HAYLOFT_ADMIN_TOKEN`; `None` disables the mutation for everyone.
     pub admin_token: Option<Arc<str>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Marks a request that came as a GET: it may only query.
@@ -105,6 +106,7 @@ pub const STATEMENTS_HEADER: &str = "hayloft-statements";
 /// Runs one request within the time limit.
 async fn execute(state: &GraphqlState, request: Request, count_statements: bool) -> Response {
     let before = crate::db::statements::started();
+    let started = std::time::Instant::now();
     // The request runs as its own task and is never cancelled mid-query: dropping a SQLite
     // query in flight panics the worker (diesel-async's sync wrapper blocks in place on drop,
     // which actix's single-threaded runtime forbids). Past the time limit the client gets
@@ -123,6 +125,9 @@ async fn execute(state: &GraphqlState, request: Request, count_statements: bool)
             format!("the request took longer than {:?}; its answer was abandoned", state.settings.timeout),
         ),
     };
+    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    let labels = vec![("outcome", outcome.to_owned())];
+    state.metrics.observe(crate::metrics::GRAPHQL_DURATION, labels, started.elapsed().as_secs_f64());
     if count_statements {
         let statements = crate::db::statements::started().saturating_sub(before);
         response.extensions.insert("sqlStatements".to_owned(), async_graphql::Value::from(statements));

@@ -57,7 +57,10 @@ impl Extract for Generate {
     }
 }
 
-pub struct Validate;
+pub struct Validate {
+    /// While this file exists, the transform panics: a way to watch supervision at work.
+    panic_when: Option<std::path::PathBuf>,
+}
 
 impl Transform for Validate {
     type Input = Vec<DemoRecord>;
@@ -69,6 +72,9 @@ impl Transform for Validate {
         _run: &RunContext,
         counters: &StageCounters,
     ) -> Result<Vec<DemoRecord>, StageError> {
+        if let Some(path) = self.panic_when.as_ref().filter(|path| path.exists()) {
+            panic!("demo transform asked to panic ({} exists)", path.display());
+        }
         let (valid, invalid): (Vec<_>, Vec<_>) = input.into_iter().partition(|record| !record.name.trim().is_empty());
         counters.dropped(invalid.len() as u64);
         counters.emitted(valid.len() as u64);
@@ -133,5 +139,6 @@ impl Load for Store {
 pub fn build(config: &Config, db: &Database, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
     let settings = config.pipeline(NAME);
     let extract = Generate { rows: settings.rows.unwrap_or(DEFAULT_ROWS), delay: settings.delay.unwrap_or_default() };
-    pipeline(NAME, extract, Validate, Store { db: db.clone() }, deps)
+    let validate = Validate { panic_when: settings.panic_when.clone() };
+    pipeline(NAME, extract, validate, Store { db: db.clone() }, deps)
 }
