@@ -3,6 +3,7 @@
 //! ```text
 //! root
 //! ├─ scheduler        fires runs on schedule, recovers abandoned runs
+//! ├─ metrics          turns bus events into Prometheus counters
 //! ├─ pipelines
 //! │  └─ <pipeline>    runner, extractor, transformer, loader
 //! ├─ http             dashboard, GraphQL, /metrics, /healthz, /readyz
@@ -28,6 +29,7 @@ use crate::commands::CommandCore;
 use crate::config::Config;
 use crate::db::ledger::SqlLedger;
 use crate::db::{queries, Database};
+use crate::metrics::{Metrics, MetricsRecorder};
 use crate::pipelines;
 use crate::upstream::Upstream;
 use crate::web::{HttpServerActor, WebState};
@@ -151,20 +153,39 @@ impl Hayloft {
                 )
             });
             let ops = crate::graphql::Ops { commands: commands.clone(), events: events.clone() };
+            let metrics = Arc::new(Metrics::default());
+            let admin_token: Option<Arc<str>> = config.admin_token.as_ref().map(|token| Arc::from(token.expose()));
+            let (metrics_spec, _) = ChildSpec::worker("metrics", {
+                let (metrics, events) = (metrics.clone(), events.clone());
+                move |_: &ChildContext| MetricsRecorder::new(metrics.clone(), events.clone())
+            });
             // Built once, on first use: every HTTP worker serves the same schema.
             let settings = Arc::new(config.graphql.clone());
             let graphql = crate::graphql::http::GraphqlState {
                 schema: crate::graphql::http::LazySchema::new(db.clone(), ops, settings.clone()),
                 db: db.clone(),
                 settings,
-                admin_token: config.admin_token.as_ref().map(|token| Arc::from(token.expose())),
+                admin_token: admin_token.clone(),
+                metrics: metrics.clone(),
             };
-            let state = WebState { db: db.clone(), version: env!("CARGO_PKG_VERSION"), graphql: Some(graphql) };
+            let state = WebState {
+                db: db.clone(),
+                version: env!("CARGO_PKG_VERSION"),
+                graphql: Some(graphql),
+                commands: commands.clone(),
+                events: events.clone(),
+                metrics: metrics.clone(),
+                admin_token,
+            };
             let listener = Arc::new(listener);
             let (http_spec, _) = ChildSpec::worker("http", move |child: &ChildContext| {
                 HttpServerActor::new(listener.clone(), state.clone(), HTTP_WORKERS, child.clone())
             });
-            root = root.child(scheduler_spec.policy(RestartPolicy::Permanent)).child(pipelines_spec).child(http_spec);
+            root = root
+                .child(scheduler_spec.policy(RestartPolicy::Permanent))
+                .child(metrics_spec)
+                .child(pipelines_spec)
+                .child(http_spec);
             if let Some(listener) = ssh {
                 let shared = Arc::new(crate::ssh::SshShared::new(config.ssh.clone())?);
                 let listener = Arc::new(listener);

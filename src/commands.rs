@@ -18,7 +18,7 @@ use hayloft_actors::command::{
 use hayloft_actors::events::{BusItem, Change, ChangeOp, Event, EventBus};
 use hayloft_actors::ledger::{RunStatus, Trigger};
 use hayloft_actors::pipeline::{PipelineHandle, RunOptions, TriggerError};
-use hayloft_actors::supervisor::{GetTree, Supervisor};
+use hayloft_actors::supervisor::{GetTree, Supervisor, TreeNode};
 use tracing::info;
 
 use crate::config::Config;
@@ -112,17 +112,21 @@ impl CommandCore {
                 self.require_server("logs")?;
                 Ok(Reply::Logs(crate::telemetry::recent_logs(LOGS_DEFAULT, level)))
             }
-            Command::Tree => {
-                self.require_server("tree")?;
-                let root = self.root.get().ok_or_else(|| CommandError::Unavailable("the tree is starting".into()))?;
-                let tree = root
-                    .send(GetTree)
-                    .await
-                    .map_err(|_| CommandError::Unavailable("the root supervisor did not answer".into()))?;
-                Ok(Reply::Tree(tree))
-            }
+            Command::Tree => Ok(Reply::Tree(self.tree().await?)),
             Command::Help { topic } => Ok(Reply::Help { text: help_text(topic.as_deref())? }),
         }
+    }
+
+    /// The live supervisor tree.
+    pub async fn tree(&self) -> Result<TreeNode, CommandError> {
+        self.require_server("tree")?;
+        let root = self.root.get().ok_or_else(|| CommandError::Unavailable("the tree is starting".into()))?;
+        root.send(GetTree).await.map_err(|_| CommandError::Unavailable("the root supervisor did not answer".into()))
+    }
+
+    /// The pipelines this process runs.
+    pub fn pipelines(&self) -> &BTreeMap<String, PipelineHandle> {
+        &self.pipelines
     }
 
     fn require_server(&self, command: &str) -> Result<(), CommandError> {

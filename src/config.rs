@@ -23,7 +23,7 @@ use crate::upstream::UpstreamSettings;
 
 /// `HAYLOFT_*` variables that are not configuration keys: read elsewhere (the config path, the
 /// upstream cookie, a test failpoint) or by the test suite, benchmarks and CI.
-const TOOLING_VARIABLES: [&str; 9] = [
+const TOOLING_VARIABLES: [&str; 10] = [
     "CONFIG",
     "UPSTREAM_COOKIE",
     "PAUSE_AT",
@@ -33,6 +33,7 @@ const TOOLING_VARIABLES: [&str; 9] = [
     "BENCH_PG",
     "CI_PG_SERVER",
     "UPDATE_SNAPSHOTS",
+    "TEST_ARTIFACTS",
 ];
 
 /// The file read when `--config` / `HAYLOFT_CONFIG` are not given (only if it exists).
@@ -87,6 +88,9 @@ pub struct PipelineConfig {
     /// Demo pipeline: how long its extract step takes (to watch runs, or test crashes).
     #[serde(default, with = "humantime_serde")]
     pub delay: Option<Duration>,
+    /// Demo pipeline: its transform panics while this file exists (to watch a supervised
+    /// restart, and to test one).
+    pub panic_when: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +315,18 @@ mod tests {
         assert_eq!((config.ssh.addr.port(), config.ssh.max_sessions), (2200, 3));
         assert_eq!(config.pipeline("demo").rows, Some(5));
         assert_eq!(config.pipeline("demo").schedule.as_deref(), Some("@every 1m"));
+    }
+
+    // The configuration example in the README is one the program accepts, key for key.
+    #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let section = &readme[readme.find("## Configuration").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let config = load_with(example, &[]).unwrap_or_else(|error| panic!("{error}\n{example}"));
+        assert_eq!(config.ssh.admins.len(), 2);
+        assert!(config.admin_token.is_some());
     }
 
     // Bad values are errors that name the key.

@@ -13,6 +13,7 @@ pub mod demo_data;
 pub mod demo_pages;
 pub mod failpoint;
 pub mod graphql;
+pub mod metrics;
 pub mod pipelines;
 pub mod ssh;
 pub mod telemetry;

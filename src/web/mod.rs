@@ -4,9 +4,11 @@
 //! and port 0 resolves to a real port the tests can read), and each incarnation of this actor
 //! serves a clone of it: a restart never loses the port.
 //!
-//! Routes: `GET /healthz` (the process is alive), `GET /readyz` (database reachable),
-//! `GET /updates/feed` (the game's update posts as Atom, see [`feed`]), and the GraphQL API
-//! (`/graphql`, `/graphiql`, see [`crate::graphql::http`]).
+//! Routes: the dashboard (`/`, see [`dashboard`]), `GET /metrics` (Prometheus), `GET /healthz`
+//! (the process is alive), `GET /readyz` (database reachable, migrations applied, scheduler
+//! running), `GET /updates/feed` (the game's update posts as Atom, see [`feed`]), and the
+//! GraphQL API (`/graphql`, `/graphiql`, see [`crate::graphql::http`]). Every request is
+//! counted by route pattern and status for `/metrics`.
 //! Takes no messages; when stopped it stops the server gracefully.
 
 use std::net::TcpListener;
@@ -20,8 +22,14 @@ use tracing::{error, info};
 
 use crate::db::Database;
 
+pub mod dashboard;
 pub mod feed;
-use hayloft_actors::supervisor::ChildContext;
+use actix_web::dev::Service as _;
+use hayloft_actors::events::EventBus;
+use hayloft_actors::supervisor::{ChildContext, ChildState};
+
+use crate::commands::CommandCore;
+use crate::metrics::Metrics;
 
 /// State shared with request handlers.
 #[derive(Clone)]
@@ -30,6 +38,11 @@ pub struct WebState {
     pub version: &'static str,
     /// The GraphQL API, when served.
     pub graphql: Option<crate::graphql::http::GraphqlState>,
+    pub commands: CommandCore,
+    pub events: EventBus,
+    pub metrics: Arc<Metrics>,
+    /// `HAYLOFT_ADMIN_TOKEN`: unlocks the dashboard's run buttons.
+    pub admin_token: Option<Arc<str>>,
 }
 
 pub struct HttpServerActor {
@@ -50,13 +63,43 @@ async fn healthz(state: web::Data<WebState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok", "version": state.version }))
 }
 
+/// Ready when the database answers, every migration is applied and the scheduler runs.
 async fn readyz(state: web::Data<WebState>) -> HttpResponse {
-    match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "database": state.db.backend().to_string() })),
-        Err(error) => {
-            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "error": error.to_string() }))
-        }
+    let database = match state.db.ping().await {
+        Ok(()) => json!({ "ok": true, "backend": state.db.backend().to_string() }),
+        Err(error) => json!({ "ok": false, "error": error.to_string() }),
+    };
+    let migrations = match state.db.missing_migrations().await {
+        Ok(missing) if missing.is_empty() => json!({ "ok": true }),
+        Ok(missing) => json!({ "ok": false, "missing": missing }),
+        Err(error) => json!({ "ok": false, "error": error.to_string() }),
+    };
+    let scheduler = match state.commands.tree().await {
+        Ok(tree) => match tree.children.iter().find(|child| child.name == "scheduler") {
+            Some(node) if node.state == ChildState::Running => json!({ "ok": true }),
+            Some(node) => json!({ "ok": false, "state": node.state.to_string() }),
+            None => json!({ "ok": false, "error": "no scheduler in the tree" }),
+        },
+        Err(error) => json!({ "ok": false, "error": error.to_string() }),
+    };
+    let ready = [&database, &migrations, &scheduler].iter().all(|check| check["ok"] == true);
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": database,
+        "migrations": migrations,
+        "scheduler": scheduler,
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+async fn metrics(state: web::Data<WebState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(state.commands.pipelines(), Some(&state.events)))
 }
 
 pub fn routes(config: &mut web::ServiceConfig, state: &WebState) {
@@ -64,6 +107,14 @@ pub fn routes(config: &mut web::ServiceConfig, state: &WebState) {
         config.configure(crate::graphql::http::routes(graphql.clone()));
     }
     config
+        .route("/", web::get().to(dashboard::page))
+        .route("/dashboard/{part}", web::get().to(dashboard::fragment))
+        .route("/dashboard/run/{pipeline}", web::post().to(dashboard::run))
+        .route("/events", web::get().to(dashboard::events))
+        .route("/login", web::get().to(dashboard::login_form))
+        .route("/login", web::post().to(dashboard::login))
+        .route("/logout", web::post().to(dashboard::logout))
+        .route("/metrics", web::get().to(metrics))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/updates/feed", web::get().to(feed::updates_feed));
@@ -83,7 +134,24 @@ impl Actor for HttpServerActor {
         };
         let state = self.state.clone();
         let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(state.clone())).configure(|config| routes(config, &state))
+            let metrics = state.metrics.clone();
+            App::new()
+                .wrap_fn(move |request, service| {
+                    let metrics = metrics.clone();
+                    let started = std::time::Instant::now();
+                    let method = request.method().to_string();
+                    let response = service.call(request);
+                    async move {
+                        let response = response.await?;
+                        // The route pattern, never the raw path: label values stay few.
+                        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                        let status = response.status().as_u16();
+                        metrics.http_request(&route, &method, status, started.elapsed().as_secs_f64());
+                        Ok(response)
+                    }
+                })
+                .app_data(web::Data::new(state.clone()))
+                .configure(|config| routes(config, &state))
         })
         .workers(self.workers)
         // Shutdown is ours to drive (see the serve command), not the server's own handler.

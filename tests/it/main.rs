@@ -13,3 +13,4 @@ mod serve;
 mod sources;
 mod ssh;
 mod upstream;
+mod watch;

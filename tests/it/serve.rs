@@ -18,8 +18,9 @@ fn serve_answers_healthz_on_defaults() {
     let health: serde_json::Value = server.get("/healthz").json().unwrap();
     assert_eq!(health["status"], "ok");
     let ready: serde_json::Value = server.get("/readyz").json().unwrap();
-    assert_eq!(ready["status"], "ready");
-    assert_eq!(ready["database"], "sqlite");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["database"]["backend"], "sqlite");
+    assert_eq!((ready["migrations"]["ok"].as_bool(), ready["scheduler"]["ok"].as_bool()), (Some(true), Some(true)));
     assert!(dir.join("hayloft.db").exists(), "the default database file is created");
     // The container health check agrees.
     let addr = server.base_url.trim_start_matches("http://").to_owned();

@@ -1,0 +1,394 @@
+//! The status dashboard at `/`: the supervisor tree, every pipeline (schedule, last and next
+//! run), recent changes and a live log tail, rendered on the server from the command core.
+//!
+//! The page is plain HTML with a little inline script, compiled into the binary (no build step).
+//! It stays live over server-sent events (`/events`): a log line is appended as it comes; a
+//! run, a change or an actor restart makes the page fetch the server-rendered fragment that
+//! changed (`/dashboard/{pipelines,tree,changes}`). Run buttons appear only once the admin token
+//! has been entered at `/login`, which sets an HttpOnly, SameSite=Strict cookie holding a hash of
+//! the token (never the token itself).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use hayloft_actors::command::{log_line_text, Caller, Command, CommandError, LogLevel, PipelineStatus, Reply};
+use hayloft_actors::events::{BusItem, Event};
+use hayloft_actors::ledger::RunRecord;
+use hayloft_actors::supervisor::TreeNode;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::WebState;
+use crate::db::queries;
+
+const COOKIE: &str = "hayloft_admin";
+/// How many log lines and changes the page starts with.
+const LOG_TAIL: usize = 100;
+const CHANGES_SHOWN: i64 = 25;
+/// A comment line on the event stream this often keeps proxies from closing it.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// What the admin cookie holds: a hash of the token, so the cookie never carries the token.
+fn cookie_value(token: &str) -> String {
+    let digest = Sha256::digest(format!("hayloft-dashboard\0{token}").as_bytes());
+    digest.iter().fold(String::with_capacity(64), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
+}
+
+/// Compares without an early exit, so timing does not reveal how much matched.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |difference, (x, y)| difference | (x ^ y)) == 0
+}
+
+/// Whether the request carries the admin token: the dashboard cookie, or `Authorization: Bearer`.
+pub fn is_admin(state: &WebState, request: &HttpRequest) -> bool {
+    let Some(token) = state.admin_token.as_deref() else { return false };
+    if let Some(cookie) = request.cookie(COOKIE) {
+        if same(cookie.value().as_bytes(), cookie_value(token).as_bytes()) {
+            return true;
+        }
+    }
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()))
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+fn time(at: Option<&chrono::DateTime<chrono::Utc>>) -> String {
+    match at {
+        Some(at) => {
+            let iso = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            format!("<time datetime=\"{iso}\">{iso}</time>")
+        }
+        None => "–".to_owned(),
+    }
+}
+
+fn status_badge(status: &str) -> String {
+    format!("<span class=\"badge {0}\">{0}</span>", escape(status))
+}
+
+fn run_summary(run: &RunRecord) -> String {
+    let counts = run.counts;
+    let mut text = format!(
+        "{} <span class=\"counts\">+{} ~{} −{}</span>",
+        status_badge(run.status.as_str()),
+        counts.inserted,
+        counts.updated,
+        counts.deleted
+    );
+    if let Some(ms) = run.duration_ms() {
+        let _ = write!(text, " <span class=\"muted\">{ms} ms</span>");
+    }
+    text
+}
+
+/// The pipelines table.
+fn pipelines_fragment(pipelines: &[PipelineStatus], admin: bool) -> String {
+    let mut out = String::from(
+        "<table><thead><tr><th>pipeline</th><th class=\"wide\">schedule</th><th>last run</th><th class=\"wide\">started</th><th>next run</th>",
+    );
+    if admin {
+        out.push_str("<th></th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+    for pipeline in pipelines {
+        let name = escape(&pipeline.name);
+        let last = match (&pipeline.running, &pipeline.last_run) {
+            (Some(run_id), _) => format!("{} <span class=\"muted\">#{run_id}</span>", status_badge("running")),
+            (None, Some(run)) => run_summary(run),
+            (None, None) => status_badge("never"),
+        };
+        let error = pipeline
+            .last_run
+            .as_ref()
+            .and_then(|run| run.error.as_deref())
+            .map(|error| format!("<div class=\"error\">{}</div>", escape(error)))
+            .unwrap_or_default();
+        let next = if pipeline.enabled { time(pipeline.next_run.as_ref()) } else { "disabled".to_owned() };
+        let _ = write!(
+            out,
+            "<tr data-pipeline=\"{name}\"><td class=\"name\">{name}</td><td class=\"wide\"><code>{}</code></td><td class=\"last-status\">{last}{error}</td><td class=\"wide\">{}</td><td>{next}</td>",
+            escape(&pipeline.schedule),
+            time(pipeline.last_run.as_ref().and_then(|run| run.started_at.as_ref())),
+        );
+        if admin {
+            let disabled = if pipeline.running.is_some() { " disabled" } else { "" };
+            let _ = write!(out, "<td><button class=\"run\" data-run=\"{name}\"{disabled}>Run</button></td>");
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+fn tree_node(node: &TreeNode, out: &mut String) {
+    let _ = write!(
+        out,
+        "<li><span class=\"actor\">{}</span> {}",
+        escape(&node.name),
+        status_badge(&node.state.to_string())
+    );
+    if node.restarts > 0 {
+        let _ = write!(out, " <span class=\"restarts\">restarts: {}</span>", node.restarts);
+    }
+    if let Some(ms) = node.quarantined_for_ms {
+        let _ = write!(out, " <span class=\"error\">retry in {} s</span>", ms / 1000);
+    }
+    if let Some(exit) = &node.last_exit {
+        let _ = write!(out, " <span class=\"muted\">last exit: {}</span>", escape(&exit.to_string()));
+    }
+    if !node.children.is_empty() {
+        out.push_str("<ul>");
+        for child in &node.children {
+            tree_node(child, out);
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("</li>");
+}
+
+fn tree_fragment(tree: Result<TreeNode, CommandError>) -> String {
+    match tree {
+        Ok(root) => {
+            let mut out = String::from("<ul class=\"tree\">");
+            tree_node(&root, &mut out);
+            out.push_str("</ul>");
+            out
+        }
+        Err(error) => format!("<p class=\"error\">{}</p>", escape(&error.to_string())),
+    }
+}
+
+async fn changes_fragment(state: &WebState) -> String {
+    let rows = match queries::changes(&state.db, None, None, None, CHANGES_SHOWN).await {
+        Ok(rows) => rows,
+        Err(error) => return format!("<p class=\"error\">{}</p>", escape(&error.to_string())),
+    };
+    if rows.is_empty() {
+        return "<p class=\"muted\">No changes yet.</p>".to_owned();
+    }
+    let mut out = String::from("<table><thead><tr><th>run</th><th>op</th><th>entity</th><th>key</th><th>fields</th><th>when</th></tr></thead><tbody>");
+    for row in rows {
+        let _ = write!(
+            out,
+            "<tr><td>#{}</td><td><span class=\"op {op}\">{op}</span></td><td>{}</td><td>{}</td><td class=\"muted\">{}</td><td>{}</td></tr>",
+            row.run_id,
+            escape(&row.entity),
+            escape(&row.entity_key),
+            escape(&row.fields.replace(',', ", ")),
+            time(Some(&row.recorded_at.and_utc())),
+            op = escape(&row.op),
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+async fn pipelines_html(state: &WebState, admin: bool) -> String {
+    match state.commands.status().await {
+        Ok(report) => pipelines_fragment(&report.pipelines, admin),
+        Err(error) => format!("<p class=\"error\">{}</p>", escape(&error.to_string())),
+    }
+}
+
+/// `GET /`: the whole page.
+pub async fn page(state: web::Data<WebState>, request: HttpRequest) -> HttpResponse {
+    let admin = is_admin(&state, &request);
+    let pipelines = pipelines_html(&state, admin).await;
+    let tree = tree_fragment(state.commands.tree().await);
+    let changes = changes_fragment(&state).await;
+    let logs: String = crate::telemetry::recent_logs(LOG_TAIL, LogLevel::Info)
+        .lines
+        .iter()
+        .map(|line| {
+            format!("<div class=\"line {}\">{}</div>", escape(&line.level.to_lowercase()), escape(&log_line_text(line)))
+        })
+        .collect();
+    let session = match (&state.admin_token, admin) {
+        (None, _) => "<span class=\"muted\">read-only (no admin token configured)</span>".to_owned(),
+        (Some(_), true) => "<form method=\"post\" action=\"/logout\"><button>Sign out</button></form>".to_owned(),
+        (Some(_), false) => "<a class=\"button\" href=\"/login\">Admin sign-in</a>".to_owned(),
+    };
+    let body = PAGE
+        .replace("{{version}}", state.version)
+        .replace("{{database}}", &escape(&state.db.backend().to_string()))
+        .replace("{{session}}", &session)
+        .replace("{{pipelines}}", &pipelines)
+        .replace("{{tree}}", &tree)
+        .replace("{{changes}}", &changes)
+        .replace("{{logs}}", &logs);
+    html(body)
+}
+
+/// `GET /dashboard/{part}`: one fragment, for live refreshes.
+pub async fn fragment(state: web::Data<WebState>, request: HttpRequest, part: web::Path<String>) -> HttpResponse {
+    match part.as_str() {
+        "pipelines" => html(pipelines_html(&state, is_admin(&state, &request)).await),
+        "tree" => html(tree_fragment(state.commands.tree().await)),
+        "changes" => html(changes_fragment(&state).await),
+        other => HttpResponse::NotFound().body(format!("no dashboard part {other:?}")),
+    }
+}
+
+/// `POST /dashboard/run/{pipeline}`: starts a run (admin only), answers with a line of text.
+pub async fn run(state: web::Data<WebState>, request: HttpRequest, pipeline: web::Path<String>) -> HttpResponse {
+    if !is_admin(&state, &request) {
+        return HttpResponse::Forbidden().body("starting runs needs the admin token: sign in at /login");
+    }
+    let caller = Caller::new("dashboard", "admin token", true);
+    let command = Command::Run { pipeline: pipeline.into_inner(), wait: false, allow_mass_delete: false };
+    match state.commands.execute(&caller, command).await {
+        Ok(reply @ Reply::RunStarted { .. }) => HttpResponse::Accepted().body(reply.to_text()),
+        Ok(other) => HttpResponse::Ok().body(other.to_text()),
+        Err(error) => {
+            let status = match error {
+                CommandError::NotFound(_) => actix_web::http::StatusCode::NOT_FOUND,
+                CommandError::Forbidden { .. } => actix_web::http::StatusCode::FORBIDDEN,
+                CommandError::Unavailable(_) => actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                _ => actix_web::http::StatusCode::CONFLICT,
+            };
+            HttpResponse::build(status).body(error.to_string())
+        }
+    }
+}
+
+/// `GET /login`: the token form.
+pub async fn login_form(state: web::Data<WebState>) -> HttpResponse {
+    let note = if state.admin_token.is_none() {
+        "<p class=\"error\">No admin token is configured (set HAYLOFT_ADMIN_TOKEN), so nobody can sign in.</p>"
+    } else {
+        ""
+    };
+    html(LOGIN.replace("{{note}}", note))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+/// `POST /login`: checks the token and sets the cookie.
+pub async fn login(state: web::Data<WebState>, form: web::Form<LoginForm>) -> HttpResponse {
+    let Some(token) = state.admin_token.as_deref() else {
+        return HttpResponse::Forbidden().body("no admin token is configured");
+    };
+    if !same(form.token.trim().as_bytes(), token.as_bytes()) {
+        tracing::warn!("dashboard sign-in refused: wrong token");
+        return html(LOGIN.replace("{{note}}", "<p class=\"error\">That is not the admin token.</p>"));
+    }
+    let cookie =
+        Cookie::build(COOKIE, cookie_value(token)).path("/").http_only(true).same_site(SameSite::Strict).finish();
+    HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish()
+}
+
+/// `POST /logout`: forgets the cookie.
+pub async fn logout() -> HttpResponse {
+    let mut cookie = Cookie::build(COOKIE, "").path("/").http_only(true).same_site(SameSite::Strict).finish();
+    cookie.make_removal();
+    HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish()
+}
+
+/// One server-sent event.
+fn sse(event: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// What the page hears about one bus event. Change lists are summarised: the page re-fetches.
+fn event_frame(item: BusItem) -> Option<Bytes> {
+    let event = match item {
+        BusItem::Missed(count) => return Some(sse("missed", &json!({ "count": count }))),
+        BusItem::Event(event) => event,
+    };
+    Some(match &*event {
+        Event::RunStarted { run_id, pipeline, .. } => {
+            sse("run_started", &json!({ "run_id": run_id, "pipeline": pipeline }))
+        }
+        Event::RunFinished { run_id, pipeline, status, .. } => {
+            sse("run_finished", &json!({ "run_id": run_id, "pipeline": pipeline, "status": status }))
+        }
+        Event::Changes { run_id, pipeline, changes } => {
+            sse("changes", &json!({ "run_id": run_id, "pipeline": pipeline, "count": changes.len() }))
+        }
+        Event::ActorRestarted { actor, .. } | Event::ActorQuarantined { actor, .. } => {
+            sse("actor", &json!({ "actor": actor }))
+        }
+        Event::Log(line) => sse("log", &json!({ "level": line.level.to_lowercase(), "text": log_line_text(line) })),
+    })
+}
+
+/// `GET /events`: the live stream the page listens to.
+pub async fn events(state: web::Data<WebState>) -> HttpResponse {
+    let updates = state.events.stream().filter_map(|item| futures::future::ready(event_frame(item)));
+    let heartbeat = futures::stream::unfold((), |()| async {
+        tokio::time::sleep(HEARTBEAT).await;
+        Some((Bytes::from_static(b": still here\n\n"), ()))
+    });
+    let hello = futures::stream::once(async { Bytes::from_static(b"retry: 2000\n\n") });
+    let stream: std::pin::Pin<Box<dyn Stream<Item = Bytes>>> =
+        Box::pin(hello.chain(futures::stream::select(updates, heartbeat)));
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Tell buffering proxies (nginx) to pass events through at once.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream.map(Ok::<_, actix_web::Error>))
+}
+
+const PAGE: &str = include_str!("dashboard.html");
+const LOGIN: &str = include_str!("login.html");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            escape("<b class=\"x\">Tom & 'Jerry'</b>"),
+            "&lt;b class=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn the_cookie_never_holds_the_token() {
+        let value = cookie_value("s3cret");
+        assert_eq!(value.len(), 64);
+        assert!(!value.contains("s3cret"));
+        assert_ne!(value, cookie_value("s3cret2"));
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"abcd"));
+    }
+}
