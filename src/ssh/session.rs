@@ -449,17 +449,23 @@ impl SshSession {
     /// Streams new log lines until Ctrl-C, the end of input, or the connection goes.
     fn follow(&mut self, stream: impl futures::Stream<Item = LogItem> + Unpin + 'static, ctx: &mut Context<Self>) {
         let newline = self.newline();
-        let follow = stream.fold(self.output.clone(), move |output, item| {
-            let text = format!("{}{newline}", item.to_text());
+        // The state carried along: the output queue and how many lines were dropped since the
+        // last one that got through.
+        let follow = stream.fold((self.output.clone(), 0u64), move |(output, mut dropped), item| {
             if let Some(sender) = &output {
-                if let Err(mpsc::error::TrySendError::Full(_)) = sender.try_send(Output::Data(Bytes::from(text))) {
+                if dropped > 0 {
+                    let notice = LogItem::Missed { count: dropped }.to_text();
+                    if sender.try_send(Output::Data(Bytes::from(format!("{notice}{newline}")))).is_ok() {
+                        dropped = 0;
+                    }
+                }
+                let text = format!("{}{newline}", item.to_text());
+                if dropped > 0 || sender.try_send(Output::Data(Bytes::from(text))).is_err() {
                     // The client reads slower than we log: drop the line rather than wait.
-                    let _ = sender.try_send(Output::Data(Bytes::from(format!(
-                        "… log lines missed (the client reads too slowly){newline}"
-                    ))));
+                    dropped += 1;
                 }
             }
-            futures::future::ready(output)
+            futures::future::ready((output, dropped))
         });
         let work = follow.into_actor(self).map(|_, session, ctx| {
             session.busy = None;
