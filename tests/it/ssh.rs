@@ -82,9 +82,31 @@ impl SshFixture {
         command
     }
 
+    /// An `ssh` session kept open (`-tt`: with a terminal, `-T`: without), with its stdin and
+    /// everything it printed so far.
+    fn session(&self, server: &Server, key: &str, args: &[&str]) -> Session {
+        let mut child = self
+            .ssh(server, key)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ssh starts");
+        let seen = collect(&mut child);
+        let stdin = child.stdin.take().expect("piped stdin");
+        Session { child, stdin, seen }
+    }
+
     fn exec(&self, server: &Server, key: &str, command: &str) -> Output {
         self.ssh(server, key).arg(command).stdin(Stdio::null()).output().expect("ssh runs")
     }
+}
+
+struct Session {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    seen: Arc<Mutex<String>>,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -213,16 +235,7 @@ fn only_authorized_keys_get_in() {
 fn interactive_prompt_with_history() {
     let Some(fixture) = SshFixture::new(&[]) else { return };
     let server = fixture.env.serve();
-    let mut child = fixture
-        .ssh(&server, "guest")
-        .arg("-tt")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = collect(&mut child);
-    let mut stdin = child.stdin.take().unwrap();
+    let Session { mut child, mut stdin, seen } = fixture.session(&server, "guest", &["-tt"]);
     assert!(wait_for(&seen, "hayloft> ", Duration::from_secs(10)), "no prompt: {:?}", seen.lock().unwrap());
     // A typo fixed with backspaces.
     stdin.write_all(b"count demx\x7fo\r").unwrap();
@@ -243,16 +256,7 @@ fn interactive_prompt_with_history() {
 fn logs_follow_streams_until_ctrl_c() {
     let Some(fixture) = SshFixture::new(&[]) else { return };
     let server = fixture.env.serve();
-    let mut follower = fixture
-        .ssh(&server, "guest")
-        .args(["-tt", "logs -f"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = collect(&mut follower);
-    let mut stdin = follower.stdin.take().unwrap();
+    let Session { child: mut follower, mut stdin, seen } = fixture.session(&server, "guest", &["-tt", "logs -f"]);
     // The follower may subscribe after a run's lines: run until one shows up.
     let mut streamed = false;
     for _ in 0..10 {
@@ -275,16 +279,7 @@ fn logs_follow_streams_until_ctrl_c() {
 fn the_session_limit_refuses_with_a_reason() {
     let Some(fixture) = SshFixture::new(&[("HAYLOFT_SSH__MAX_SESSIONS", "1")]) else { return };
     let server = fixture.env.serve();
-    let mut holder = fixture
-        .ssh(&server, "guest")
-        .arg("-tt")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = collect(&mut holder);
-    let mut stdin = holder.stdin.take().unwrap();
+    let Session { child: mut holder, mut stdin, seen } = fixture.session(&server, "guest", &["-tt"]);
     assert!(wait_for(&seen, "hayloft> ", Duration::from_secs(10)));
     let refused = fixture.exec(&server, "admin", "status");
     assert_eq!(refused.status.code(), Some(255));
@@ -307,18 +302,13 @@ fn the_session_limit_refuses_with_a_reason() {
 fn idle_and_misbehaving_sessions_are_closed() {
     let Some(fixture) = SshFixture::new(&[("HAYLOFT_SSH__IDLE_TIMEOUT", "2s")]) else { return };
     let server = fixture.env.serve();
-    let mut idle =
-        fixture.ssh(&server, "guest").arg("-tt").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let seen = collect(&mut idle);
-    let _stdin = idle.stdin.take().unwrap();
+    let Session { child: mut idle, stdin: _stdin, seen } = fixture.session(&server, "guest", &["-tt"]);
     let status = wait_exit(&mut idle, Duration::from_secs(15)).expect("an idle session is closed");
     assert!(status.success());
     assert!(seen.lock().unwrap().contains("idle for 2s"), "{:?}", seen.lock().unwrap());
 
     // Without a terminal, a line past the limit is a flood: the session is closed.
-    let mut flood =
-        fixture.ssh(&server, "guest").arg("-T").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut stdin = flood.stdin.take().unwrap();
+    let Session { child: mut flood, mut stdin, .. } = fixture.session(&server, "guest", &["-T"]);
     let _ = stdin.write_all(&vec![b'a'; 64 * 1024]);
     let status = wait_exit(&mut flood, Duration::from_secs(15)).expect("a flooding session is closed");
     assert_eq!(status.code(), Some(2));
