@@ -3,6 +3,7 @@
 //! ```text
 //! root
 //! ├─ scheduler        fires runs on schedule, recovers abandoned runs
+//! ├─ outbox           delivers notifications (only with channels configured)
 //! ├─ metrics          turns bus events into Prometheus counters
 //! ├─ pipelines
 //! │  └─ <pipeline>    runner, extractor, transformer, loader
@@ -30,6 +31,7 @@ use crate::config::Config;
 use crate::db::ledger::SqlLedger;
 use crate::db::{queries, Database};
 use crate::metrics::{Metrics, MetricsRecorder};
+use crate::notify::sender::OutboxSender;
 use crate::pipelines;
 use crate::upstream::Upstream;
 use crate::web::{HttpServerActor, WebState};
@@ -96,7 +98,8 @@ impl Hayloft {
         let url = config.database()?;
         let db =
             Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))?;
-        let ledger = Arc::new(SqlLedger::new(db.clone()));
+        let notify = Arc::new(config.notify.clone());
+        let ledger = Arc::new(SqlLedger::new(db.clone()).with_notifications(notify.clone()));
         let events = EventBus::default();
         crate::telemetry::publish_logs_to(&events);
         let owner: Arc<str> = Arc::from(process_owner());
@@ -181,6 +184,14 @@ impl Hayloft {
             let (http_spec, _) = ChildSpec::worker("http", move |child: &ChildContext| {
                 HttpServerActor::new(listener.clone(), state.clone(), HTTP_WORKERS, child.clone())
             });
+            if !notify.channels().is_empty() {
+                let report = config.daily_report_schedule()?;
+                let (db, events, notify) = (db.clone(), events.clone(), notify.clone());
+                let (outbox_spec, _) = ChildSpec::worker("outbox", move |child: &ChildContext| {
+                    OutboxSender::new(db.clone(), notify.clone(), events.clone(), report.clone(), child.clone())
+                });
+                root = root.child(outbox_spec);
+            }
             root = root
                 .child(scheduler_spec.policy(RestartPolicy::Permanent))
                 .child(metrics_spec)

@@ -49,6 +49,8 @@ pub enum ConfigError {
     Schedule(#[from] ScheduleError),
     #[error("invalid configuration: database_url: {0}")]
     DatabaseUrl(String),
+    #[error("invalid configuration: notify: {0}")]
+    Notify(String),
     #[error("invalid configuration: unknown pipeline {name:?} under [pipelines] (known: {known})")]
     UnknownPipeline { name: String, known: String },
 }
@@ -130,6 +132,8 @@ pub struct Config {
     pub graphql: crate::graphql::GraphqlSettings,
     /// The SSH front door (`[ssh]`; `HAYLOFT_SSH_ADDR` sets its address).
     pub ssh: crate::ssh::SshSettings,
+    /// Notifications (`[notify]`): webhooks, what to announce, retries, the daily report.
+    pub notify: crate::notify::NotifySettings,
 }
 
 /// A value that is never printed: `Debug` and logs show `[redacted]`.
@@ -169,6 +173,7 @@ impl Default for Config {
             admin_token: None,
             graphql: crate::graphql::GraphqlSettings::default(),
             ssh: crate::ssh::SshSettings::default(),
+            notify: crate::notify::NotifySettings::default(),
         }
     }
 }
@@ -217,6 +222,19 @@ impl Config {
         DatabaseUrl::parse(&self.database_url).map_err(ConfigError::DatabaseUrl)?;
         self.time_zone()?;
         self.maintenance_windows()?;
+        self.daily_report_schedule()?;
+        let mut names = std::collections::HashSet::new();
+        for webhook in &self.notify.webhooks {
+            if !(webhook.url.starts_with("http://") || webhook.url.starts_with("https://")) {
+                return Err(ConfigError::Notify(format!(
+                    "webhook {:?}: the url must be http:// or https://",
+                    webhook.name
+                )));
+            }
+            if !names.insert(webhook.name.as_str()) {
+                return Err(ConfigError::Notify(format!("two webhooks are named {:?}", webhook.name)));
+            }
+        }
         for name in self.pipelines.keys() {
             if !crate::pipelines::KNOWN.contains(&name.as_str()) {
                 return Err(ConfigError::UnknownPipeline {
@@ -227,6 +245,14 @@ impl Config {
             self.pipeline_schedule(name, "never")?;
         }
         Ok(())
+    }
+
+    /// When the daily report goes out, if configured.
+    pub fn daily_report_schedule(&self) -> Result<Option<Schedule>, ConfigError> {
+        match &self.notify.daily_report {
+            None => Ok(None),
+            Some(spec) => Ok(Some(Schedule::parse(spec, "daily_report", self.time_zone()?, Duration::ZERO)?)),
+        }
     }
 
     pub fn database(&self) -> Result<DatabaseUrl, ConfigError> {

@@ -14,6 +14,7 @@ pub mod demo_pages;
 pub mod failpoint;
 pub mod graphql;
 pub mod metrics;
+pub mod notify;
 pub mod pipelines;
 pub mod ssh;
 pub mod telemetry;

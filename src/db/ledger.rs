@@ -4,6 +4,7 @@
 //! running row per pipeline; [`SqlLedger::claim`] relies on it, so two processes (say `hayloft
 //! serve` and `hayloft run`) can never run one pipeline at the same time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,8 +15,10 @@ use hayloft_actors::ledger::{
     ClaimRequest, Ledger, LedgerError, OwnerCheck, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger,
 };
 
-use super::schema::runs;
+use super::schema::{change_events, items, outbox, runs};
 use super::{with_conn, write_transaction, Database, DbError};
+use crate::notify::store::NewOutboxRow;
+use crate::notify::{notice_for_run, NotifySettings, NAMES_SHOWN};
 
 /// A `runs` row as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -103,11 +106,22 @@ enum Claimed {
 #[derive(Clone)]
 pub struct SqlLedger {
     db: Database,
+    /// Where run results are announced; with no channel, nothing is written to the outbox.
+    notify: Option<Arc<NotifySettings>>,
 }
 
 impl SqlLedger {
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, notify: None }
+    }
+
+    /// Also writes an outbox row per channel for each run worth announcing, in the transaction
+    /// that records the run's result.
+    pub fn with_notifications(mut self, settings: Arc<NotifySettings>) -> Self {
+        if !settings.channels().is_empty() {
+            self.notify = Some(settings);
+        }
+        self
     }
 
     async fn claim_inner(&self, request: &ClaimRequest<'_>) -> Result<Claimed, DbError> {
@@ -251,11 +265,13 @@ impl Ledger for SqlLedger {
 
     async fn finish(&self, run_id: RunId, outcome: RunOutcome) -> Result<RunRecord, LedgerError> {
         let counts = outcome.counts;
-        let row: Option<RunRow> = with_conn!(&self.db, writer, |conn| {
-            diesel::update(runs::table.find(run_id).filter(runs::status.eq("running")))
+        let notify = self.notify.clone();
+        let row: Option<RunRow> = write_transaction!(&self.db, |conn| {
+            let finished_at = now();
+            let row: Option<RunRow> = diesel::update(runs::table.find(run_id).filter(runs::status.eq("running")))
                 .set((
                     runs::status.eq(outcome.status.as_str()),
-                    runs::finished_at.eq(now()),
+                    runs::finished_at.eq(finished_at),
                     runs::lease_until.eq(None::<NaiveDateTime>),
                     runs::inserted.eq(counts.inserted),
                     runs::updated.eq(counts.updated),
@@ -267,8 +283,40 @@ impl Ledger for SqlLedger {
                 .returning(RunRow::as_returning())
                 .get_result(conn)
                 .await
-                .optional()
-                .map_err(DbError::Query)
+                .optional()?;
+            // The announcement commits with the result, or neither does: a crash can never
+            // leave a finished run that nobody will hear about.
+            if let (Some(settings), Some(row)) = (notify.as_deref(), row.as_ref()) {
+                let record = row.clone().into_record();
+                let wanted = notice_for_run(settings, &record, &[]).is_some();
+                if wanted {
+                    let inserted: Vec<(String, String)> = change_events::table
+                        .filter(change_events::run_id.eq(run_id))
+                        .filter(change_events::op.eq("insert"))
+                        .order(change_events::id)
+                        .limit(NAMES_SHOWN as i64)
+                        .select((change_events::entity, change_events::entity_key))
+                        .load(conn)
+                        .await?;
+                    let mut names = Vec::new();
+                    for (entity, key) in inserted {
+                        let item_name = match (entity.as_str(), key.parse::<i64>()) {
+                            ("item", Ok(id)) => {
+                                items::table.find(id).select(items::name).first::<String>(conn).await.optional()?
+                            }
+                            _ => None,
+                        };
+                        names.push(item_name.unwrap_or_else(|| format!("{entity} {key}")));
+                    }
+                    if let Some(notice) = notice_for_run(settings, &record, &names) {
+                        let rows = NewOutboxRow::for_channels(&settings.channels(), &notice, Some(run_id), finished_at);
+                        for outbox_row in &rows {
+                            diesel::insert_into(outbox::table).values(outbox_row).execute(conn).await?;
+                        }
+                    }
+                }
+            }
+            Ok::<_, DbError>(row)
         })
         .map_err(storage)?;
         match row {

@@ -67,6 +67,7 @@ countable! {
     "demo" => demo_records: "rows loaded by the demo pipeline",
     "runs" => runs: "pipeline runs in the ledger",
     "changes" => change_events: "change-feed entries",
+    "outbox" => outbox: "notifications, delivered or waiting",
 }
 
 /// The latest runs (of one pipeline, or of all), newest first; queued rows included, so a
@@ -78,6 +79,21 @@ pub async fn recent_runs(db: &Database, pipeline: Option<&str>, limit: i64) -> R
             query = query.filter(runs::pipeline.eq(pipeline));
         }
         query.load(conn).await.map_err(DbError::Query)
+    })?;
+    Ok(rows.into_iter().map(RunRow::into_record).collect())
+}
+
+/// Runs queued since `since`, oldest first (the daily report).
+pub async fn runs_since(db: &Database, since: chrono::DateTime<Utc>) -> Result<Vec<RunRecord>, DbError> {
+    let since = since.naive_utc();
+    let rows: Vec<RunRow> = with_conn!(db, readers, |conn| {
+        runs::table
+            .filter(runs::queued_at.ge(since))
+            .order(runs::id)
+            .select(RunRow::as_select())
+            .load(conn)
+            .await
+            .map_err(DbError::Query)
     })?;
     Ok(rows.into_iter().map(RunRow::into_record).collect())
 }

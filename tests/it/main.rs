@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod graphql;
 mod items;
+mod notify;
 mod schema;
 mod serve;
 mod sources;
