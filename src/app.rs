@@ -4,6 +4,7 @@
 //! root
 //! ├─ scheduler        fires runs on schedule, recovers abandoned runs
 //! ├─ outbox           delivers notifications (only with channels configured)
+//! ├─ serial           a serial device's line protocol (only when enabled)
 //! ├─ metrics          turns bus events into Prometheus counters
 //! ├─ pipelines
 //! │  └─ <pipeline>    runner, extractor, transformer, loader
@@ -30,6 +31,7 @@ use crate::commands::CommandCore;
 use crate::config::Config;
 use crate::db::ledger::SqlLedger;
 use crate::db::{queries, Database};
+use crate::devices::serial::SerialDevice;
 use crate::metrics::{Metrics, MetricsRecorder};
 use crate::notify::sender::OutboxSender;
 use crate::pipelines;
@@ -184,6 +186,14 @@ impl Hayloft {
             let (http_spec, _) = ChildSpec::worker("http", move |child: &ChildContext| {
                 HttpServerActor::new(listener.clone(), state.clone(), HTTP_WORKERS, child.clone())
             });
+            if config.serial.enabled {
+                let settings = config.serial.clone();
+                let (commands, events) = (commands.clone(), events.clone());
+                let (serial_spec, _) = ChildSpec::worker("serial", move |child: &ChildContext| {
+                    SerialDevice::new(settings.clone(), commands.clone(), events.clone(), child.clone())
+                });
+                root = root.child(crate::devices::supervised(serial_spec));
+            }
             if !notify.channels().is_empty() {
                 let report = config.daily_report_schedule()?;
                 let (db, events, notify) = (db.clone(), events.clone(), notify.clone());

@@ -134,6 +134,8 @@ pub struct Config {
     pub ssh: crate::ssh::SshSettings,
     /// Notifications (`[notify]`): webhooks, what to announce, retries, the daily report.
     pub notify: crate::notify::NotifySettings,
+    /// A serial device speaking the line protocol (`[serial]`, off by default).
+    pub serial: crate::devices::serial::SerialSettings,
 }
 
 /// A value that is never printed: `Debug` and logs show `[redacted]`.
@@ -174,6 +176,7 @@ impl Default for Config {
             graphql: crate::graphql::GraphqlSettings::default(),
             ssh: crate::ssh::SshSettings::default(),
             notify: crate::notify::NotifySettings::default(),
+            serial: crate::devices::serial::SerialSettings::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod demo_data;
 pub mod demo_pages;
+pub mod devices;
 pub mod failpoint;
 pub mod graphql;
 pub mod metrics;

@@ -6,6 +6,7 @@ mod helpers;
 
 mod cli;
 mod crash;
+mod devices;
 mod graphql;
 mod items;
 mod notify;
