@@ -5,6 +5,7 @@
 //! ├─ scheduler        fires runs on schedule, recovers abandoned runs
 //! ├─ outbox           delivers notifications (only with channels configured)
 //! ├─ serial           a serial device's line protocol (only when enabled)
+//! ├─ streamdeck       Stream Deck keys (only when enabled)
 //! ├─ metrics          turns bus events into Prometheus counters
 //! ├─ pipelines
 //! │  └─ <pipeline>    runner, extractor, transformer, loader
@@ -193,6 +194,21 @@ impl Hayloft {
                     SerialDevice::new(settings.clone(), commands.clone(), events.clone(), child.clone())
                 });
                 root = root.child(crate::devices::supervised(serial_spec));
+            }
+            if config.streamdeck.enabled {
+                use crate::devices::streamdeck::{usb_connector, DeckConnector, DeckKind, SimulatedDeck};
+                let settings = &config.streamdeck;
+                let connector: Arc<dyn DeckConnector> = match settings.device {
+                    DeckKind::Usb => usb_connector(settings).map_err(|error| anyhow::anyhow!("streamdeck: {error}"))?,
+                    // A 15-key deck that only logs what it would show.
+                    DeckKind::Simulated => Arc::new(SimulatedDeck::new(15)),
+                };
+                root = root.child(crate::devices::stream_deck(
+                    settings.keys.clone(),
+                    connector,
+                    commands.clone(),
+                    events.clone(),
+                ));
             }
             if !notify.channels().is_empty() {
                 let report = config.daily_report_schedule()?;

@@ -49,6 +49,8 @@ pub enum ConfigError {
     Schedule(#[from] ScheduleError),
     #[error("invalid configuration: database_url: {0}")]
     DatabaseUrl(String),
+    #[error("invalid configuration: streamdeck: {0}")]
+    StreamDeck(String),
     #[error("invalid configuration: notify: {0}")]
     Notify(String),
     #[error("invalid configuration: unknown pipeline {name:?} under [pipelines] (known: {known})")]
@@ -136,6 +138,8 @@ pub struct Config {
     pub notify: crate::notify::NotifySettings,
     /// A serial device speaking the line protocol (`[serial]`, off by default).
     pub serial: crate::devices::serial::SerialSettings,
+    /// A Stream Deck's keys (`[streamdeck]`, off by default).
+    pub streamdeck: crate::devices::streamdeck::StreamDeckSettings,
 }
 
 /// A value that is never printed: `Debug` and logs show `[redacted]`.
@@ -177,6 +181,7 @@ impl Default for Config {
             ssh: crate::ssh::SshSettings::default(),
             notify: crate::notify::NotifySettings::default(),
             serial: crate::devices::serial::SerialSettings::default(),
+            streamdeck: crate::devices::streamdeck::StreamDeckSettings::default(),
         }
     }
 }
@@ -226,6 +231,7 @@ impl Config {
         self.time_zone()?;
         self.maintenance_windows()?;
         self.daily_report_schedule()?;
+        self.streamdeck.validate().map_err(ConfigError::StreamDeck)?;
         let mut names = std::collections::HashSet::new();
         for webhook in &self.notify.webhooks {
             if !(webhook.url.starts_with("http://") || webhook.url.starts_with("https://")) {

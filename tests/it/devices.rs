@@ -129,3 +129,104 @@ fn serial_protocol_over_a_pty() {
     assert!(back.is_some(), "the port was not reopened:\n{}", server.logs());
     assert_eq!(server.get("/healthz").status(), 200, "the rest of Hayloft carried on");
 }
+
+/// Polls `probe` every 20 ms on the actix runtime, up to `limit`.
+async fn until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// On the simulated deck: a key press starts the mapped run; the key goes running → succeeded,
+// and to failed on an injected failure; a count key follows the table; an unplugged deck is
+// reconnected with backoff and every key is drawn again.
+#[test]
+fn stream_deck_keys_follow_runs_and_survive_unplugging() {
+    use actix::Actor as _;
+    use hayloft::app::{Hayloft, Mode};
+    use hayloft::config::{Config, Overrides, PipelineConfig};
+    use hayloft::devices::streamdeck::{KeyBinding, KeyState, SimulatedDeck};
+    use hayloft_actors::supervisor::{GetTree, Supervisor};
+
+    let Some(env) = TestEnv::new() else { return };
+    let overrides = Overrides { database_url: Some(env.database_url.clone()), ..Overrides::default() };
+    let mut config = Config::load(None, &overrides).unwrap();
+    for name in hayloft::pipelines::KNOWN {
+        config.pipelines.insert(name.to_string(), PipelineConfig { enabled: Some(false), ..PipelineConfig::default() });
+    }
+    let panic_file = env.dir.path().join("panic");
+    config.pipelines.insert(
+        "demo".into(),
+        PipelineConfig {
+            enabled: Some(false),
+            rows: Some(20),
+            panic_when: Some(panic_file.clone()),
+            ..PipelineConfig::default()
+        },
+    );
+    config.database().unwrap().migrate().unwrap();
+    let bindings = vec![
+        KeyBinding { key: 0, run: Some("demo".into()), count: None },
+        KeyBinding { key: 1, run: None, count: Some("demo".into()) },
+    ];
+    let deck = SimulatedDeck::new(6);
+    let wait = Duration::from_secs(15);
+
+    actix::System::new().block_on(async move {
+        let hayloft = Hayloft::start(config, Mode::Pipelines).await.unwrap();
+        let spec = hayloft::devices::stream_deck(
+            bindings,
+            std::sync::Arc::new(deck.clone()),
+            hayloft.commands.clone(),
+            hayloft.events.clone(),
+        );
+        let root = Supervisor::new("test").child(spec).start();
+        let face = |key: u8| deck.face(key).map(|face| (face.state, face.value));
+
+        let drawn = until(wait, || (face(0) == Some((KeyState::Idle, None))).then_some(())).await;
+        assert!(drawn.is_some(), "key 0 starts idle: {:?}", face(0));
+        assert!(until(wait, || (face(1) == Some((KeyState::Count, Some(0)))).then_some(())).await.is_some());
+
+        deck.press(0);
+        let done = until(wait, || (face(0) == Some((KeyState::Succeeded, None))).then_some(())).await;
+        assert!(done.is_some(), "the run finished: {:?}", deck.states(0));
+        assert_eq!(deck.states(0), [KeyState::Idle, KeyState::Running, KeyState::Succeeded]);
+        assert!(until(wait, || (face(1) == Some((KeyState::Count, Some(20)))).then_some(())).await.is_some());
+
+        std::fs::write(&panic_file, b"").unwrap();
+        deck.press(0);
+        let failed = until(wait, || (face(0) == Some((KeyState::Failed, None))).then_some(())).await;
+        assert!(failed.is_some(), "an injected failure shows: {:?}", deck.states(0));
+        std::fs::remove_file(&panic_file).unwrap();
+
+        // Unplugged for a while (reconnection attempts fail and back off), then plugged back.
+        deck.unplug();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(deck.connections(), 1);
+        deck.plug();
+        let back =
+            until(wait, || (deck.connections() >= 2 && face(0).is_some() && face(1).is_some()).then_some(())).await;
+        assert!(back.is_some(), "the deck came back");
+        assert_eq!(face(0), Some((KeyState::Failed, None)), "keys are drawn again as they were");
+        assert_eq!(face(1), Some((KeyState::Count, Some(20))));
+        let tree = root.send(GetTree).await.unwrap();
+        let node = tree.children.iter().find(|child| child.name == "streamdeck").unwrap();
+        assert!(node.restarts >= 1, "{node:?}");
+
+        // Still live after the reconnection.
+        deck.press(0);
+        let again = until(wait, || {
+            deck.states(0).ends_with(&[KeyState::Failed, KeyState::Running, KeyState::Succeeded]).then_some(())
+        })
+        .await;
+        assert!(again.is_some(), "{:?}", deck.states(0));
+        hayloft.shutdown().await;
+    });
+}
