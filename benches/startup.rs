@@ -88,6 +88,7 @@ fn measure(binary: &str, variables: &[(&str, &str)]) -> (Duration, u64) {
             .args(["serve", "--addr", "127.0.0.1:0"])
             .env("HAYLOFT_LOG_LEVEL", "warn")
             .env("HAYLOFT_DATABASE_URL", "hayloft.db")
+            .env("HAYLOFT_SSH_ADDR", "127.0.0.1:0")
             .envs(variables.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

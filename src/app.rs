@@ -6,6 +6,7 @@
 //! ├─ outbox           delivers notifications (only with channels configured)
 //! ├─ serial           a serial device's line protocol (only when enabled)
 //! ├─ streamdeck       Stream Deck keys (only when enabled)
+//! ├─ discord          the Discord bot (only when enabled)
 //! ├─ metrics          turns bus events into Prometheus counters
 //! ├─ pipelines
 //! │  └─ <pipeline>    runner, extractor, transformer, loader
@@ -195,6 +196,14 @@ impl Hayloft {
                 });
                 root = root.child(crate::devices::supervised(serial_spec));
             }
+            if config.discord.enabled {
+                let settings = Arc::new(config.discord.clone());
+                let commands = commands.clone();
+                let (discord_spec, _) = ChildSpec::worker("discord", move |child: &ChildContext| {
+                    crate::discord::DiscordBot::new(settings.clone(), commands.clone(), child.clone())
+                });
+                root = root.child(crate::devices::supervised(discord_spec));
+            }
             if config.streamdeck.enabled {
                 use crate::devices::streamdeck::{usb_connector, DeckConnector, DeckKind, SimulatedDeck};
                 let settings = &config.streamdeck;
@@ -213,8 +222,10 @@ impl Hayloft {
             if !notify.channels().is_empty() {
                 let report = config.daily_report_schedule()?;
                 let (db, events, notify) = (db.clone(), events.clone(), notify.clone());
+                let discord_token = config.discord.token.as_ref().map(|token| token.expose().to_owned());
                 let (outbox_spec, _) = ChildSpec::worker("outbox", move |child: &ChildContext| {
-                    OutboxSender::new(db.clone(), notify.clone(), events.clone(), report.clone(), child.clone())
+                    let token = discord_token.clone();
+                    OutboxSender::new(db.clone(), notify.clone(), events.clone(), report.clone(), token, child.clone())
                 });
                 root = root.child(outbox_spec);
             }

@@ -250,13 +250,13 @@ async fn serve(config: Config, listeners: Listeners, local: std::net::SocketAddr
     let database = config.database()?.redacted();
     let ssh = listeners.ssh.as_ref().map(TcpListener::local_addr).transpose()?;
     let hayloft = Hayloft::start(config, Mode::Serve(listeners)).await?;
+    info!(addr = %local, %database, "listening");
+    // Machine-readable lines for scripts and tests that start us on port 0: HTTP first (what
+    // scripts wait for), then SSH when it is on.
+    println!("listening on http://{local}");
     if let Some(ssh) = ssh {
-        // Before the HTTP line, which scripts wait for: when they read it, both are known.
         println!("ssh listening on {ssh}");
     }
-    info!(addr = %local, %database, "listening");
-    // A machine-readable line for scripts and tests that start us on port 0.
-    println!("listening on http://{local}");
     wait_for_shutdown_signal().await?;
     info!("shutting down");
     hayloft.shutdown().await;

@@ -49,6 +49,8 @@ pub enum ConfigError {
     Schedule(#[from] ScheduleError),
     #[error("invalid configuration: database_url: {0}")]
     DatabaseUrl(String),
+    #[error("invalid configuration: discord: {0}")]
+    Discord(String),
     #[error("invalid configuration: streamdeck: {0}")]
     StreamDeck(String),
     #[error("invalid configuration: notify: {0}")]
@@ -140,6 +142,8 @@ pub struct Config {
     pub serial: crate::devices::serial::SerialSettings,
     /// A Stream Deck's keys (`[streamdeck]`, off by default).
     pub streamdeck: crate::devices::streamdeck::StreamDeckSettings,
+    /// The Discord bot (`[discord]`, off by default; token from `DISCORD_TOKEN`).
+    pub discord: crate::discord::DiscordSettings,
 }
 
 /// A value that is never printed: `Debug` and logs show `[redacted]`.
@@ -148,6 +152,10 @@ pub struct Config {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -182,6 +190,7 @@ impl Default for Config {
             notify: crate::notify::NotifySettings::default(),
             serial: crate::devices::serial::SerialSettings::default(),
             streamdeck: crate::devices::streamdeck::StreamDeckSettings::default(),
+            discord: crate::discord::DiscordSettings::default(),
         }
     }
 }
@@ -212,6 +221,7 @@ impl Config {
         }
         let config: Config = figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(Env::raw().only(&["DISCORD_TOKEN"]).map(|_| "discord.token".into()))
             .merge(Env::prefixed("HAYLOFT_").ignore(&TOOLING_VARIABLES).map(|key| {
                 // `HAYLOFT_SSH_ADDR` reads better than `HAYLOFT_SSH__ADDR`; both work.
                 if key.as_str().eq_ignore_ascii_case("ssh_addr") {
@@ -232,6 +242,10 @@ impl Config {
         self.maintenance_windows()?;
         self.daily_report_schedule()?;
         self.streamdeck.validate().map_err(ConfigError::StreamDeck)?;
+        self.discord.validate().map_err(ConfigError::Discord)?;
+        if self.notify.discord_channel.is_some() && self.discord.token.is_none() {
+            return Err(ConfigError::Notify("discord_channel needs the bot's token: set DISCORD_TOKEN".to_owned()));
+        }
         let mut names = std::collections::HashSet::new();
         for webhook in &self.notify.webhooks {
             if !(webhook.url.starts_with("http://") || webhook.url.starts_with("https://")) {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo_data;
 pub mod demo_pages;
 pub mod devices;
+pub mod discord;
 pub mod failpoint;
 pub mod graphql;
 pub mod metrics;

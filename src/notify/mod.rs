@@ -24,6 +24,8 @@ pub mod store;
 pub struct NotifySettings {
     /// Discord- or Slack-compatible incoming webhooks.
     pub webhooks: Vec<Webhook>,
+    /// A Discord channel id the bot posts to (needs the bot's token, `[discord]`).
+    pub discord_channel: Option<u64>,
     /// Notify when a run changed something.
     pub on_changes: bool,
     /// Notify when a run failed.
@@ -48,6 +50,7 @@ impl Default for NotifySettings {
     fn default() -> Self {
         Self {
             webhooks: Vec::new(),
+            discord_channel: None,
             on_changes: true,
             on_failure: true,
             on_delete_guard: true,
@@ -83,9 +86,10 @@ pub enum WebhookFormat {
 }
 
 impl NotifySettings {
-    /// Channel names as stored in outbox rows: `webhook:<name>`.
+    /// Channel names as stored in outbox rows: `webhook:<name>`, `discord:<channel id>`.
     pub fn channels(&self) -> Vec<String> {
-        self.webhooks.iter().map(|webhook| format!("webhook:{}", webhook.name)).collect()
+        let webhooks = self.webhooks.iter().map(|webhook| format!("webhook:{}", webhook.name));
+        webhooks.chain(self.discord_channel.map(|channel| format!("discord:{channel}"))).collect()
     }
 
     pub fn webhook(&self, channel: &str) -> Option<&Webhook> {

@@ -35,6 +35,8 @@ pub struct OutboxSender {
     events: EventBus,
     report: Option<Schedule>,
     client: Option<awc::Client>,
+    /// Posts to a Discord channel as the bot, when one is configured.
+    discord: Option<Arc<poise::serenity_prelude::Http>>,
     /// A delivery pass is under way.
     busy: bool,
     child: ChildContext,
@@ -46,9 +48,11 @@ impl OutboxSender {
         settings: Arc<NotifySettings>,
         events: EventBus,
         report: Option<Schedule>,
+        discord_token: Option<String>,
         child: ChildContext,
     ) -> Self {
-        Self { db, settings, events, report, client: None, busy: false, child }
+        let discord = discord_token.map(|token| Arc::new(poise::serenity_prelude::Http::new(&token)));
+        Self { db, settings, events, report, client: None, discord, busy: false, child }
     }
 
     /// Starts a delivery pass unless one is running.
@@ -59,7 +63,8 @@ impl OutboxSender {
         }
         self.busy = true;
         let (db, settings) = (self.db.clone(), self.settings.clone());
-        let pass = async move { deliver_due(&db, &settings, &client).await };
+        let channels = Channels { client, discord: self.discord.clone() };
+        let pass = async move { deliver_due(&db, &settings, &channels).await };
         ctx.spawn(pass.into_actor(self).map(|result, sender, _| {
             sender.busy = false;
             if let Err(error) = result {
@@ -107,7 +112,13 @@ impl OutboxSender {
 }
 
 /// One pass: every due row, in order.
-async fn deliver_due(db: &Database, settings: &NotifySettings, client: &awc::Client) -> Result<(), crate::db::DbError> {
+/// What messages are delivered through.
+struct Channels {
+    client: awc::Client,
+    discord: Option<Arc<poise::serenity_prelude::Http>>,
+}
+
+async fn deliver_due(db: &Database, settings: &NotifySettings, channels: &Channels) -> Result<(), crate::db::DbError> {
     let now = Utc::now().naive_utc();
     // Channels whose oldest pending message is not delivered yet: the rest of theirs wait.
     let mut held: HashSet<String> = HashSet::new();
@@ -119,7 +130,7 @@ async fn deliver_due(db: &Database, settings: &NotifySettings, client: &awc::Cli
             held.insert(message.channel.clone());
             continue;
         }
-        match deliver(settings, client, &message).await {
+        match deliver(settings, channels, &message).await {
             Ok(()) => {
                 // A crash here sends the message again after the restart: at least once.
                 crate::failpoint::pause("outbox-after-send");
@@ -144,7 +155,20 @@ async fn deliver_due(db: &Database, settings: &NotifySettings, client: &awc::Cli
 }
 
 /// Posts one message to its channel; `Err` says why it was not accepted.
-async fn deliver(settings: &NotifySettings, client: &awc::Client, message: &OutboxMessage) -> Result<(), String> {
+async fn deliver(settings: &NotifySettings, channels: &Channels, message: &OutboxMessage) -> Result<(), String> {
+    if let Some(channel) = message.channel.strip_prefix("discord:") {
+        let Some(http) = &channels.discord else {
+            return Err("posting to a Discord channel needs the bot's token ([discord] token)".to_owned());
+        };
+        let channel: u64 = channel.parse().map_err(|_| format!("bad Discord channel id {channel:?}"))?;
+        let post = poise::serenity_prelude::ChannelId::new(channel).say(http.as_ref(), &message.notice.text);
+        return match tokio::time::timeout(settings.timeout, post).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(format!("Discord refused the message: {error}")),
+            Err(_) => Err(format!("Discord did not answer within {:?}", settings.timeout)),
+        };
+    }
+    let client = &channels.client;
     let Some(webhook) = settings.webhook(&message.channel) else {
         return Err(format!("channel {} is no longer configured", message.channel));
     };

@@ -176,20 +176,22 @@ impl TestEnv {
             .expect("hayloft serve starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
-        let mut ssh_addr = None;
-        loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read the listening line");
+        let Some(base_url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
+            let _ = child.kill();
+            panic!("serve did not start: {line:?}\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        };
+        // With SSH on (the default), its address follows on the next line.
+        let ssh_off = self.extra_env.iter().any(|(key, value)| key == "HAYLOFT_SSH__ENABLED" && value == "false");
+        let ssh_addr = if ssh_off {
+            None
+        } else {
             let mut line = String::new();
-            reader.read_line(&mut line).expect("read the listening line");
-            if let Some(addr) = line.trim().strip_prefix("ssh listening on ") {
-                ssh_addr = Some(addr.parse().expect("an SSH address"));
-                continue;
-            }
-            let Some(base_url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
-                let _ = child.kill();
-                panic!("serve did not start: {line:?}\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
-            };
-            return Server { child, base_url, log_path, ssh_addr };
-        }
+            reader.read_line(&mut line).expect("read the SSH line");
+            line.trim().strip_prefix("ssh listening on ").and_then(|addr| addr.parse().ok())
+        };
+        Server { child, base_url, log_path, ssh_addr }
     }
 }
 

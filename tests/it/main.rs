@@ -7,6 +7,7 @@ mod helpers;
 mod cli;
 mod crash;
 mod devices;
+mod discord;
 mod graphql;
 mod items;
 mod notify;

@@ -64,9 +64,14 @@ impl Receiver {
 }
 
 fn notify_env(receiver: &Receiver) -> Option<TestEnv> {
+    notify_env_with(receiver, "")
+}
+
+/// A demo-only environment whose `[notify]` section posts to `receiver`, plus `extra` keys.
+fn notify_env_with(receiver: &Receiver, extra: &str) -> Option<TestEnv> {
     let env = TestEnv::new()?.only(&["demo"]).env("HAYLOFT_PIPELINES__DEMO__SCHEDULE", "never");
     let config = format!(
-        "[notify]\nretry_base = \"100ms\"\nretry_max = \"500ms\"\n\n[[notify.webhooks]]\nname = \"ops\"\nurl = \"{}\"\n",
+        "[notify]\nretry_base = \"100ms\"\nretry_max = \"500ms\"\n{extra}\n[[notify.webhooks]]\nname = \"ops\"\nurl = \"{}\"\n",
         receiver.url
     );
     std::fs::write(env.dir.path().join("hayloft.toml"), config).unwrap();
@@ -143,4 +148,19 @@ fn a_crash_after_sending_resends_on_restart() {
     assert!(third.is_some(), "later messages still flow");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(receiver.accepted().len(), 3, "{:?}", receiver.accepted());
+}
+
+// The daily report goes out on its schedule, summing the day's runs per pipeline.
+#[test]
+fn the_daily_report_goes_out_on_schedule() {
+    let receiver = Receiver::start(0);
+    let Some(env) = notify_env_with(&receiver, "daily_report = \"@every 2s\"\non_changes = false\n") else { return };
+    assert_eq!(run_demo(&env, "20")["inserted"], 20);
+    let server = env.serve();
+    let report = eventually(Duration::from_secs(20), || {
+        receiver.accepted().into_iter().find(|text| text.starts_with("Hayloft daily report"))
+    });
+    let report = report.unwrap_or_else(|| panic!("no report: {:?}\n{}", receiver.accepted(), server.logs()));
+    assert!(report.ends_with("demo: 1 runs, +20 ~0 -0"), "{report}");
+    assert!(receiver.accepted().iter().all(|text| text.starts_with("Hayloft daily report")), "on_changes = false");
 }
