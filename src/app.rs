@@ -34,6 +34,7 @@ use crate::config::Config;
 use crate::db::ledger::SqlLedger;
 use crate::db::{queries, Database};
 use crate::devices::serial::SerialDevice;
+use crate::devices::streamdeck::{usb_connector, DeckConnector, DeckKind, SimulatedDeck};
 use crate::metrics::{Metrics, MetricsRecorder};
 use crate::notify::sender::OutboxSender;
 use crate::pipelines;
@@ -188,46 +189,8 @@ impl Hayloft {
             let (http_spec, _) = ChildSpec::worker("http", move |child: &ChildContext| {
                 HttpServerActor::new(listener.clone(), state.clone(), HTTP_WORKERS, child.clone())
             });
-            if config.serial.enabled {
-                let settings = config.serial.clone();
-                let (commands, events) = (commands.clone(), events.clone());
-                let (serial_spec, _) = ChildSpec::worker("serial", move |child: &ChildContext| {
-                    SerialDevice::new(settings.clone(), commands.clone(), events.clone(), child.clone())
-                });
-                root = root.child(crate::devices::supervised(serial_spec));
-            }
-            if config.discord.enabled {
-                let settings = Arc::new(config.discord.clone());
-                let commands = commands.clone();
-                let (discord_spec, _) = ChildSpec::worker("discord", move |child: &ChildContext| {
-                    crate::discord::DiscordBot::new(settings.clone(), commands.clone(), child.clone())
-                });
-                root = root.child(crate::devices::supervised(discord_spec));
-            }
-            if config.streamdeck.enabled {
-                use crate::devices::streamdeck::{usb_connector, DeckConnector, DeckKind, SimulatedDeck};
-                let settings = &config.streamdeck;
-                let connector: Arc<dyn DeckConnector> = match settings.device {
-                    DeckKind::Usb => usb_connector(settings).map_err(|error| anyhow::anyhow!("streamdeck: {error}"))?,
-                    // A 15-key deck that only logs what it would show.
-                    DeckKind::Simulated => Arc::new(SimulatedDeck::new(15)),
-                };
-                root = root.child(crate::devices::stream_deck(
-                    settings.keys.clone(),
-                    connector,
-                    commands.clone(),
-                    events.clone(),
-                ));
-            }
-            if !notify.channels().is_empty() {
-                let report = config.daily_report_schedule()?;
-                let (db, events, notify) = (db.clone(), events.clone(), notify.clone());
-                let discord_token = config.discord.token.as_ref().map(|token| token.expose().to_owned());
-                let (outbox_spec, _) = ChildSpec::worker("outbox", move |child: &ChildContext| {
-                    let token = discord_token.clone();
-                    OutboxSender::new(db.clone(), notify.clone(), events.clone(), report.clone(), token, child.clone())
-                });
-                root = root.child(outbox_spec);
+            for spec in integrations(&config, &db, &commands, &events)? {
+                root = root.child(spec);
             }
             root = root
                 .child(scheduler_spec.policy(RestartPolicy::Permanent))
@@ -290,6 +253,55 @@ impl Hayloft {
         let _ = self.root.send(Shutdown).await;
         info!("stopped");
     }
+}
+
+/// The optional parts of the tree, each only when configured: notifications, the serial device,
+/// the Stream Deck and the Discord bot. Devices and the bot fail when their hardware or service
+/// goes away and are restarted with backoff (see [`crate::devices::supervised`]).
+fn integrations(
+    config: &Config,
+    db: &Database,
+    commands: &CommandCore,
+    events: &EventBus,
+) -> anyhow::Result<Vec<ChildSpec>> {
+    let mut specs = Vec::new();
+    let notify = Arc::new(config.notify.clone());
+    if !notify.channels().is_empty() {
+        let report = config.daily_report_schedule()?;
+        let (db, events) = (db.clone(), events.clone());
+        let discord_token = config.discord.token.as_ref().map(|token| token.expose().to_owned());
+        let (spec, _) = ChildSpec::worker("outbox", move |child: &ChildContext| {
+            let token = discord_token.clone();
+            OutboxSender::new(db.clone(), notify.clone(), events.clone(), report.clone(), token, child.clone())
+        });
+        specs.push(spec);
+    }
+    if config.serial.enabled {
+        let settings = config.serial.clone();
+        let (commands, events) = (commands.clone(), events.clone());
+        let (spec, _) = ChildSpec::worker("serial", move |child: &ChildContext| {
+            SerialDevice::new(settings.clone(), commands.clone(), events.clone(), child.clone())
+        });
+        specs.push(crate::devices::supervised(spec));
+    }
+    if config.streamdeck.enabled {
+        let settings = &config.streamdeck;
+        let connector: Arc<dyn DeckConnector> = match settings.device {
+            DeckKind::Usb => usb_connector(settings).map_err(|error| anyhow::anyhow!("streamdeck: {error}"))?,
+            // A 15-key deck that only logs what it would show.
+            DeckKind::Simulated => Arc::new(SimulatedDeck::new(15)),
+        };
+        specs.push(crate::devices::stream_deck(settings.keys.clone(), connector, commands.clone(), events.clone()));
+    }
+    if config.discord.enabled {
+        let settings = Arc::new(config.discord.clone());
+        let commands = commands.clone();
+        let (spec, _) = ChildSpec::worker("discord", move |child: &ChildContext| {
+            crate::discord::DiscordBot::new(settings.clone(), commands.clone(), child.clone())
+        });
+        specs.push(crate::devices::supervised(spec));
+    }
+    Ok(specs)
 }
 
 /// A run as JSON: the flat shape every front door prints.
