@@ -3,7 +3,8 @@ FROM rust:1.95-slim-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libudev-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked && cp target/release/hayloft /usr/local/bin/hayloft
+# The image can drive a USB Stream Deck too (pass the device through), hence libudev.
+RUN cargo build --release --locked --features streamdeck-usb && cp target/release/hayloft /usr/local/bin/hayloft
 
 # Run: a small Debian with just the binary.
 FROM debian:bookworm-slim
@@ -12,9 +13,12 @@ RUN apt-get update && apt-get install -y --no-install-recommends libudev1 ca-cer
 COPY --from=build /usr/local/bin/hayloft /usr/local/bin/hayloft
 USER hayloft
 WORKDIR /var/lib/hayloft
+# SSH: the host key is created here on first start; put `authorized_keys` here too.
 ENV HAYLOFT_ADDR=0.0.0.0:8080 \
+    HAYLOFT_SSH_ADDR=0.0.0.0:2222 \
     HAYLOFT_LOG_FORMAT=json
-EXPOSE 8080
+VOLUME /var/lib/hayloft
+EXPOSE 8080 2222
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["hayloft", "healthcheck"]
 ENTRYPOINT ["hayloft"]
 CMD ["serve"]
