@@ -252,10 +252,16 @@ async fn serve(config: Config, listeners: Listeners, local: std::net::SocketAddr
     let hayloft = Hayloft::start(config, Mode::Serve(listeners)).await?;
     info!(addr = %local, %database, "listening");
     // Machine-readable lines for scripts and tests that start us on port 0: HTTP first (what
-    // scripts wait for), then SSH when it is on.
-    println!("listening on http://{local}");
-    if let Some(ssh) = ssh {
-        println!("ssh listening on {ssh}");
+    // scripts wait for), then SSH when it is on. A reader may close the pipe after the first
+    // line: a failed write must not take the server down (`println!` would panic).
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on http://{local}");
+        if let Some(ssh) = ssh {
+            let _ = writeln!(stdout, "ssh listening on {ssh}");
+        }
+        let _ = stdout.flush();
     }
     wait_for_shutdown_signal().await?;
     info!("shutting down");

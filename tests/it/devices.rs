@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, PtyMaster};
 
-use crate::helpers::{eventually, TestEnv};
+use crate::helpers::{eventually, eventually_async, TestEnv};
 
 /// The device end of a pseudo-terminal whose other end is reachable at `link`.
 struct Device {
@@ -130,20 +130,6 @@ fn serial_protocol_over_a_pty() {
     assert_eq!(server.get("/healthz").status(), 200, "the rest of Hayloft carried on");
 }
 
-/// Polls `probe` every 20 ms on the actix runtime, up to `limit`.
-async fn until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe() {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 // On the simulated deck: a key press starts the mapped run; the key goes running → succeeded,
 // and to failed on an injected failure; a count key follows the table; an unplugged deck is
 // reconnected with backoff and every key is drawn again.
@@ -190,19 +176,21 @@ fn stream_deck_keys_follow_runs_and_survive_unplugging() {
         let root = Supervisor::new("test").child(spec).start();
         let face = |key: u8| deck.face(key).map(|face| (face.state, face.value));
 
-        let drawn = until(wait, || (face(0) == Some((KeyState::Idle, None))).then_some(())).await;
+        let drawn = eventually_async(wait, || (face(0) == Some((KeyState::Idle, None))).then_some(())).await;
         assert!(drawn.is_some(), "key 0 starts idle: {:?}", face(0));
-        assert!(until(wait, || (face(1) == Some((KeyState::Count, Some(0)))).then_some(())).await.is_some());
+        assert!(eventually_async(wait, || (face(1) == Some((KeyState::Count, Some(0)))).then_some(())).await.is_some());
 
         deck.press(0);
-        let done = until(wait, || (face(0) == Some((KeyState::Succeeded, None))).then_some(())).await;
+        let done = eventually_async(wait, || (face(0) == Some((KeyState::Succeeded, None))).then_some(())).await;
         assert!(done.is_some(), "the run finished: {:?}", deck.states(0));
         assert_eq!(deck.states(0), [KeyState::Idle, KeyState::Running, KeyState::Succeeded]);
-        assert!(until(wait, || (face(1) == Some((KeyState::Count, Some(20)))).then_some(())).await.is_some());
+        assert!(eventually_async(wait, || (face(1) == Some((KeyState::Count, Some(20)))).then_some(()))
+            .await
+            .is_some());
 
         std::fs::write(&panic_file, b"").unwrap();
         deck.press(0);
-        let failed = until(wait, || (face(0) == Some((KeyState::Failed, None))).then_some(())).await;
+        let failed = eventually_async(wait, || (face(0) == Some((KeyState::Failed, None))).then_some(())).await;
         assert!(failed.is_some(), "an injected failure shows: {:?}", deck.states(0));
         std::fs::remove_file(&panic_file).unwrap();
 
@@ -211,8 +199,10 @@ fn stream_deck_keys_follow_runs_and_survive_unplugging() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(deck.connections(), 1);
         deck.plug();
-        let back =
-            until(wait, || (deck.connections() >= 2 && face(0).is_some() && face(1).is_some()).then_some(())).await;
+        let back = eventually_async(wait, || {
+            (deck.connections() >= 2 && face(0).is_some() && face(1).is_some()).then_some(())
+        })
+        .await;
         assert!(back.is_some(), "the deck came back");
         assert_eq!(face(0), Some((KeyState::Failed, None)), "keys are drawn again as they were");
         assert_eq!(face(1), Some((KeyState::Count, Some(20))));
@@ -222,7 +212,7 @@ fn stream_deck_keys_follow_runs_and_survive_unplugging() {
 
         // Still live after the reconnection.
         deck.press(0);
-        let again = until(wait, || {
+        let again = eventually_async(wait, || {
             deck.states(0).ends_with(&[KeyState::Failed, KeyState::Running, KeyState::Succeeded]).then_some(())
         })
         .await;

@@ -257,6 +257,20 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
     }
 }
 
+/// [`eventually`] for tests that run Hayloft in-process: sleeps on the runtime, not the thread.
+pub async fn eventually_async<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The recent runs of one pipeline, newest first.
 pub fn runs_of(env: &TestEnv, pipeline: &str) -> Vec<Value> {
     let status = env.json(&["status", "--json", "--pipeline", pipeline, "--limit", "50"]);

@@ -112,3 +112,28 @@ fn two_processes_never_run_one_pipeline_at_once() {
     assert!(reason.contains("already running") && reason.contains(&running["run_id"].to_string()), "{reason}");
     drop(server);
 }
+
+// A script that reads the first line and closes the pipe must not take the server down with
+// it: the SSH line that follows goes nowhere, quietly.
+#[test]
+fn serve_survives_a_closed_stdout() {
+    use std::io::{BufRead, BufReader};
+    let Some(env) = TestEnv::new() else { return };
+    let mut child = env
+        .command()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(500));
+    let health = reqwest::blocking::get(format!("{url}/healthz"));
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "the server exited after its stdout closed");
+    assert_eq!(health.unwrap().status(), 200);
+}
