@@ -26,6 +26,28 @@ use crate::db::Database;
 use crate::{pipelines, telemetry};
 use hayloft_actors::ledger::Ledger as _;
 
+/// Writes command output to stdout. When the reader has gone (`hayloft status | head -3`), the
+/// command's output is no longer wanted: exit quietly instead of panicking as `println!` does.
+fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| if newline { stdout.write_all(b"\n") } else { Ok(()) });
+    if let Err(error) = written.and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        tracing::warn!(%error, "cannot write to stdout");
+    }
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => { write_out(format_args!($($arg)*), false) };
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => { write_out(format_args!($($arg)*), true) };
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hayloft",
@@ -165,17 +187,17 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Healthcheck { .. } => return healthcheck(config.addr),
         Command::Replay { dir, addr } => {
             let listener = TcpListener::bind(addr.as_str()).with_context(|| format!("cannot listen on {addr}"))?;
-            println!("listening on http://{}", listener.local_addr()?);
+            outln!("listening on http://{}", listener.local_addr()?);
             actix::System::new().block_on(crate::upstream::replay::serve(dir.clone(), listener))?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::DemoData { scale, out } => {
             crate::demo_data::generate(*scale).write_to(out).with_context(|| format!("writing {}", out.display()))?;
-            println!("wrote sample data at scale {scale} to {}", out.display());
+            outln!("wrote sample data at scale {scale} to {}", out.display());
             return Ok(ExitCode::SUCCESS);
         }
         Command::Schema => {
-            print!("{}", crate::graphql::sdl());
+            out!("{}", crate::graphql::sdl());
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
@@ -211,7 +233,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
-            println!(
+            outln!(
                 "{}",
                 if applied.is_empty() {
                     "database is up to date".to_owned()
@@ -239,7 +261,7 @@ fn healthcheck(mut addr: std::net::SocketAddr) -> anyhow::Result<ExitCode> {
     stream.read_to_string(&mut response)?;
     let status_line = response.lines().next().unwrap_or_default();
     if status_line.split_whitespace().nth(1) == Some("200") {
-        println!("healthy");
+        outln!("healthy");
         Ok(ExitCode::SUCCESS)
     } else {
         bail!("unhealthy: {status_line}")
@@ -320,18 +342,18 @@ async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bo
             Err(error) => {
                 all_succeeded = false;
                 if json {
-                    println!("{}", json!({ "pipeline": name, "status": "refused", "error": error.to_string() }));
+                    outln!("{}", json!({ "pipeline": name, "status": "refused", "error": error.to_string() }));
                 } else {
-                    println!("{name}: not run: {error}");
+                    outln!("{name}: not run: {error}");
                 }
                 continue;
             }
         };
         all_succeeded &= record.status == RunStatus::Succeeded;
         if json {
-            println!("{}", run_summary(&record));
+            outln!("{}", run_summary(&record));
         } else {
-            print!("{}", Reply::RunFinished(record).to_text());
+            out!("{}", Reply::RunFinished(record).to_text());
         }
     }
     hayloft.shutdown().await;
@@ -372,9 +394,9 @@ async fn ask(config: Config, command: CoreCommand, json: bool) -> anyhow::Result
             Reply::Recent { runs } => serde_json::to_value(&runs)?,
             other => serde_json::to_value(&other)?,
         };
-        println!("{value}");
+        outln!("{value}");
     } else {
-        print!("{}", reply.to_text());
+        out!("{}", reply.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -390,16 +412,16 @@ async fn status(config: Config, json: bool, pipeline: Option<String>, limit: i64
     if json {
         let mut value = serde_json::to_value(&report)?;
         value["recent_runs"] = serde_json::to_value(&runs)?;
-        println!("{value}");
+        outln!("{value}");
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", Reply::Status(report).to_text());
-    println!("\nrecent runs:");
+    out!("{}", Reply::Status(report).to_text());
+    outln!("\nrecent runs:");
     if runs.is_empty() {
-        println!("  (none yet)");
+        outln!("  (none yet)");
     }
     for run in &runs {
-        println!("  {}", run_line(run));
+        outln!("  {}", run_line(run));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -408,10 +430,10 @@ async fn list_pipelines(config: Config, json: bool) -> anyhow::Result<ExitCode> 
     let core = open(&config).await?;
     let mut report = core.status().await?;
     if json {
-        println!("{}", serde_json::to_value(&report.pipelines)?);
+        outln!("{}", serde_json::to_value(&report.pipelines)?);
     } else {
         report.recent_failures.clear();
-        print!("{}", Reply::Status(report).to_text());
+        out!("{}", Reply::Status(report).to_text());
     }
     Ok(ExitCode::SUCCESS)
 }

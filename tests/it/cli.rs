@@ -133,3 +133,16 @@ fn json_logs_name_the_actor() {
     assert_eq!(finished["span"]["path"], "root/pipelines/demo/runner");
     assert_eq!(finished["fields"]["pipeline"], "demo");
 }
+
+// `hayloft pipelines | head -1`: once the reader is gone, the command stops quietly.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let Some(env) = TestEnv::new() else { return };
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output =
+        env.command().args(["pipelines"]).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
