@@ -68,10 +68,6 @@ impl CommandCore {
         Self { config, db, pipelines, root: Arc::default(), events: None }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Parses and carries out one command line.
     pub async fn execute_line(&self, caller: &Caller, line: &str) -> Result<Reply, CommandError> {
         self.execute(caller, Command::parse(line)?).await

@@ -377,6 +377,22 @@ pub struct PipelineStatus {
     pub last_failure: Option<RunRecord>,
 }
 
+impl PipelineStatus {
+    /// Where the pipeline stands: running now, or how its last run ended; `None` if it never ran.
+    pub fn state(&self) -> Option<RunStatus> {
+        match (&self.running, &self.last_run) {
+            (Some(_), _) => Some(RunStatus::Running),
+            (None, Some(run)) => Some(run.status),
+            (None, None) => None,
+        }
+    }
+
+    /// [`Self::state`] as one word: `running`, `succeeded`, `failed`..., or `never`.
+    pub fn state_word(&self) -> &'static str {
+        self.state().map_or("never", RunStatus::as_str)
+    }
+}
+
 /// What `status` answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
@@ -546,11 +562,7 @@ impl Reply {
                     "pipeline", "schedule", "last", "last run at", "counts"
                 );
                 for pipeline in &report.pipelines {
-                    let last = match (&pipeline.running, &pipeline.last_run) {
-                        (Some(_), _) => "running".to_owned(),
-                        (None, Some(run)) => run.status.to_string(),
-                        (None, None) => "never".to_owned(),
-                    };
+                    let last = pipeline.state_word();
                     let last_at = pipeline
                         .last_run
                         .as_ref()

@@ -113,14 +113,7 @@ pub fn answer(result: Result<Reply, CommandError>) -> String {
             let states: Vec<String> = report
                 .pipelines
                 .iter()
-                .map(|pipeline| {
-                    let state = match (&pipeline.running, &pipeline.last_run) {
-                        (Some(_), _) => "running".to_owned(),
-                        (None, Some(run)) => run.status.to_string(),
-                        (None, None) => "never".to_owned(),
-                    };
-                    format!("{}={state}", pipeline.name)
-                })
+                .map(|pipeline| format!("{}={}", pipeline.name, pipeline.state_word()))
                 .collect();
             format!("OK {}", states.join(" "))
         }

@@ -485,11 +485,7 @@ impl StreamDeckActor {
         ctx.spawn(async move { core.status().await }.into_actor(self).map(|result, deck, _| match result {
             Ok(report) => {
                 for pipeline in report.pipelines {
-                    let state = match (&pipeline.running, &pipeline.last_run) {
-                        (Some(_), _) => KeyState::Running,
-                        (None, Some(run)) => KeyState::of_run(run.status),
-                        (None, None) => KeyState::Idle,
-                    };
+                    let state = pipeline.state().map_or(KeyState::Idle, KeyState::of_run);
                     deck.set_pipeline(&pipeline.name, state);
                 }
             }

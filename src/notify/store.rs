@@ -42,7 +42,7 @@ impl NewOutboxRow {
     }
 }
 
-type Row = (i64, String, String, i32, NaiveDateTime, NaiveDateTime);
+type Row = (i64, String, String, i32, NaiveDateTime);
 
 /// Writes `rows` in one transaction (the daily report; run results go with the ledger's).
 pub async fn enqueue(db: &Database, rows: Vec<NewOutboxRow>) -> Result<(), DbError> {
@@ -64,28 +64,20 @@ pub async fn pending(db: &Database, max_attempts: i32, limit: i64) -> Result<Vec
             .filter(outbox::attempts.lt(max_attempts))
             .order(outbox::id)
             .limit(limit)
-            .select((
-                outbox::id,
-                outbox::channel,
-                outbox::payload,
-                outbox::attempts,
-                outbox::created_at,
-                outbox::next_attempt_at,
-            ))
+            .select((outbox::id, outbox::channel, outbox::payload, outbox::attempts, outbox::next_attempt_at))
             .load(conn)
             .await
             .map_err(DbError::Query)
     })?;
     Ok(rows
         .into_iter()
-        .map(|(id, channel, payload, attempts, created_at, next_attempt_at)| OutboxMessage {
+        .map(|(id, channel, payload, attempts, next_attempt_at)| OutboxMessage {
             id,
             channel,
             // A payload this version cannot read is still delivered, as plain text.
             notice: serde_json::from_str(&payload)
                 .unwrap_or(Notice { kind: super::NoticeKind::Failure, text: payload }),
             attempts,
-            created_at,
             next_attempt_at,
         })
         .collect())

@@ -287,6 +287,10 @@ pub async fn record_feed_postgres(
     feed_statements!(conn, run_id, changes, source, fingerprint, .await)
 }
 
+/// The words every delete-guard refusal carries: notifications tell such a refusal from other
+/// failures by them.
+pub const GUARD_REFUSAL: &str = "more than the delete guard allows";
+
 /// Refuses loads that would delete a large share of a table: a truncated or broken fetch must
 /// never wipe the data. Configured under `[delete_guard]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -315,7 +319,7 @@ impl DeleteGuard {
             return Ok(());
         }
         Err(StageError::Refused(format!(
-            "this run would delete {} of {} rows of {table} ({:.0}%), more than the delete guard allows \
+            "this run would delete {} of {} rows of {table} ({:.0}%), {GUARD_REFUSAL} \
              ({:.0}% and {} rows); nothing was written. If upstream really lost them, run \
              `hayloft run {pipeline} --allow-mass-delete` once",
             counts.deleted,
