@@ -79,32 +79,104 @@ pub fn json_answer<'a, T: Deserialize<'a>>(body: &'a [u8], url: &str) -> Result<
     })
 }
 
+/// Which stored rows an unreadable input row may stand for, so that they are kept rather than
+/// deleted: the keys that could still be read, and a count of rows whose key could not be.
+/// A row without a readable key could be any stored row, so one of those protects them all.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    keys: std::collections::BTreeSet<i64>,
+    unkeyed: u64,
+}
+
+impl Unreadable {
+    /// Records one unreadable row, by its key if that much could be read.
+    pub fn add(&mut self, key: Option<i64>) {
+        match key {
+            Some(key) => {
+                self.keys.insert(key);
+            }
+            None => self.unkeyed += 1,
+        }
+    }
+
+    /// Whether the stored row with `key` must be kept this run.
+    pub fn protects(&self, key: i64) -> bool {
+        self.unkeyed > 0 || self.keys.contains(&key)
+    }
+
+    /// The keys that could be read.
+    pub fn keys(&self) -> impl Iterator<Item = i64> + '_ {
+        self.keys.iter().copied()
+    }
+
+    /// Whether every stored row is protected (a row without a readable key was seen).
+    pub fn protects_all(&self) -> bool {
+        self.unkeyed > 0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.unkeyed == 0
+    }
+
+    /// Unreadable rows seen, with or without a key.
+    pub fn len(&self) -> u64 {
+        self.keys.len() as u64 + self.unkeyed
+    }
+
+    /// The note a run report carries when rows without a key protect a whole table.
+    pub fn note(&self, what: &str, tables: &str) -> Option<String> {
+        (self.unkeyed > 0).then(|| {
+            format!("{} {what} rows without a readable key: no row of {tables} is deleted this run", self.unkeyed)
+        })
+    }
+}
+
 /// Rows of a JSON list read one by one: a row that does not fit `T` is skipped, noted with the
-/// field that failed, and its id (if readable) returned so its stored version can be kept.
+/// field that failed, and its key (the field `key`, if readable) recorded so its stored version
+/// is kept; a row whose key cannot be read protects every stored row of the table.
 pub struct ReadRows<T> {
     pub rows: Vec<T>,
     pub notes: Vec<String>,
-    pub unreadable_ids: Vec<i64>,
+    pub unreadable: Unreadable,
 }
 
-pub fn read_rows<'a, T: Deserialize<'a>>(raws: Vec<&'a serde_json::value::RawValue>, what: &str) -> ReadRows<T> {
-    let mut read = ReadRows { rows: Vec::with_capacity(raws.len()), notes: Vec::new(), unreadable_ids: Vec::new() };
+pub fn read_rows<'a, T: Deserialize<'a>>(
+    raws: Vec<&'a serde_json::value::RawValue>,
+    what: &str,
+    key: &str,
+) -> ReadRows<T> {
+    let mut read =
+        ReadRows { rows: Vec::with_capacity(raws.len()), notes: Vec::new(), unreadable: Unreadable::default() };
     for raw in raws {
-        match crate::pipelines::items::transform::read_row::<T>(raw) {
+        match read_row::<T>(raw) {
             Ok(row) => read.rows.push(row),
             Err(error) => {
-                let id = crate::pipelines::items::transform::row_id(raw);
-                let shown = id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string());
+                let id = row_key(raw, key);
+                let shown = id.map_or_else(|| "without a readable key".to_owned(), |id| id.to_string());
                 read.notes.push(format!(
                     "{what} {shown} skipped, its stored version kept: {}: {}",
                     error.path(),
                     error.inner()
                 ));
-                read.unreadable_ids.extend(id);
+                read.unreadable.add(id);
             }
         }
     }
     read
+}
+
+/// Reads one raw row, keeping the path of the field that failed.
+pub fn read_row<'a, T: Deserialize<'a>>(
+    raw: &'a serde_json::value::RawValue,
+) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut deserializer)
+}
+
+/// The integer field `key` of a row that could not be read whole, if that much can be read.
+pub fn row_key(raw: &serde_json::value::RawValue, key: &str) -> Option<i64> {
+    let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw.get()).ok()?;
+    row.get(key)?.as_i64()
 }
 
 /// The three `itemN` / `itemN_amt` reward slots the NPC-reward and tower answers share

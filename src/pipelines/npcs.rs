@@ -171,10 +171,11 @@ impl Source for Npcs {
         let mut resolver = Resolver::new(&input.names);
         let mut npc_rows = Vec::new();
         let mut item_rows = Vec::new();
-        let read = read_rows::<RawNpc>(answer.npcs, "NPC");
-        dropped += read.unreadable_ids.len() as u64;
+        let read = read_rows::<RawNpc>(answer.npcs, "NPC", "id");
+        dropped += read.unreadable.len();
         notes.extend(read.notes);
-        let unreadable_npcs = read.unreadable_ids;
+        notes.extend(read.unreadable.note("NPC", "npcs or npc_items"));
+        let mut unreadable_npcs = read.unreadable;
         for npc in read.rows {
             let lists = [
                 ("gives", &npc.items),
@@ -186,7 +187,13 @@ impl Source for Npcs {
             for (relation, list) in lists {
                 let (ids, bad) = id_list(list);
                 if !bad.is_empty() {
-                    notes.push(format!("NPC {}: unreadable {relation} entries skipped: {}", npc.id, bad.join(", ")));
+                    notes.push(format!(
+                        "NPC {}: unreadable {relation} entries skipped, its stored items kept: {}",
+                        npc.id,
+                        bad.join(", ")
+                    ));
+                    // Those entries could be any item: keep this NPC's stored item rows.
+                    unreadable_npcs.add(Some(npc.id));
                     dropped += bad.len() as u64;
                 }
                 let mut seen = std::collections::BTreeSet::new();
@@ -215,10 +222,11 @@ impl Source for Npcs {
         let index = NameIndex::new(npc_rows.iter().map(|npc| (npc.name.clone(), npc.id)));
         let mut reward_rows = Vec::new();
         let mut reward_items = Vec::new();
-        let read = read_rows::<RawReward>(answer.npc_rewards, "NPC reward");
-        dropped += read.notes.len() as u64;
+        let read = read_rows::<RawReward>(answer.npc_rewards, "NPC reward", "id");
+        dropped += read.unreadable.len();
         notes.extend(read.notes);
-        let unreadable_rewards = std::sync::Arc::new(read.unreadable_ids);
+        notes.extend(read.unreadable.note("NPC reward", "npc_rewards or npc_reward_items"));
+        let unreadable_rewards = std::sync::Arc::new(read.unreadable);
         for reward in read.rows {
             let npc_id = resolver.npc_in(&index, &reward.npc);
             for (slot, item, quantity) in reward.slots.filled() {
@@ -244,15 +252,15 @@ impl Source for Npcs {
         let keep_npc = unreadable.clone();
         let keep_items = unreadable.clone();
         Ok(Dataset::new()
-            .table(npc_rows, DeletePolicy::keep_where(move |row: &Npc| keep_npc.contains(&row.id)))
-            .table(item_rows, DeletePolicy::keep_where(move |row: &NpcItem| keep_items.contains(&row.npc_id)))
+            .table(npc_rows, DeletePolicy::keep_where(move |row: &Npc| keep_npc.protects(row.id)))
+            .table(item_rows, DeletePolicy::keep_where(move |row: &NpcItem| keep_items.protects(row.npc_id)))
             .table(reward_rows, {
                 let keep = unreadable_rewards.clone();
-                DeletePolicy::keep_where(move |row: &NpcReward| keep.contains(&row.id))
+                DeletePolicy::keep_where(move |row: &NpcReward| keep.protects(row.id))
             })
             .table(
                 reward_items,
-                DeletePolicy::keep_where(move |row: &NpcRewardItem| unreadable_rewards.contains(&row.reward_id)),
+                DeletePolicy::keep_where(move |row: &NpcRewardItem| unreadable_rewards.protects(row.reward_id)),
             )
             .with_notes(notes)
             .with_dropped(dropped))
@@ -287,7 +295,10 @@ mod tests {
         let dataset = parse_pages(&Npcs, vec![page(body)], vec![], Names::default()).unwrap();
         assert_eq!(dataset.table_rows(), [("npcs", 1), ("npc_items", 3), ("npc_rewards", 2), ("npc_reward_items", 1)]);
         assert!(
-            dataset.notes.iter().any(|note| note.contains("unreadable hates entries skipped: x")),
+            dataset
+                .notes
+                .iter()
+                .any(|note| note.contains("unreadable hates entries skipped, its stored items kept: x")),
             "{:?}",
             dataset.notes
         );

@@ -96,9 +96,9 @@ impl Source for Tower {
         let mut notes = Vec::new();
         let mut levels = Vec::new();
         let mut rewards = Vec::new();
-        let read = read_rows::<RawLevel>(answer.tower_levels, "tower level");
+        let read = read_rows::<RawLevel>(answer.tower_levels, "tower level", "level");
         notes.extend(read.notes);
-        let unreadable = read.unreadable_ids;
+        let unreadable = read.unreadable;
         for level in read.rows {
             for (slot, item, quantity) in level.slots.filled() {
                 rewards.push(TowerReward { level: level.level, slot, item_id: resolver.item_id(item), quantity });
@@ -113,12 +113,13 @@ impl Source for Tower {
             });
         }
         notes.extend(resolver.notes());
-        let dropped = unreadable.len() as u64;
+        let dropped = unreadable.len();
+        notes.extend(unreadable.note("tower level", "tower_levels or tower_rewards"));
         let unreadable = std::sync::Arc::new(unreadable);
         let keep_rewards = unreadable.clone();
         Ok(Dataset::new()
-            .table(levels, DeletePolicy::keep_where(move |row: &TowerLevel| unreadable.contains(&row.level)))
-            .table(rewards, DeletePolicy::keep_where(move |row: &TowerReward| keep_rewards.contains(&row.level)))
+            .table(levels, DeletePolicy::keep_where(move |row: &TowerLevel| unreadable.protects(row.level)))
+            .table(rewards, DeletePolicy::keep_where(move |row: &TowerReward| keep_rewards.protects(row.level)))
             .with_notes(notes)
             .with_dropped(dropped))
     }
@@ -133,9 +134,20 @@ mod tests {
     use crate::pipelines::names::Names;
     use crate::pipelines::source::{parse_pages, Page};
 
-    // Empty slots are no rows; zero silver and gold are NULL; a bad level is skipped alone.
+    // Empty slots are no rows; zero silver and gold are NULL; a bad level is skipped alone, and
+    // one whose key (`level`) cannot be read protects every stored level.
     #[test]
     fn levels_and_reward_slots() {
+        let body = serde_json::json!({"tower_levels": [
+            {"id": 1, "level": 1, "silver": 0, "gold": 5, "item1": 10, "item1_amt": 2, "item2": 0, "item2_amt": 0,
+             "item3": 11, "item3_amt": 1, "mm_id1": 0, "mm_id2": 0, "mm_id3": 0},
+            {"id": 2, "level": 2, "silver": "lots"}
+        ]});
+        let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: Bytes::from(body.to_string()) };
+        let dataset = parse_pages(&Tower, vec![page], vec![], Names::default()).unwrap();
+        assert_eq!(dataset.table_rows(), [("tower_levels", 1), ("tower_rewards", 2)]);
+        assert!(dataset.notes[0].starts_with("tower level 2 skipped"), "{:?}", dataset.notes);
+
         let body = serde_json::json!({"tower_levels": [
             {"id": 1, "level": 1, "silver": 0, "gold": 5, "item1": 10, "item1_amt": 2, "item2": 0, "item2_amt": 0,
              "item3": 11, "item3_amt": 1, "mm_id1": 0, "mm_id2": 0, "mm_id3": 0},
@@ -143,7 +155,11 @@ mod tests {
         ]});
         let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: Bytes::from(body.to_string()) };
         let dataset = parse_pages(&Tower, vec![page], vec![], Names::default()).unwrap();
-        assert_eq!(dataset.table_rows(), [("tower_levels", 1), ("tower_rewards", 2)]);
-        assert!(dataset.notes[0].starts_with("tower level 2 skipped"), "{:?}", dataset.notes);
+        assert!(dataset.notes[0].starts_with("tower level without a readable key skipped"), "{:?}", dataset.notes);
+        assert!(
+            dataset.notes.iter().any(|note| note.starts_with("1 tower level rows without a readable key: no row of")),
+            "{:?}",
+            dataset.notes
+        );
     }
 }

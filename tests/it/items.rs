@@ -286,6 +286,46 @@ fn a_bad_row_is_reported_and_its_stored_version_kept() {
     assert_eq!(items_snapshot(&env), before);
 }
 
+// An item whose id cannot be read could be any stored item: the run deletes nothing — not
+// that item, not its recipe or locksmith rows — and says why.
+#[test]
+fn a_row_without_a_readable_key_deletes_nothing() {
+    let Some(Loaded { env, mut items, _replay }) = loaded_from_real_capture() else { return };
+    let before = items_snapshot(&env);
+    let with_recipe: BTreeSet<i64> =
+        items["recipes"].as_array().unwrap().iter().map(|recipe| recipe["item_id"].as_i64().unwrap()).collect();
+    let list = items["items"].as_array_mut().unwrap();
+    let index = list.iter().position(|item| with_recipe.contains(&item["id"].as_i64().unwrap())).unwrap();
+    let nulled = list[index]["id"].take();
+    let capture = items_capture(&serde_json::to_vec(&items).unwrap());
+    let broken_replay = Replay::start(capture.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &broken_replay.url);
+    let (code, run) = run_items(&env, &[]);
+    assert_eq!(code, Some(0), "{run}");
+    assert_eq!(counts(&run)[..3], [0, 0, 0], "{run}");
+    let notes: Vec<&str> = run["notes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        notes.iter().any(|note| note.starts_with("1 item rows without a readable key: no row of items")),
+        "{notes:?}"
+    );
+    assert_eq!(items_snapshot(&env), before);
+
+    // A recipe row whose item cannot be read keeps every stored recipe row, even those of an
+    // item whose recipe rows really vanished from this answer.
+    items["items"].as_array_mut().unwrap()[index]["id"] = nulled;
+    let recipes = items["recipes"].as_array_mut().unwrap();
+    let vanished = recipes[1]["item_id"].as_i64().unwrap();
+    recipes.retain(|recipe| recipe["item_id"] != vanished);
+    recipes[0]["item_id"] = json!("not a number");
+    let capture = items_capture(&serde_json::to_vec(&items).unwrap());
+    let broken_replay = Replay::start(capture.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &broken_replay.url);
+    let (code, run) = run_items(&env, &[]);
+    assert_eq!(code, Some(0), "{run}");
+    assert_eq!(counts(&run)[..3], [0, 0, 0], "{run}");
+    assert_eq!(items_snapshot(&env), before, "{run}");
+}
+
 // With a broken upstream, serve fails the run and keeps answering.
 #[test]
 fn serve_survives_a_broken_upstream() {

@@ -166,14 +166,18 @@ pub async fn load(
         diff_rows("wishing_well_output", stored.wells, data.well_outputs, |row| pair(row.item_id, row.output_id));
 
     // Unreadable rows keep their stored version, and so do the link rows of those items.
-    let unreadable = &data.unreadable_item_ids;
-    if !unreadable.is_empty() {
-        let involved = |key: &PairKey| unreadable.contains(&key.0) || unreadable.contains(&key.1);
-        item_diff.keep_rows(|id| unreadable.contains(id));
-        recipe_diff.keep_rows(involved);
-        locksmith_diff.keep_rows(involved);
-        seed_diff.keep_rows(involved);
-        well_diff.keep_rows(involved);
+    // A recipe row that could not be read keeps the recipe and locksmith rows of its item.
+    // A malformed id list keeps the seed-crop and wishing-well pairs of its item.
+    let (items, recipes, lists) = (&data.unreadable_items, &data.unreadable_recipes, &data.unreadable_lists);
+    if !items.is_empty() || !recipes.is_empty() || !lists.is_empty() {
+        let involved = |key: &PairKey| items.protects(key.0) || items.protects(key.1);
+        let recipe_involved = |key: &PairKey| involved(key) || recipes.protects(key.0);
+        item_diff.keep_rows(|id| items.protects(*id));
+        recipe_diff.keep_rows(recipe_involved);
+        locksmith_diff.keep_rows(recipe_involved);
+        let list_involved = |key: &PairKey| involved(key) || lists.protects(key.0);
+        seed_diff.keep_rows(list_involved);
+        well_diff.keep_rows(list_involved);
     }
 
     let tables = [

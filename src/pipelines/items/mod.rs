@@ -140,7 +140,8 @@ pub(crate) mod tests {
         let data = parse(&body(vec![raw_item(1), bad], vec![]), "test").unwrap();
         assert_eq!(data.items.len(), 1);
         assert!(data.notes[0].starts_with("item 2 skipped, its stored version kept: sell_price:"), "{:?}", data.notes);
-        assert_eq!(data.unreadable_item_ids.into_iter().collect::<Vec<_>>(), [2]);
+        assert!(data.unreadable_items.protects(2) && !data.unreadable_items.protects(1));
+        assert!(!data.unreadable_items.protects_all());
     }
 
     // Recipe rows mean crafting, cooking or contents by their item's flags; stale and dangling

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::rows::{Item, LocksmithContent, RecipeIngredient, SeedCrop, WellOutput};
-use crate::pipelines::common::json_answer;
+use crate::pipelines::common::{json_answer, read_row, row_key, Unreadable};
 use hayloft_actors::pipeline::StageError;
 
 /// Bump when the reading of the API changes, so unchanged bodies are read again.
@@ -158,7 +158,14 @@ pub struct ItemsData {
     pub well_outputs: Vec<WellOutput>,
     /// Items whose row could not be read: their stored version, and rows that point at them,
     /// are kept as they are rather than deleted — the item did not vanish, its row is broken.
-    pub unreadable_item_ids: BTreeSet<i64>,
+    /// An item row without a readable id protects every stored item and link row.
+    pub unreadable_items: Unreadable,
+    /// Recipe rows that could not be read, by the item they belong to (when readable): that
+    /// item's stored recipe and locksmith rows are kept; one without a readable item keeps all.
+    pub unreadable_recipes: Unreadable,
+    /// Items whose `collect_ids` or `well_ids` had a malformed entry: their stored seed-crop
+    /// and wishing-well pairs are kept.
+    pub unreadable_lists: Unreadable,
     /// Input rows (items, recipe rows, id-list entries) left out, for the stage's `dropped` counter.
     pub skipped_rows: u64,
     /// The run report: skipped rows, dangling references, stale rows.
@@ -209,7 +216,7 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     }
 
     let mut notes = Notes::default();
-    let mut unreadable_item_ids = BTreeSet::new();
+    let mut unreadable_items = Unreadable::default();
     let mut skipped: u64 = 0;
     let total = answer.items.len();
     let raw_items: Vec<RawItem> = answer
@@ -218,14 +225,14 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
         .filter_map(|raw| match read_row::<RawItem>(raw) {
             Ok(item) => Some(item),
             Err(error) => {
-                let id = row_id(raw);
+                let id = row_key(raw, "id");
                 let shown = id.map_or_else(|| "without a readable id".to_owned(), |id| id.to_string());
                 notes.push(format!(
                     "item {shown} skipped, its stored version kept: {}: {}",
                     error.path(),
                     error.inner()
                 ));
-                unreadable_item_ids.extend(id);
+                unreadable_items.add(id);
                 skipped += 1;
                 None
             }
@@ -252,19 +259,21 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     }
     let known: BTreeSet<i64> = unique_items.iter().map(|item| item.id).collect();
     // Rows pointing at an unreadable item are not dangling: that item exists, its row is broken.
-    let referable: BTreeSet<i64> = known.union(&unreadable_item_ids).copied().collect();
+    let referable: BTreeSet<i64> = known.iter().copied().chain(unreadable_items.keys()).collect();
     let flags: BTreeMap<i64, (bool, bool, bool, bool)> =
         unique_items.iter().map(|item| (item.id, (item.craftable, item.can_cook, item.loot, item.loot_rand))).collect();
 
     let mut data = ItemsData::default();
     for raw in unique_items {
         let id = raw.id;
-        let (seeds, left_out) = id_list(&raw.collect_ids, id, "collect_ids", &referable, &mut notes);
+        let (seeds, left_out) =
+            id_list(&raw.collect_ids, id, "collect_ids", &referable, &mut notes, &mut data.unreadable_lists);
         skipped += left_out;
         for (seed_id, crop_id) in seeds {
             data.seed_crops.push(SeedCrop { seed_id, crop_id });
         }
-        let (wells, left_out) = id_list(&raw.well_ids, id, "well_ids", &referable, &mut notes);
+        let (wells, left_out) =
+            id_list(&raw.well_ids, id, "well_ids", &referable, &mut notes, &mut data.unreadable_lists);
         skipped += left_out;
         for (item_id, output_id) in wells {
             data.well_outputs.push(WellOutput { item_id, output_id });
@@ -344,19 +353,21 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
     }
 
     let mut stale = 0;
+    let mut unreadable_recipes = Unreadable::default();
     let mut seen_pairs = BTreeSet::new();
     for raw in answer.recipes {
         let recipe: RawRecipe = match read_row(raw) {
             Ok(recipe) => recipe,
             Err(error) => {
-                let recipe_id = row_id(raw).map_or_else(|| "?".to_owned(), |id| id.to_string());
+                let recipe_id = row_key(raw, "id").map_or_else(|| "?".to_owned(), |id| id.to_string());
                 notes.push(format!("recipe {recipe_id} skipped: {}: {}", error.path(), error.inner()));
+                unreadable_recipes.add(row_key(raw, "item_id"));
                 skipped += 1;
                 continue;
             }
         };
         let Some(&(craftable, can_cook, openable, random)) = flags.get(&recipe.item_id) else {
-            if !unreadable_item_ids.contains(&recipe.item_id) {
+            if !unreadable_items.protects(recipe.item_id) {
                 notes.push(format!("recipe {} skipped: item {} is not in the item list", recipe.id, recipe.item_id));
             }
             skipped += 1;
@@ -407,27 +418,17 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
             "skipped {stale} stale recipe rows of items that are neither craftable, cookable nor openable"
         ));
     }
-    data.notes = notes.finish();
-    data.unreadable_item_ids = unreadable_item_ids;
+    // First, and never cut by the note limit: these explain why a run deleted nothing.
+    let protecting_all = [
+        unreadable_items
+            .note("item", "items, recipe_ingredients, locksmith_contents, seed_crops or wishing_well_outputs"),
+        unreadable_recipes.note("recipe", "recipe_ingredients or locksmith_contents"),
+    ];
+    data.notes = protecting_all.into_iter().flatten().chain(notes.finish()).collect();
+    data.unreadable_items = unreadable_items;
+    data.unreadable_recipes = unreadable_recipes;
     data.skipped_rows = skipped + stale;
     Ok(data)
-}
-
-/// Reads one raw row, keeping the path of the field that failed.
-pub(crate) fn read_row<'a, T: Deserialize<'a>>(
-    raw: &'a RawValue,
-) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut deserializer)
-}
-
-/// The `id` of a row that could not be read whole, if that much can be read.
-pub(crate) fn row_id(raw: &RawValue) -> Option<i64> {
-    #[derive(Deserialize)]
-    struct JustTheId {
-        id: Option<i64>,
-    }
-    serde_json::from_str::<JustTheId>(raw.get()).ok().and_then(|row| row.id)
 }
 
 fn non_empty(text: String) -> Option<String> {
@@ -452,8 +453,16 @@ fn reference(target: i64, item: i64, field: &str, known: &BTreeSet<i64>, notes: 
 }
 
 /// A comma-separated list of item ids, as (item, target) pairs, and how many entries were left
-/// out; unknown, malformed and repeated ids are noted.
-fn id_list(text: &str, item: i64, field: &str, known: &BTreeSet<i64>, notes: &mut Notes) -> (Vec<(i64, i64)>, u64) {
+/// out; unknown, malformed and repeated ids are noted. A malformed entry could be any item, so
+/// it marks `item` in `unreadable`: its stored pairs are kept.
+fn id_list(
+    text: &str,
+    item: i64,
+    field: &str,
+    known: &BTreeSet<i64>,
+    notes: &mut Notes,
+    unreadable: &mut Unreadable,
+) -> (Vec<(i64, i64)>, u64) {
     let mut targets = BTreeSet::new();
     let mut left_out = 0;
     for part in text.split(',').map(str::trim).filter(|part| !part.is_empty() && *part != "0") {
@@ -469,7 +478,8 @@ fn id_list(text: &str, item: i64, field: &str, known: &BTreeSet<i64>, notes: &mu
                 left_out += 1;
             }
             Err(_) => {
-                notes.push(format!("item {item}: {field} has a malformed id {part:?}; skipped"));
+                notes.push(format!("item {item}: {field} has a malformed id {part:?}; skipped, its stored pairs kept"));
+                unreadable.add(Some(item));
                 left_out += 1;
             }
         }
