@@ -1,13 +1,16 @@
 //! Upstream access: where pipelines fetch from.
 //!
-//! * `http://` / `https://` — the live site (or a local replay): awc with a timeout, a maximum
-//!   body size, retries with exponential backoff on connection errors, timeouts and 5xx, a
+//! * `http://` / `https://` — the live site (or a local replay): awc with one timeout over the
+//!   whole exchange and an idle-read timeout, a maximum body size, bodies checked against their
+//!   framing (see [`framing`]: complete or failed), retries with exponential backoff on
+//!   connection errors, cut-short bodies, timeouts and 5xx, a
 //!   per-host concurrency limit and rate limit shared by every pipeline, a User-Agent, and an
 //!   optional auth cookie from `HAYLOFT_UPSTREAM_COOKIE` (never logged);
 //! * `file:///dir/` — a capture directory laid out by its `routes.json` (see [`routes`]);
 //! * `embedded` (the default) — generated sample data compiled into the binary, so Hayloft
 //!   serves real-looking data with no network at all.
 
+pub mod framing;
 pub mod replay;
 pub mod routes;
 
@@ -36,9 +39,13 @@ pub const COOKIE_VARIABLE: &str = "HAYLOFT_UPSTREAM_COOKIE";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamSettings {
-    /// Per request attempt.
+    /// Per request attempt: the whole exchange, from connecting to the body's last byte, so
+    /// a server that trickles its answer cannot hold a run.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// The longest wait for the next bytes of a body; a stalled transfer fails this soon.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
     /// A larger body fails the fetch instead of filling memory.
     pub max_body_bytes: usize,
     /// Attempts after the first, on connection errors, timeouts and 5xx answers.
@@ -54,6 +61,7 @@ impl Default for UpstreamSettings {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(10),
             max_body_bytes: 32 * 1024 * 1024,
             retries: 3,
             concurrency: 4,
@@ -75,6 +83,12 @@ pub enum UpstreamError {
     TooLarge { url: String, limit: usize },
     #[error("reading the answer of {url} failed: {reason}")]
     Body { url: String, reason: String },
+    /// The body ended before its framing said it would (or the connection broke): worth
+    /// another attempt, and never a body.
+    #[error("the answer of {url} was cut short: {reason}")]
+    Incomplete { url: String, reason: String },
+    #[error("{url} sent nothing for {idle:?} in the middle of its answer")]
+    Stalled { url: String, idle: Duration },
     #[error("no capture in {dir} answers {request} (see its routes.json)")]
     NotCaptured { dir: String, request: String },
     #[error("invalid upstream: {0}")]
@@ -85,7 +99,10 @@ impl UpstreamError {
     /// Worth another attempt: the next one may well succeed.
     fn is_transient(&self) -> bool {
         match self {
-            UpstreamError::Connect { .. } | UpstreamError::Timeout { .. } => true,
+            UpstreamError::Connect { .. }
+            | UpstreamError::Timeout { .. }
+            | UpstreamError::Incomplete { .. }
+            | UpstreamError::Stalled { .. } => true,
             UpstreamError::Status { status, .. } => *status >= 500,
             _ => false,
         }
@@ -162,7 +179,9 @@ impl Upstream {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(UpstreamError::Invalid(format!("{url:?}: expected embedded, file:///dir/ or http(s)://host/")));
         }
+        let connector = awc::Connector::new().connector(framing::GuardedConnector::default());
         let client = awc::Client::builder()
+            .connector(connector)
             .timeout(settings.timeout)
             .add_default_header((awc::http::header::USER_AGENT, settings.user_agent.clone()))
             .finish();
@@ -267,7 +286,17 @@ impl HttpUpstream {
             .await
     }
 
+    /// One attempt, bounded as a whole by `timeout`.
     async fn fetch_once(&self, url: &str) -> Result<Fetched, UpstreamError> {
+        let timeout = self.settings.timeout;
+        tokio::time::timeout(timeout, self.exchange(url))
+            .await
+            .unwrap_or_else(|_| Err(UpstreamError::Timeout { url: url.to_owned(), timeout }))
+    }
+
+    async fn exchange(&self, url: &str) -> Result<Fetched, UpstreamError> {
+        use futures::StreamExt as _;
+
         let mut request = self.client.get(url);
         if let Some(cookie) = &self.cookie {
             request = request.insert_header((awc::http::header::COOKIE, cookie.as_str()));
@@ -286,11 +315,54 @@ impl HttpUpstream {
             .get(awc::http::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
+        let announced = announced_length(response.headers());
         let limit = self.settings.max_body_bytes;
-        let body = response.body().limit(limit).await.map_err(|error| match error {
-            PayloadError::Overflow => UpstreamError::TooLarge { url: url.to_owned(), limit },
-            other => UpstreamError::Body { url: url.to_owned(), reason: other.to_string() },
-        })?;
-        Ok(Fetched { url: url.to_owned(), body, content_type })
+        if announced.is_some_and(|length| length > limit as u64) {
+            return Err(UpstreamError::TooLarge { url: url.to_owned(), limit });
+        }
+        let mut body = bytes::BytesMut::with_capacity(announced.map_or(0, |length| length as usize));
+        loop {
+            let idle = self.settings.idle_timeout;
+            let next = tokio::time::timeout(idle, response.next())
+                .await
+                .map_err(|_| UpstreamError::Stalled { url: url.to_owned(), idle })?;
+            let Some(chunk) = next else { break };
+            let chunk = chunk.map_err(|error| payload_error(url, error))?;
+            if body.len() + chunk.len() > limit {
+                return Err(UpstreamError::TooLarge { url: url.to_owned(), limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        // The framing guard checks plain HTTP on the wire; this also covers TLS connections.
+        if let Some(announced) = announced.filter(|length| *length != body.len() as u64) {
+            return Err(UpstreamError::Incomplete {
+                url: url.to_owned(),
+                reason: format!("{} of the {announced} body bytes announced arrived", body.len()),
+            });
+        }
+        Ok(Fetched { url: url.to_owned(), body: body.freeze(), content_type })
+    }
+}
+
+/// The length a response's body must have as awc hands it on: its `Content-Length`, unless it
+/// is chunked (the header then means nothing) or compressed (awc decompresses it).
+fn announced_length(headers: &awc::http::header::HeaderMap) -> Option<u64> {
+    use awc::http::header::{CONTENT_ENCODING, TRANSFER_ENCODING};
+    let compressed = headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|coding| !coding.to_str().is_ok_and(|coding| coding.trim().eq_ignore_ascii_case("identity")));
+    if compressed || headers.contains_key(TRANSFER_ENCODING) {
+        return None;
+    }
+    headers.get(awc::http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn payload_error(url: &str, error: PayloadError) -> UpstreamError {
+    match error {
+        PayloadError::Overflow => UpstreamError::Body { url: url.to_owned(), reason: error.to_string() },
+        PayloadError::Incomplete(_) | PayloadError::Io(_) => {
+            UpstreamError::Incomplete { url: url.to_owned(), reason: error.to_string() }
+        }
+        other => UpstreamError::Body { url: url.to_owned(), reason: other.to_string() },
     }
 }

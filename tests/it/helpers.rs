@@ -344,6 +344,22 @@ pub fn items_snapshot(env: &TestEnv) -> Value {
     })
 }
 
+/// Every stored row of one table (in key order), as JSON: for comparing what a run left.
+pub fn stored_rows<R: hayloft::pipelines::table::StoredRow>(env: &TestEnv) -> Vec<Value> {
+    block_on(async {
+        let url = hayloft::db::DatabaseUrl::parse(&env.database_url).unwrap();
+        let db = hayloft::db::Database::connect(&url, 1).await.unwrap();
+        let mut rows: Vec<(String, Value)> = R::read_all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.key(), serde_json::to_value(&row).unwrap()))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.into_iter().map(|(_, row)| row).collect()
+    })
+}
+
 /// Waits until a run of `pipeline` is in progress, and returns it.
 pub fn wait_until_running(env: &TestEnv, pipeline: &str) -> Value {
     eventually(Duration::from_secs(10), || {

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod devices;
 mod discord;
+mod faults;
 mod graphql;
 mod items;
 mod notify;
