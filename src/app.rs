@@ -172,6 +172,7 @@ impl Hayloft {
             let graphql = crate::graphql::http::GraphqlState {
                 schema: crate::graphql::http::LazySchema::new(db.clone(), ops, settings.clone()),
                 db: db.clone(),
+                admission: Arc::new(crate::graphql::http::Admission::new(&settings)),
                 settings,
                 admin_token: admin_token.clone(),
                 metrics: metrics.clone(),

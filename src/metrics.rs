@@ -54,6 +54,7 @@ pub const ACTOR_QUARANTINES: &str = "hayloft_actor_quarantines_total";
 pub const HTTP_REQUESTS: &str = "hayloft_http_requests_total";
 pub const HTTP_DURATION: &str = "hayloft_http_request_duration_seconds";
 pub const GRAPHQL_DURATION: &str = "hayloft_graphql_request_duration_seconds";
+pub const GRAPHQL_REFUSED: &str = "hayloft_graphql_refused_total";
 pub const BUS_MISSED: &str = "hayloft_metrics_events_missed_total";
 
 const FAMILIES: &[Family] = &[
@@ -65,6 +66,7 @@ const FAMILIES: &[Family] = &[
     Family { name: HTTP_REQUESTS, kind: "counter", help: "HTTP requests by route pattern, method and status." },
     Family { name: HTTP_DURATION, kind: "histogram", help: "HTTP request durations by route pattern." },
     Family { name: GRAPHQL_DURATION, kind: "histogram", help: "GraphQL request durations by outcome." },
+    Family { name: GRAPHQL_REFUSED, kind: "counter", help: "GraphQL requests refused before execution, by reason." },
     Family { name: BUS_MISSED, kind: "counter", help: "Events the metrics recorder missed because it fell behind." },
 ];
 

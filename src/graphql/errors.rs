@@ -11,6 +11,8 @@ pub mod code {
     pub const TIMEOUT: &str = "TIMEOUT";
     pub const INTERNAL: &str = "INTERNAL";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// A request body over `max_body_bytes` (HTTP 413).
+    pub const TOO_LARGE: &str = "TOO_LARGE";
 }
 
 /// An error with `extensions.code` set.

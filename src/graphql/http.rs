@@ -3,7 +3,14 @@
 //! subscriptions on `/graphql` (graphql-transport-ws and the older graphql-ws), and GraphiQL at
 //! `/graphiql`. Every request gets a body size limit and a timeout, and every error a stable
 //! `extensions.code`.
+//!
+//! Costs are bounded before they are paid: a document is parsed and measured (fragments
+//! expanded, in linear time; see [`super::budget`]) before validation, then waits for a place in
+//! one of two lanes — small documents and large ones — each with a few places and a short
+//! queue, so a flood of heavy queries is refused with UNAVAILABLE while small queries and
+//! `/healthz` keep answering. A batch holds at most `max_batch` requests.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix_web::http::header;
@@ -46,6 +53,87 @@ pub struct GraphqlState {
     /// `HAYLOFT_ADMIN_TOKEN`; `None` disables the mutation for everyone.
     pub admin_token: Option<Arc<str>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub admission: Arc<Admission>,
+}
+
+/// Why a request was not given a place to execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoPlace {
+    #[error("the server is answering as many {0} queries as it can and {1} more are waiting; try again shortly")]
+    QueueFull(&'static str, usize),
+    #[error("no place to run this {0} query came free within {1:?}; try again shortly")]
+    Waited(&'static str, std::time::Duration),
+}
+
+/// A few places to execute requests in, and a short queue for more: FIFO (tokio's semaphore
+/// is fair), bounded in length and in waiting time.
+pub struct Lane {
+    name: &'static str,
+    places: Arc<tokio::sync::Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    max_wait: std::time::Duration,
+}
+
+/// Counts a waiting request for as long as it waits, even if its client goes away.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Lane {
+    fn new(name: &'static str, places: usize, max_waiting: usize, max_wait: std::time::Duration) -> Self {
+        let places = Arc::new(tokio::sync::Semaphore::new(places.max(1)));
+        Self { name, places, waiting: AtomicUsize::new(0), max_waiting, max_wait }
+    }
+
+    /// A place, held until the permit is dropped (by the task that executes the request).
+    async fn enter(&self) -> Result<tokio::sync::OwnedSemaphorePermit, NoPlace> {
+        if let Ok(permit) = self.places.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let already = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        if already >= self.max_waiting {
+            return Err(NoPlace::QueueFull(self.name, already));
+        }
+        match tokio::time::timeout(self.max_wait, self.places.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // The semaphore is never closed; treat it like a wait that ran out.
+            Ok(Err(_)) | Err(_) => Err(NoPlace::Waited(self.name, self.max_wait)),
+        }
+    }
+}
+
+/// The two lanes of [`GraphqlSettings`]: small documents and large ones.
+pub struct Admission {
+    small: Lane,
+    large: Lane,
+    small_fields: u64,
+    small_depth: u64,
+}
+
+impl Admission {
+    pub fn new(settings: &GraphqlSettings) -> Self {
+        let lane = |name| Lane::new(name, settings.max_concurrent, settings.max_queued, settings.queue_timeout);
+        Self {
+            small: lane("small"),
+            large: lane("large"),
+            small_fields: settings.small_fields as u64,
+            small_depth: settings.small_depth as u64,
+        }
+    }
+
+    fn lane(&self, cost: super::budget::Cost) -> &Lane {
+        if cost.fields <= self.small_fields && cost.depth <= self.small_depth {
+            &self.small
+        } else {
+            &self.large
+        }
+    }
 }
 
 /// Marks a request that came as a GET: it may only query.
@@ -103,27 +191,57 @@ fn error_response(code: &'static str, message: String) -> Response {
 /// (tests, benchmarks), an upper bound otherwise.
 pub const STATEMENTS_HEADER: &str = "hayloft-statements";
 
-/// Runs one request within the time limit.
-async fn execute(state: &GraphqlState, request: Request, count_statements: bool) -> Response {
+/// Measures, admits and runs one request within the time limit.
+async fn execute(state: &GraphqlState, mut request: Request, count_statements: bool) -> Response {
     let before = crate::db::statements::started();
     let started = std::time::Instant::now();
-    // The request runs as its own task and is never cancelled mid-query: dropping a SQLite
-    // query in flight panics the worker (diesel-async's sync wrapper blocks in place on drop,
-    // which actix's single-threaded runtime forbids). Past the time limit the client gets
-    // TIMEOUT at once and the task finishes on its own; a client that disconnects likewise
-    // only drops the handle. Boxed: a schema this size makes large resolver futures.
+    // Parsed and measured here, before any place is taken: a document over its budget costs
+    // one linear pass. The schema reuses the parsed document (and measures it once more in its
+    // parse hook, which also covers WebSocket subscriptions).
+    let cost = match request.parsed_query() {
+        Ok(document) => super::budget::measure(document, state.settings.budget()),
+        Err(error) => return with_codes(Response::from_errors(vec![error])),
+    };
+    let cost = match cost {
+        Ok(cost) => cost,
+        Err(refusal) => {
+            state.metrics.add(crate::metrics::GRAPHQL_REFUSED, vec![("reason", "over_budget".to_owned())], 1.0);
+            return Response::from_errors(vec![super::over_budget(refusal)]);
+        }
+    };
+    let permit = match state.admission.lane(cost).enter().await {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            state.metrics.add(crate::metrics::GRAPHQL_REFUSED, vec![("reason", "busy".to_owned())], 1.0);
+            return error_response(code::UNAVAILABLE, refusal.to_string());
+        }
+    };
+    // The request runs as its own task, holding its place until it ends. On SQLite it is never
+    // cancelled mid-query: dropping a SQLite query in flight panics the worker (diesel-async's
+    // sync wrapper blocks in place on drop, which actix's single-threaded runtime forbids).
+    // Past the time limit the client gets TIMEOUT at once; on PostgreSQL the task is aborted
+    // (tokio-postgres drops an abandoned query's answer), on SQLite it finishes on its own but
+    // still holds its place, so abandoned work can never pile up. Boxed: a schema this size
+    // makes large resolver futures.
     let schema = state.schema.get().clone();
-    let task = actix_web::rt::spawn(Box::pin(async move { schema.execute(request).await }));
-    let mut response = match tokio::time::timeout(state.settings.timeout, task).await {
+    let mut task = actix_web::rt::spawn(Box::pin(async move {
+        let _place = permit;
+        schema.execute(request).await
+    }));
+    let mut response = match tokio::time::timeout(state.settings.timeout, &mut task).await {
         Ok(Ok(response)) => with_codes(response),
         Ok(Err(error)) => {
             tracing::error!(%error, "a GraphQL request failed");
             error_response(code::INTERNAL, "the request failed inside the server; see the server log".to_owned())
         }
-        Err(_) => error_response(
-            code::TIMEOUT,
-            format!("the request took longer than {:?}; its answer was abandoned", state.settings.timeout),
-        ),
+        Err(_) => {
+            let cancelled = matches!(state.db, Database::Postgres(_));
+            if cancelled {
+                task.abort();
+            }
+            let what = if cancelled { "it was cancelled" } else { "its answer was abandoned" };
+            error_response(code::TIMEOUT, format!("the request took longer than {:?}; {what}", state.settings.timeout))
+        }
     };
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     let labels = vec![("outcome", outcome.to_owned())];
@@ -133,6 +251,14 @@ async fn execute(state: &GraphqlState, request: Request, count_statements: bool)
         response.extensions.insert("sqlStatements".to_owned(), async_graphql::Value::from(statements));
     }
     response
+}
+
+/// Whether a response says the server had no place for it (HTTP 503, worth retrying).
+fn refused_as_busy(response: &Response) -> bool {
+    response.errors.iter().any(|error| {
+        error.extensions.as_ref().and_then(|extensions| extensions.get("code"))
+            == Some(&async_graphql::Value::from(code::UNAVAILABLE))
+    })
 }
 
 fn wants_statements(request: &HttpRequest) -> bool {
@@ -150,7 +276,20 @@ fn bad_request(message: String) -> HttpResponse {
     json(actix_web::http::StatusCode::BAD_REQUEST, &error_response(code::BAD_USER_INPUT, message))
 }
 
-async fn post(state: web::Data<GraphqlState>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn post(
+    state: web::Data<GraphqlState>,
+    request: HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> HttpResponse {
+    let body = match body {
+        Ok(body) => body,
+        Err(error) if error.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            let limit = state.settings.max_body_bytes;
+            let refusal = error_response(code::TOO_LARGE, format!("the request body is over the {limit}-byte limit"));
+            return json(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, &refusal);
+        }
+        Err(error) => return bad_request(format!("the request body could not be read: {error}")),
+    };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(error) => return bad_request(format!("the body is not a GraphQL request: {error}")),
@@ -159,7 +298,20 @@ async fn post(state: web::Data<GraphqlState>, request: HttpRequest, body: web::B
     let count = wants_statements(&request);
     let response = match batch {
         BatchRequest::Single(single) => {
-            BatchResponse::Single(execute(&state, prepare(&state, single, admin), count).await)
+            let response = execute(&state, prepare(&state, single, admin), count).await;
+            if refused_as_busy(&response) {
+                let mut busy = json(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, &response);
+                busy.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                return busy;
+            }
+            BatchResponse::Single(response)
+        }
+        BatchRequest::Batch(requests) if requests.len() > state.settings.max_batch => {
+            return bad_request(format!(
+                "a batch may hold at most {} requests; this one holds {}",
+                state.settings.max_batch,
+                requests.len()
+            ));
         }
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());

@@ -4,6 +4,7 @@
 //! by the first request that needs it, and shared by every HTTP worker; see [`http`] for how it
 //! is served and protected.
 
+pub mod budget;
 pub mod entities;
 pub mod errors;
 pub mod http;
@@ -15,7 +16,7 @@ pub mod roots;
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{MergedObject, Schema, ServerError, ServerResult, Variables};
 use serde::{Deserialize, Serialize};
 
@@ -35,11 +36,33 @@ pub struct GraphqlSettings {
     pub max_depth: usize,
     /// Largest complexity (one per field, lists counted once) allowed.
     pub max_complexity: usize,
-    /// Most aliased fields in one document.
+    /// Most aliased fields in one document, fragments expanded.
     pub max_aliases: usize,
-    /// A request still running after this is cancelled with a TIMEOUT error.
+    /// Most fragment spreads in one document, as written. With `max_complexity` (which also
+    /// bounds the fields a document expands to) this keeps a document's checks linear in its
+    /// size: see [`budget`].
+    pub max_fragment_spreads: usize,
+    /// Past this the client gets TIMEOUT. On PostgreSQL the request is cancelled; on SQLite
+    /// it runs to its end (a SQLite query cannot be dropped in flight) but keeps its place
+    /// in `max_concurrent`, so abandoned work stays bounded.
     #[serde(with = "humantime_serde")]
     pub timeout: std::time::Duration,
+    /// Requests executing at once, per lane: small documents (at most `small_fields` fields
+    /// and `small_depth` levels, fragments expanded) and large ones each have their own, so a
+    /// flood of heavy queries never queues a small one behind it.
+    pub max_concurrent: usize,
+    /// Requests waiting for a place, per lane; one more is refused at once with UNAVAILABLE.
+    pub max_queued: usize,
+    /// How long a request may wait for a place before it is refused with UNAVAILABLE.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: std::time::Duration,
+    /// The most fields (after expansion) a small document has.
+    pub small_fields: usize,
+    /// The deepest a small document is: a list's rows multiply the cost of every level below
+    /// it, so depth, more than field count, tells a heavy query.
+    pub small_depth: usize,
+    /// Most requests in one batch (a JSON array of requests).
+    pub max_batch: usize,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Origins allowed to call the API from a browser (`["*"]` for any); empty: same origin only.
@@ -55,10 +78,29 @@ impl Default for GraphqlSettings {
             max_depth: 12,
             max_complexity: 10_000,
             max_aliases: 30,
+            max_fragment_spreads: 500,
             timeout: std::time::Duration::from_secs(10),
+            max_concurrent: 2,
+            max_queued: 32,
+            queue_timeout: std::time::Duration::from_secs(5),
+            small_fields: 50,
+            small_depth: 3,
+            max_batch: 10,
             max_body_bytes: 64 * 1024,
             cors_origins: Vec::new(),
             cache_max_age: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+impl GraphqlSettings {
+    /// The limits every document is measured against before validation.
+    pub fn budget(&self) -> budget::Budget {
+        budget::Budget {
+            max_fields: self.max_complexity as u64,
+            max_aliases: self.max_aliases as u64,
+            max_depth: self.max_depth as u64,
+            max_spreads: self.max_fragment_spreads as u64,
         }
     }
 }
@@ -68,7 +110,7 @@ pub fn build(db: Option<crate::db::Database>, ops: Option<Ops>, settings: &Graph
     let mut builder = Schema::build(Query::default(), ops::Mutation, ops::SubscriptionRoot)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
-        .extension(AliasLimit(settings.max_aliases));
+        .extension(DocumentBudget(settings.budget()));
     if let Some(db) = db {
         builder = builder.data(db);
     }
@@ -83,44 +125,20 @@ pub fn sdl() -> String {
     build(None, None, &GraphqlSettings::default()).sdl()
 }
 
-/// Refuses documents with more than the allowed number of aliased fields (aliases let one
-/// small document ask for the same expensive field many times).
-struct AliasLimit(usize);
+/// Measures every document right after it is parsed (HTTP and WebSocket alike) and refuses one
+/// over its budget before validation walks it; see [`budget`].
+struct DocumentBudget(budget::Budget);
 
-impl ExtensionFactory for AliasLimit {
+impl ExtensionFactory for DocumentBudget {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AliasLimitExtension(self.0))
+        Arc::new(DocumentBudgetExtension(self.0))
     }
 }
 
-struct AliasLimitExtension(usize);
-
-fn count_aliases(selections: &SelectionSet, document: &ExecutableDocument, depth: usize) -> usize {
-    // Fragments can spread each other; the depth limit runs later, so bound the walk here.
-    if depth > 64 {
-        return 0;
-    }
-    selections
-        .items
-        .iter()
-        .map(|selection| match &selection.node {
-            Selection::Field(field) => {
-                usize::from(field.node.alias.is_some())
-                    + count_aliases(&field.node.selection_set.node, document, depth + 1)
-            }
-            Selection::InlineFragment(fragment) => {
-                count_aliases(&fragment.node.selection_set.node, document, depth + 1)
-            }
-            Selection::FragmentSpread(spread) => document
-                .fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |fragment| count_aliases(&fragment.node.selection_set.node, document, depth + 1)),
-        })
-        .sum()
-}
+struct DocumentBudgetExtension(budget::Budget);
 
 #[async_trait::async_trait]
-impl Extension for AliasLimitExtension {
+impl Extension for DocumentBudgetExtension {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -129,19 +147,16 @@ impl Extension for AliasLimitExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let aliases: usize = document
-            .operations
-            .iter()
-            .map(|(_, operation)| count_aliases(&operation.node.selection_set.node, &document, 0))
-            .sum();
-        if aliases > self.0 {
-            let mut error =
-                ServerError::new(format!("the query uses {aliases} aliases; at most {} are allowed", self.0), None);
-            let mut extensions = async_graphql::ErrorExtensionValues::default();
-            extensions.set("code", errors::code::TOO_COMPLEX);
-            error.extensions = Some(extensions);
-            return Err(error);
-        }
+        budget::measure(&document, self.0).map_err(over_budget)?;
         Ok(document)
     }
+}
+
+/// The error for a document over its budget: TOO_COMPLEX.
+pub fn over_budget(refusal: budget::OverBudget) -> ServerError {
+    let mut error = ServerError::new(refusal.to_string(), None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", errors::code::TOO_COMPLEX);
+    error.extensions = Some(extensions);
+    error
 }

@@ -296,8 +296,9 @@ fn limits_and_errors_have_stable_codes() {
     let (_, body) = post(server, "{ runs(pipeline: \"nope\") { id } }", json!({}), &[]);
     assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
     let huge = format!("{{ item(id: 11) {{ name }} }} #{}", "x".repeat(100_000));
-    let (status, _) = post(server, &huge, json!({}), &[]);
+    let (status, body) = post(server, &huge, json!({}), &[]);
     assert_eq!(status, 413, "the body limit");
+    assert_eq!(error_code(&body), "TOO_LARGE", "{body}");
     let data = data(server, "{ item(id: 99999) { name } }");
     assert!(data["item"].is_null());
 }

@@ -10,6 +10,7 @@ mod devices;
 mod discord;
 mod faults;
 mod graphql;
+mod graphql_abuse;
 mod items;
 mod notify;
 mod schema;

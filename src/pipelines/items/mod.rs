@@ -43,7 +43,7 @@ impl Extract for FetchItems {
 /// What the parser hands the loader.
 pub enum Parsed {
     Unchanged { fingerprint: String },
-    Fresh { data: ItemsData, fingerprint: String },
+    Fresh { data: Box<ItemsData>, fingerprint: String },
 }
 
 pub struct ParseItems;
@@ -65,7 +65,7 @@ impl Transform for ParseItems {
             + data.well_outputs.len();
         counters.emitted(rows as u64);
         counters.dropped(data.skipped_rows);
-        Ok(Parsed::Fresh { data, fingerprint })
+        Ok(Parsed::Fresh { data: Box::new(data), fingerprint })
     }
 }
 
@@ -82,7 +82,7 @@ impl Load for StoreItems {
         match input {
             Parsed::Unchanged { fingerprint } => Ok(unchanged_report(&fingerprint)),
             Parsed::Fresh { data, fingerprint } => {
-                load::load(&self.db, data, fingerprint, run, &self.guard, NAME).await
+                load::load(&self.db, *data, fingerprint, run, &self.guard, NAME).await
             }
         }
     }
