@@ -323,6 +323,18 @@ async fn stage_down<A: Actor>(stage: &str, child: &ChildRef<A>) -> StageError {
     }
 }
 
+/// A run that reaches a quarantined stage is refused for that reason, not for the failure
+/// that led to the quarantine (checked before sending, so a run whose own message made the
+/// stage fail still says what failed).
+fn quarantined<A: Actor>(stage: &str, child: &ChildRef<A>) -> Result<(), StageError> {
+    let Some(left) = child.quarantined_for() else { return Ok(()) };
+    let last = child.last_exit().map_or_else(String::new, |reason| format!("; it last stopped: {reason}"));
+    Err(StageError::StageDown(format!(
+        "{stage} is quarantined after repeated failures, retried in {} s{last}",
+        left.as_secs_f64().ceil()
+    )))
+}
+
 impl<E, T, L> RunStages for StageRefs<E, T, L>
 where
     E: Extract,
@@ -333,6 +345,10 @@ where
         let (extractor, transformer, loader) = (self.extractor.clone(), self.transformer.clone(), self.loader.clone());
         let counters = self.counters.clone();
         Box::pin(async move {
+            // Nothing is fetched for a run a quarantined stage would refuse later on.
+            quarantined("extractor", &extractor)?;
+            quarantined("transformer", &transformer)?;
+            quarantined("loader", &loader)?;
             let request = ExtractRequest { run: run.clone(), output: PhantomData };
             let queued = counters.extractor.queue();
             let raw = match extractor.send(request).await {
@@ -340,6 +356,7 @@ where
                 Err(_) => return Err(stage_down("extractor", &extractor).await),
             };
             drop(queued);
+            quarantined("transformer", &transformer)?;
             let request = TransformRequest { run: run.clone(), input: raw, output: PhantomData };
             let queued = counters.transformer.queue();
             let records = match transformer.send(request).await {
@@ -347,6 +364,7 @@ where
                 Err(_) => return Err(stage_down("transformer", &transformer).await),
             };
             drop(queued);
+            quarantined("loader", &loader)?;
             let _queued = counters.loader.queue();
             match loader.send(LoadRequest { run, input: records }).await {
                 Ok(result) => result,

@@ -281,17 +281,27 @@ impl ChildContext {
 pub struct ChildRef<A: Actor> {
     current: Arc<RwLock<Option<Addr<A>>>>,
     last_exit: Arc<Mutex<Option<ExitReason>>>,
+    /// Until when the child is quarantined, while it is.
+    quarantined_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl<A: Actor> Clone for ChildRef<A> {
     fn clone(&self) -> Self {
-        Self { current: self.current.clone(), last_exit: self.last_exit.clone() }
+        Self {
+            current: self.current.clone(),
+            last_exit: self.last_exit.clone(),
+            quarantined_until: self.quarantined_until.clone(),
+        }
     }
 }
 
 impl<A: Actor> Default for ChildRef<A> {
     fn default() -> Self {
-        Self { current: Arc::new(RwLock::new(None)), last_exit: Arc::new(Mutex::new(None)) }
+        Self {
+            current: Arc::new(RwLock::new(None)),
+            last_exit: Arc::new(Mutex::new(None)),
+            quarantined_until: Arc::new(Mutex::new(None)),
+        }
     }
 }
 
@@ -322,6 +332,16 @@ impl<A: Actor> ChildRef<A> {
             }
         }
         None
+    }
+
+    /// How long the child's quarantine still lasts, while it is quarantined.
+    pub fn quarantined_for(&self) -> Option<Duration> {
+        let until = *self.quarantined_until.lock().unwrap_or_else(PoisonError::into_inner);
+        until.map(|until| until.saturating_duration_since(Instant::now()))
+    }
+
+    fn set_quarantine(&self, until: Option<Instant>) {
+        *self.quarantined_until.lock().unwrap_or_else(PoisonError::into_inner) = until;
     }
 
     /// Why the previous incarnation exited, if it did.
@@ -362,6 +382,8 @@ struct StartedChild {
 /// Starts incarnations of one kind of child. Implemented by [`ChildSpec`] for any actor.
 trait ChildFactory {
     fn start(&self, context: ChildContext, mailbox_capacity: usize) -> StartedChild;
+    /// Tells the child's handles that it is quarantined until `until` (`None`: no longer).
+    fn quarantined(&self, until: Option<Instant>);
 }
 
 struct ActorFactory<A: Actor, F> {
@@ -381,6 +403,7 @@ where
         context.set_mailbox_capacity(mailbox_capacity);
         let addr = context.address();
         self.child_ref.set(Some(addr.clone()));
+        self.child_ref.set_quarantine(None);
         // `parent: None`: the path already says where the actor sits; nesting would repeat it.
         let span = tracing::info_span!(parent: None, "actor", path = %child.path);
         let handle = actix::spawn(context.into_future(actor).instrument(span));
@@ -396,6 +419,10 @@ where
             supervisor.do_send(ChildEvent { slot, incarnation, kind: ChildEventKind::Exited(reason) });
         });
         StartedChild { abort, subtree: (self.subtree)(&addr) }
+    }
+
+    fn quarantined(&self, until: Option<Instant>) {
+        self.child_ref.set_quarantine(until);
     }
 }
 
@@ -596,7 +623,6 @@ impl Supervisor {
         while slot.recent_restarts.front().is_some_and(|at| now.duration_since(*at) >= limit.within) {
             slot.recent_restarts.pop_front();
         }
-        slot.total_restarts += 1;
         let child_path = slot.path.to_string();
 
         if slot.recent_restarts.len() as u32 >= limit.max_restarts {
@@ -606,6 +632,7 @@ impl Supervisor {
             slot.recent_restarts.clear();
             slot.state = ChildState::Quarantined;
             slot.quarantined_until = Some(now + retry_in);
+            slot.spec.factory.quarantined(slot.quarantined_until);
             error!(
                 supervisor = %path,
                 child = %child_path,
@@ -625,7 +652,7 @@ impl Supervisor {
                 parent.do_send(Escalation {
                     supervisor: path.to_string(),
                     child: child_path,
-                    reason,
+                    reason: reason.clone(),
                     restarts_in_window,
                     retry_in,
                 });
@@ -638,7 +665,7 @@ impl Supervisor {
                     .is_some_and(|slot| slot.incarnation == incarnation && slot.state == ChildState::Quarantined);
                 if still_quarantined && !supervisor.shutting_down {
                     info!(child = %supervisor.slots[slot_index].path, "quarantine over, restarting child");
-                    supervisor.start_child(slot_index, ctx);
+                    supervisor.restart_child(slot_index, &reason, ctx);
                 }
             });
             return;
@@ -646,8 +673,17 @@ impl Supervisor {
 
         slot.recent_restarts.push_back(now);
         slot.state = ChildState::Restarting;
+        self.restart_child(slot_index, &reason, ctx);
+    }
+
+    /// Starts a child again after `reason` stopped it, counting the restart where it happens
+    /// (immediately, or when a quarantine ends), so the tree and the bus always agree.
+    fn restart_child(&mut self, slot_index: usize, reason: &ExitReason, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slots.get_mut(slot_index) else { return };
+        slot.total_restarts += 1;
         let restarts = slot.total_restarts;
-        info!(supervisor = %path, child = %child_path, restarts, "restarting child");
+        let child_path = slot.path.to_string();
+        info!(supervisor = %self.path, child = %child_path, restarts, "restarting child");
         if let Some(events) = &self.events {
             events.publish(Event::ActorRestarted { actor: child_path, reason: reason.to_string(), restarts });
         }

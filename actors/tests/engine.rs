@@ -162,13 +162,24 @@ async fn failing_child_is_quarantined_with_backoff() {
     });
     let escalations = Rc::new(RefCell::new(Vec::new()));
     let sink = EscalationSink(escalations.clone()).start();
-    let root = Supervisor::new("root").child(spec).escalate_to(sink.recipient()).start();
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let root = Supervisor::new("root").child(spec).escalate_to(sink.recipient()).publish_to(bus.clone()).start();
+    // Every restart the tree counts is announced once on the bus (what the metrics count).
+    let mut announced = 0;
+    let mut count_announced = move || {
+        while let Ok(event) = events.try_recv() {
+            announced += u64::from(matches!(&*event, Event::ActorRestarted { .. }));
+        }
+        announced
+    };
 
     // 1 start + 3 restarts, then quarantine.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(starts.load(Ordering::SeqCst), 4);
     let tree = root.send(GetTree).await.unwrap();
     assert_eq!(tree.children[0].state, ChildState::Quarantined);
+    assert_eq!((tree.children[0].restarts, count_announced()), (3, 3), "the quarantine is not a restart yet");
     assert_eq!(escalations.borrow().len(), 1);
     assert_eq!(escalations.borrow()[0].retry_in, Duration::from_secs(10));
     assert_eq!(escalations.borrow()[0].child, "root/crasher");
@@ -182,6 +193,8 @@ async fn failing_child_is_quarantined_with_backoff() {
     assert!(starts.load(Ordering::SeqCst) >= 5);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(starts.load(Ordering::SeqCst), 8, "quarantine lifted: a fresh window of 3 restarts");
+    let tree = root.send(GetTree).await.unwrap();
+    assert_eq!((tree.children[0].restarts, count_announced()), (7, 7), "the restart after a quarantine counts");
     assert_eq!(escalations.borrow().len(), 2);
     assert_eq!(escalations.borrow()[1].retry_in, Duration::from_secs(20), "backoff doubles");
 }
@@ -414,6 +427,34 @@ async fn stage_panic_fails_the_run_and_restarts_the_stage() {
         let restarted: Vec<_> = stages.iter().filter(|node| node.restarts > 0).map(|node| node.name.as_str()).collect();
         assert_eq!(restarted, [actor], "only the panicking stage restarts");
     }
+}
+
+// A stage that keeps panicking is quarantined; a run that reaches it then says so, rather
+// than repeating the panic that led there, and fetches nothing.
+#[actix::test]
+async fn runs_refused_by_a_quarantined_stage_say_so() {
+    let ledger = Arc::new(MemoryLedger::default());
+    let script = Arc::new(Mutex::new(Script { panic_in: Some("transform"), ..Script::default() }));
+    let (_root, handle) = test_pipeline(ledger.clone(), EventBus::default(), script);
+    settle().await;
+    let mut errors = Vec::new();
+    for _ in 0..30 {
+        let record = handle.run_to_completion(Trigger::Manual, RunOptions::default()).await.unwrap();
+        assert_eq!(record.status, RunStatus::Failed);
+        let error = record.error.unwrap();
+        let refused = error.contains("transformer is quarantined");
+        errors.push(error);
+        if refused {
+            break;
+        }
+        settle().await;
+    }
+    let (refusal, panics) = errors.split_last().unwrap();
+    assert!(refusal.contains("transformer is quarantined after repeated failures"), "{errors:#?}");
+    assert!(refusal.contains("transformer exploded"), "it names the last failure: {refusal}");
+    assert!(panics.len() >= 5 && panics.iter().all(|error| error.contains("exploded")), "{errors:#?}");
+    let fetched = handle.counters().extractor.snapshot().received;
+    assert_eq!(fetched, panics.len() as u64, "the refused run fetched nothing");
 }
 
 // A stage error fails the run cleanly with a readable reason and publishes the outcome.
