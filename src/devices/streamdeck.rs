@@ -286,6 +286,8 @@ struct SimulatedState {
     presses: VecDeque<u8>,
     plugged: bool,
     connections: u32,
+    /// Connection attempts made while unplugged.
+    refused: u32,
 }
 
 /// A deck that exists only in memory: it records what it is shown and lets its holder press
@@ -304,6 +306,7 @@ impl SimulatedDeck {
             presses: VecDeque::new(),
             plugged: true,
             connections: 0,
+            refused: 0,
         };
         Self { state: Arc::new(Mutex::new(state)) }
     }
@@ -345,6 +348,11 @@ impl SimulatedDeck {
     pub fn connections(&self) -> u32 {
         self.with(|state| state.connections)
     }
+
+    /// How many connection attempts found it unplugged.
+    pub fn refused_connections(&self) -> u32 {
+        self.with(|state| state.refused)
+    }
 }
 
 struct SimulatedConnection {
@@ -355,6 +363,7 @@ impl DeckConnector for SimulatedDeck {
     fn connect(&self) -> Result<Box<dyn Deck>, DeckError> {
         self.with(|state| {
             if !state.plugged {
+                state.refused += 1;
                 return Err(DeckError::NotFound);
             }
             state.connections += 1;

@@ -98,7 +98,8 @@ fn slash_commands_answer_through_the_command_core() {
         let started = ask(1, vec![700], run()).await;
         assert_eq!(started["title"], "demo: run #1 started", "{started}");
         let mut finished = false;
-        for _ in 0..200 {
+        // Up to 30 s: polled, not slept through.
+        for _ in 0..600 {
             let recent = ask(5, vec![], Command::Recent { limit: 5, pipeline: None }).await;
             if recent["description"].as_str().unwrap_or_default().contains("#1 demo succeeded +20") {
                 finished = true;

@@ -400,6 +400,12 @@ fn subscriptions_receive_runs_and_changes() {
     let env = env.env("HAYLOFT_ADMIN_TOKEN", TOKEN).env("HAYLOFT_PIPELINES__TENT__ENABLED", "false");
     assert!(run(&env, "items").iter().all(|summary| summary["status"] == "succeeded"));
     let server = env.serve();
+    let subscribers = || {
+        let metrics = server.get("/metrics").text().unwrap();
+        let line = metrics.lines().find(|line| line.starts_with("hayloft_event_bus_subscribers ")).unwrap().to_owned();
+        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+    };
+    let before = subscribers();
 
     let mut modern = websocket(&server, "graphql-transport-ws");
     modern
@@ -424,8 +430,9 @@ fn subscriptions_receive_runs_and_changes() {
         .to_string(),
     ))
     .unwrap();
-    // Let the subscriptions reach the bus before the run starts.
-    std::thread::sleep(Duration::from_millis(500));
+    // The run starts once all three subscriptions listen on the bus.
+    let listening = eventually(Duration::from_secs(30), || (subscribers() >= before + 3).then_some(()));
+    assert!(listening.is_some(), "{} bus subscribers, {before} before", subscribers());
     let (_, body) = post(
         &server,
         "mutation { runPipeline(name: \"tent\") { id } }",

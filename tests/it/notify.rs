@@ -116,7 +116,11 @@ fn every_message_arrives_once_after_retries() {
     assert!(all[1].starts_with("demo: +5 new, 0 changed, 0 removed"), "{all:?}");
     assert!(all[2].starts_with("demo: +0 new, 0 changed, 3 removed"), "{all:?}");
     assert!(all[3].contains("failed") && all[3].contains("demo transform asked to panic"), "{all:?}");
-    std::thread::sleep(Duration::from_secs(2));
+    // Once all four are marked delivered nothing can send them again: then count.
+    let marked = eventually(Duration::from_secs(30), || {
+        (server.logs().matches("notification delivered").count() >= 4).then_some(())
+    });
+    assert!(marked.is_some(), "{}", server.logs());
     assert_eq!(receiver.accepted().len(), 4, "exactly once each: {:?}", receiver.accepted());
     assert_eq!(receiver.requests.load(Ordering::SeqCst), 7, "three refusals, then four deliveries");
     assert!(server.logs().contains("notification not delivered; will retry"));
@@ -146,7 +150,11 @@ fn a_crash_after_sending_resends_on_restart() {
     assert_eq!(run_demo(&env, "21")["inserted"], 1);
     let third = eventually(Duration::from_secs(20), || (receiver.accepted().len() >= 3).then_some(()));
     assert!(third.is_some(), "later messages still flow");
-    std::thread::sleep(Duration::from_secs(2));
+    // The re-sent message and the new one, both marked: nothing is left to send.
+    let marked = eventually(Duration::from_secs(30), || {
+        (second.logs().matches("notification delivered").count() >= 2).then_some(())
+    });
+    assert!(marked.is_some(), "{}", second.logs());
     assert_eq!(receiver.accepted().len(), 3, "{:?}", receiver.accepted());
 }
 
