@@ -181,6 +181,9 @@ trait TableSync: Send + Sync {
     async fn plan(&mut self, db: &Database) -> Result<TableCounts, DbError>;
     fn guarded(&self) -> bool;
     fn take_changes(&mut self) -> Vec<Change>;
+    fn as_any(&self) -> &dyn std::any::Any;
+    /// Keys of `stored`'s incoming rows (a table of the same type) this load would delete.
+    fn would_delete(&self, stored: &dyn TableSync) -> Vec<String>;
     fn upsert_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()>;
     fn delete_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()>;
     fn upsert_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>>;
@@ -238,6 +241,26 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
 
     fn take_changes(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.changes)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn would_delete(&self, stored: &dyn TableSync) -> Vec<String> {
+        let Some(stored) = stored.as_any().downcast_ref::<TableLoad<R>>() else { return Vec::new() };
+        let present: std::collections::BTreeSet<String> = self.incoming.iter().map(StoredRow::key).collect();
+        stored
+            .incoming
+            .iter()
+            .filter(|row| !present.contains(&row.key()))
+            .filter(|row| match &self.policy {
+                DeletePolicy::Replace => true,
+                DeletePolicy::KeepAll => false,
+                DeletePolicy::KeepWhere(keep) => !keep(row),
+            })
+            .map(StoredRow::key)
+            .collect()
     }
 
     fn upsert_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
@@ -301,6 +324,19 @@ impl Dataset {
     /// The incoming rows of `table` as JSON (empty for an unknown table).
     pub fn rows_of(&self, table: &str) -> Vec<serde_json::Value> {
         self.tables.iter().filter(|t| t.table() == table).flat_map(|t| t.incoming_json()).collect()
+    }
+
+    /// What loading this dataset over the rows of `stored` (as if `stored` had been loaded
+    /// before) would delete, as `(table, key)`: checks a parser's output against the
+    /// delete rules without a database.
+    pub fn would_delete(&self, stored: &Dataset) -> Vec<(&'static str, String)> {
+        let mut deleted = Vec::new();
+        for table in &self.tables {
+            for earlier in stored.tables.iter().filter(|earlier| earlier.table() == table.table()) {
+                deleted.extend(table.would_delete(earlier.as_ref()).into_iter().map(|key| (table.table(), key)));
+            }
+        }
+        deleted
     }
 
     /// Incoming rows per table, for tests and the run report.

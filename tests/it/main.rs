@@ -12,6 +12,7 @@ mod faults;
 mod graphql;
 mod graphql_abuse;
 mod items;
+mod mutations;
 mod notify;
 mod schema;
 mod serve;
