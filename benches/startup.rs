@@ -7,10 +7,14 @@
 //! process that only starts and exits (`hayloft --version`), so machine noise shows up in both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::rss_kb;
 
 const RUNS: usize = 10;
 const STARTUP_TARGET: Duration = Duration::from_millis(100);
@@ -25,16 +29,6 @@ fn healthz_ok(addr: &str) -> bool {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.split_whitespace().next())
-        .and_then(|kb| kb.parse().ok())
-        .unwrap_or(0)
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {

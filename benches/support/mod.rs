@@ -1,5 +1,6 @@
 //! What the whole-process benchmarks share: starting `hayloft` subcommands, loading every source
-//! from the captures, and finding the captures.
+//! from the captures, finding the captures, and reading a process's memory.
+#![allow(dead_code, reason = "each benchmark uses a part of it")]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -7,6 +8,23 @@ use std::process::{Child, Command, Output, Stdio};
 
 /// A child process, killed when dropped.
 pub struct Process(Child);
+
+impl Process {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+/// The resident memory of process `pid`, in KiB (0 once it is gone).
+pub fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
 
 impl Drop for Process {
     fn drop(&mut self) {
