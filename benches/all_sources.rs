@@ -18,8 +18,6 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-
 const ITERATIONS: usize = 5;
 
 /// A pipeline's run: its name, its duration in ms and the rows it wrote.
@@ -91,37 +89,24 @@ fn bench(label: &str, upstream: &str, work: &Path, mut fresh: impl FnMut(usize) 
 }
 
 fn main() {
-    let Some(captures) = support::captures() else {
-        eprintln!("SKIPPED: no captures at ../shared/upstream (set HAYLOFT_CAPTURES)");
-        return;
-    };
-    let (_replay, url) = support::start(&["replay", &captures.to_string_lossy(), "--addr", "127.0.0.1:0"], &[]);
-    let replay_url = format!("{url}/");
+    let Some((_replay, replay_url)) = support::replayed_captures() else { return };
     let work = tempfile::tempdir().unwrap();
     bench("SQLite (file, WAL)", &replay_url, work.path(), |iteration| {
         work.path().join(format!("bench-{iteration}.db")).to_string_lossy().into_owned()
     });
 
-    let server = std::env::var("HAYLOFT_BENCH_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let admin = |sql: String| {
-        runtime.block_on(async {
-            let mut admin = AsyncPgConnection::establish(&format!("{server}/postgres")).await?;
-            admin.batch_execute(&sql).await?;
-            Ok::<_, Box<dyn std::error::Error>>(())
-        })
-    };
+    let admin = support::PgAdmin::new();
     let name = |iteration: usize| format!("hayloft_bench_sources_{}_{iteration}", std::process::id());
-    if let Err(error) = admin(format!("CREATE DATABASE {}", name(0))) {
+    if let Err(error) = admin.execute(&format!("CREATE DATABASE {}", name(0))) {
         eprintln!("SKIPPED PostgreSQL: {error}");
         return;
     }
-    let _ = admin(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name(0)));
+    let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name(0)));
     bench("PostgreSQL", &replay_url, work.path(), |iteration| {
-        admin(format!("CREATE DATABASE {}", name(iteration))).unwrap();
-        format!("{server}/{}", name(iteration))
+        admin.execute(&format!("CREATE DATABASE {}", name(iteration))).unwrap();
+        format!("{}/{}", admin.server, name(iteration))
     });
     for iteration in 0..ITERATIONS {
-        let _ = admin(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name(iteration)));
+        let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", name(iteration)));
     }
 }

@@ -13,7 +13,6 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{json, Value};
 
 const SEQUENTIAL: usize = 60;
@@ -126,30 +125,5 @@ fn bench(label: &str, database_url: &str, upstream: &str, work: &Path) {
 }
 
 fn main() {
-    let Some(captures) = support::captures() else {
-        eprintln!("SKIPPED: no captures at ../shared/upstream (set HAYLOFT_CAPTURES)");
-        return;
-    };
-    let (_replay, upstream) = support::start(&["replay", &captures.to_string_lossy(), "--addr", "127.0.0.1:0"], &[]);
-    let upstream = format!("{upstream}/");
-    let work = tempfile::tempdir().unwrap();
-    let sqlite = work.path().join("bench.db").to_string_lossy().into_owned();
-    bench("SQLite (file, WAL)", &sqlite, &upstream, work.path());
-
-    let server = std::env::var("HAYLOFT_BENCH_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let name = format!("hayloft_bench_graphql_{}", std::process::id());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let admin = |sql: String| {
-        runtime.block_on(async {
-            let mut admin = AsyncPgConnection::establish(&format!("{server}/postgres")).await?;
-            admin.batch_execute(&sql).await?;
-            Ok::<_, Box<dyn std::error::Error>>(())
-        })
-    };
-    if let Err(error) = admin(format!("CREATE DATABASE {name}")) {
-        eprintln!("SKIPPED PostgreSQL: {error}");
-        return;
-    }
-    bench("PostgreSQL", &format!("{server}/{name}"), &upstream, work.path());
-    let _ = admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    support::on_both_databases("hayloft_bench_graphql", bench);
 }

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{json, Value};
 use support::rss_kb;
 
@@ -180,30 +179,5 @@ fn flood(label: &str, database_url: &str, upstream: &str, work: &std::path::Path
 }
 
 fn main() {
-    let Some(captures) = support::captures() else {
-        eprintln!("SKIPPED: no captures at ../shared/upstream (set HAYLOFT_CAPTURES)");
-        return;
-    };
-    let (_replay, upstream) = support::start(&["replay", &captures.to_string_lossy(), "--addr", "127.0.0.1:0"], &[]);
-    let upstream = format!("{upstream}/");
-    let work = tempfile::tempdir().unwrap();
-    let sqlite = work.path().join("bench.db").to_string_lossy().into_owned();
-    flood("SQLite (file, WAL)", &sqlite, &upstream, work.path());
-
-    let server = std::env::var("HAYLOFT_BENCH_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
-    let name = format!("hayloft_bench_flood_{}", std::process::id());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let admin = |sql: String| {
-        runtime.block_on(async {
-            let mut admin = AsyncPgConnection::establish(&format!("{server}/postgres")).await?;
-            admin.batch_execute(&sql).await?;
-            Ok::<_, Box<dyn std::error::Error>>(())
-        })
-    };
-    if let Err(error) = admin(format!("CREATE DATABASE {name}")) {
-        eprintln!("SKIPPED PostgreSQL: {error}");
-        return;
-    }
-    flood("PostgreSQL", &format!("{server}/{name}"), &upstream, work.path());
-    let _ = admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    support::on_both_databases("hayloft_bench_flood", flood);
 }

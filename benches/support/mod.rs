@@ -1,6 +1,7 @@
 //! What the whole-process benchmarks share: starting `hayloft` subcommands, loading every source
 //! from the captures, finding the captures, and reading a process's memory.
 #![allow(dead_code, reason = "each benchmark uses a part of it")]
+#![allow(clippy::print_stderr, reason = "a benchmark says on stderr what it skipped")]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -72,4 +73,59 @@ pub fn captures() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream"));
     dir.join("routes.json").is_file().then_some(dir)
+}
+
+/// The captures replayed over local HTTP (`hayloft replay`), with the upstream URL to use, or
+/// `None` (after saying so) when there are no captures.
+pub fn replayed_captures() -> Option<(Process, String)> {
+    let Some(captures) = captures() else {
+        eprintln!("SKIPPED: no captures at ../shared/upstream (set HAYLOFT_CAPTURES)");
+        return None;
+    };
+    let (replay, url) = start(&["replay", &captures.to_string_lossy(), "--addr", "127.0.0.1:0"], &[]);
+    Some((replay, format!("{url}/")))
+}
+
+/// Statements on the benchmark's PostgreSQL server (`HAYLOFT_BENCH_PG`, default
+/// postgres://postgres@127.0.0.1:5432), for creating and dropping its databases.
+pub struct PgAdmin {
+    pub server: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl PgAdmin {
+    pub fn new() -> Self {
+        let server =
+            std::env::var("HAYLOFT_BENCH_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        Self { server, runtime }
+    }
+
+    pub fn execute(&self, sql: &str) -> Result<(), Box<dyn std::error::Error>> {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+        self.runtime.block_on(async {
+            let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", self.server)).await?;
+            admin.batch_execute(sql).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Runs `bench(label, database_url, upstream, work)` on a fresh SQLite file, then on a fresh
+/// PostgreSQL database named after `prefix` (skipped, with a message, when unreachable), with
+/// the captures replayed as the upstream.
+pub fn on_both_databases(prefix: &str, bench: impl Fn(&str, &str, &str, &Path)) {
+    let Some((_replay, upstream)) = replayed_captures() else { return };
+    let work = tempfile::tempdir().expect("a temp dir");
+    let sqlite = work.path().join("bench.db").to_string_lossy().into_owned();
+    bench("SQLite (file, WAL)", &sqlite, &upstream, work.path());
+
+    let admin = PgAdmin::new();
+    let name = format!("{prefix}_{}", std::process::id());
+    if let Err(error) = admin.execute(&format!("CREATE DATABASE {name}")) {
+        eprintln!("SKIPPED PostgreSQL: {error}");
+        return;
+    }
+    bench("PostgreSQL", &format!("{}/{name}", admin.server), &upstream, work.path());
+    let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
