@@ -164,6 +164,8 @@ fn serve_connection(
                 stream.write_all(head.as_bytes())?;
                 stream.write_all(&body)?;
             }
+            // The two slow faults sleep on the upstream's own thread: the delay is the fault
+            // being served, not a test waiting for something (the test waits on the run).
             Fault::Trickle { every_ms } => {
                 stream.write_all(head_with_length(body.len()).as_bytes())?;
                 for byte in &body {
