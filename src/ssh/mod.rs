@@ -20,15 +20,19 @@ use hayloft_actors::supervisor::ChildContext;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
-use russh::{Disconnect, MethodKind, MethodSet};
+use russh::{MethodKind, MethodSet};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::commands::CommandCore;
 
+pub mod accept;
 pub mod editor;
+pub mod preauth;
 pub mod session;
 
+use accept::{accept_stream, Accepted, LogThrottle, SUMMARY_INTERVAL};
+use preauth::{LoginDeadline, PreauthGate};
 use session::{ConnectionHandler, SessionSlot, SshSession};
 
 /// `[ssh]` in the configuration.
@@ -51,9 +55,14 @@ pub struct SshSettings {
     /// A session with no input and no command in progress for this long is closed.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
-    /// How long a connection may take to log in.
+    /// How long a connection may take from accept to a successful login (banner, key exchange
+    /// and authentication); it is then closed.
     #[serde(with = "humantime_serde")]
     pub login_grace: Duration,
+    /// Connections not yet logged in, in total; more are closed at accept.
+    pub max_unauthenticated: usize,
+    /// Connections not yet logged in from one client address; more are closed at accept.
+    pub max_unauthenticated_per_address: usize,
     /// The longest command line, in bytes.
     pub max_line: usize,
 }
@@ -69,6 +78,8 @@ impl Default for SshSettings {
             max_sessions: 8,
             idle_timeout: Duration::from_secs(15 * 60),
             login_grace: Duration::from_secs(30),
+            max_unauthenticated: 64,
+            max_unauthenticated_per_address: 10,
             max_line: hayloft_actors::command::MAX_LINE,
         }
     }
@@ -221,19 +232,46 @@ pub struct SshServer {
     shared: Arc<SshShared>,
     core: CommandCore,
     active: Arc<AtomicUsize>,
+    /// Places for connections that have not logged in yet.
+    preauth: Arc<PreauthGate>,
+    accept_failures: LogThrottle,
+    refusals: LogThrottle,
     child: ChildContext,
 }
 
 impl SshServer {
     pub fn new(listener: Arc<TcpListener>, shared: Arc<SshShared>, core: CommandCore, child: ChildContext) -> Self {
-        Self { listener, shared, core, active: Arc::default(), child }
+        let settings = &shared.settings;
+        let preauth = PreauthGate::new(settings.max_unauthenticated, settings.max_unauthenticated_per_address);
+        Self {
+            listener,
+            shared,
+            core,
+            active: Arc::default(),
+            preauth,
+            accept_failures: LogThrottle::new(SUMMARY_INTERVAL),
+            refusals: LogThrottle::new(SUMMARY_INTERVAL),
+            child,
+        }
     }
 }
 
-/// A connection accepted by the listener.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Accepted(std::io::Result<(tokio::net::TcpStream, SocketAddr)>);
+impl SshServer {
+    /// Writes how many warnings the throttles left out since their last line.
+    fn write_summaries(&mut self) {
+        let now = tokio::time::Instant::now();
+        if let Some(count) = self.accept_failures.left_out(now) {
+            warn!(count, "more ssh accepts failed");
+        }
+        if let Some(count) = self.refusals.left_out(now) {
+            warn!(count, waiting = self.preauth.waiting(), "more ssh connections closed at accept");
+        }
+    }
+}
+
+impl Message for Accepted {
+    type Result = ();
+}
 
 impl Actor for SshServer {
     type Context = Context<Self>;
@@ -248,21 +286,33 @@ impl Actor for SshServer {
             }
         };
         info!(addr = ?self.listener.local_addr().ok(), keys = self.shared.authorized.len(), "ssh server started");
-        let accepts = futures::stream::unfold(listener, |listener| async move {
-            let accepted = listener.accept().await;
-            Some((Accepted(accepted), listener))
-        });
-        ctx.add_stream(accepts);
+        ctx.add_stream(accept_stream(listener));
+        ctx.run_interval(SUMMARY_INTERVAL, |server, _ctx| server.write_summaries());
     }
 }
 
 impl StreamHandler<Accepted> for SshServer {
-    fn handle(&mut self, Accepted(accepted): Accepted, _ctx: &mut Self::Context) {
+    fn handle(&mut self, accepted: Accepted, _ctx: &mut Self::Context) {
+        let now = tokio::time::Instant::now();
         let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
+            Accepted::Connection(stream, peer) => (stream, peer),
+            Accepted::Failed(error) => {
                 // Out of file descriptors and the like: keep serving the sessions we have.
-                warn!(%error, "ssh accept failed");
+                if let Some(left_out) = self.accept_failures.occurred(now) {
+                    warn!(%error, left_out, "ssh accept failed; waiting before the next accept");
+                }
+                return;
+            }
+        };
+        // Counted from accept, so the banner and key exchange are inside the grace too.
+        let deadline = now + self.shared.settings.login_grace;
+        let permit = match self.preauth.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                if let Some(left_out) = self.refusals.occurred(now) {
+                    warn!(%peer, %refusal, left_out, "ssh connection closed at accept");
+                }
+                // Dropping the stream closes it: no banner, no session actor, no task.
                 return;
             }
         };
@@ -274,36 +324,22 @@ impl StreamHandler<Accepted> for SshServer {
             session: session.clone(),
             peer: peer.clone(),
             slot: SessionSlot::new(self.active.clone()),
+            preauth: permit,
             authenticated: authenticated.clone(),
             user: None,
             channel: None,
         };
         let config = self.shared.config.clone();
         let grace = self.shared.settings.login_grace;
+        let stream = LoginDeadline::new(stream, deadline, authenticated.clone());
         self.child.spawn_work("ssh connection", async move {
-            let running = match russh::server::run_stream(config, stream, handler).await {
-                Ok(running) => running,
-                Err(error) => {
-                    info!(%peer, %error, "ssh handshake failed");
-                    return;
-                }
+            let ended = match russh::server::run_stream(config, stream, handler).await {
+                Ok(running) => running.await,
+                Err(error) => Err(error),
             };
-            let handle = running.handle();
-            let mut running = std::pin::pin!(running);
-            tokio::select! {
-                result = &mut running => {
-                    if let Err(error) = result {
-                        info!(%peer, %error, "ssh connection ended");
-                    }
-                    return;
-                }
-                () = tokio::time::sleep(grace) => {}
-            }
-            if !authenticated.load(Ordering::SeqCst) {
-                info!(%peer, ?grace, "ssh login took too long; disconnecting");
-                let _ = handle.disconnect(Disconnect::ByApplication, "login took too long".into(), "en".into()).await;
-            }
-            if let Err(error) = running.await {
+            if !authenticated.load(Ordering::SeqCst) && tokio::time::Instant::now() >= deadline {
+                info!(%peer, ?grace, "ssh login took too long; disconnected");
+            } else if let Err(error) = ended {
                 info!(%peer, %error, "ssh connection ended");
             }
         });

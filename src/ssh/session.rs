@@ -79,7 +79,9 @@ pub struct ConnectionHandler {
     pub session: Addr<SshSession>,
     pub peer: String,
     pub slot: SessionSlot,
-    /// Set once a key is accepted; the login-grace timer reads it.
+    /// This connection's place among those not yet logged in; given back at login.
+    pub preauth: super::preauth::PreauthPermit,
+    /// Set once a key is accepted; the login deadline reads it.
     pub authenticated: Arc<AtomicBool>,
     pub user: Option<AuthorizedKey>,
     pub channel: Option<ChannelId>,
@@ -144,6 +146,7 @@ impl russh::server::Handler for ConnectionHandler {
         info!(peer = %self.peer, user, key = %entry.name, admin = entry.admin, "ssh login");
         self.user = Some(entry);
         self.authenticated.store(true, Ordering::SeqCst);
+        self.preauth.release();
         Ok(Auth::Accept)
     }
 

@@ -99,6 +99,8 @@ pub struct TestEnv {
     pub database_url: String,
     _postgres: Option<PgDatabase>,
     extra_env: Vec<(String, String)>,
+    /// The descriptor limit (`RLIMIT_NOFILE`) of the processes it starts, when set.
+    open_files: Option<u64>,
 }
 
 impl TestEnv {
@@ -112,12 +114,18 @@ impl TestEnv {
                 (database.url(), Some(database))
             }
         };
-        Some(Self { dir, database_url, _postgres: postgres, extra_env: Vec::new() })
+        Some(Self { dir, database_url, _postgres: postgres, extra_env: Vec::new(), open_files: None })
     }
 
     /// Sets an environment variable for every command this environment runs.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.extra_env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts every process with at most `limit` open descriptors, as `ulimit -n` would.
+    pub fn open_files(mut self, limit: u64) -> Self {
+        self.open_files = Some(limit);
         self
     }
 
@@ -132,7 +140,16 @@ impl TestEnv {
     }
 
     pub fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hayloft"));
+        let mut command = match self.open_files {
+            None => Command::new(env!("CARGO_BIN_EXE_hayloft")),
+            // The shell lowers its own limit, then becomes hayloft with the same arguments
+            // (`$0` is hayloft's path, `$@` what the caller adds).
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_hayloft")]);
+                shell
+            }
+        };
         command
             .current_dir(self.dir.path())
             .env_remove("DATABASE_URL")
@@ -213,8 +230,9 @@ impl Server {
             .expect("request succeeds")
     }
 
+    /// What the server logged so far, without terminal colour codes.
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        without_colours(&std::fs::read_to_string(&self.log_path).unwrap_or_default())
     }
 
     /// Sends a signal to the server process.
@@ -241,6 +259,24 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`), so fields read as `key=value`.
+pub fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    plain
 }
 
 /// Polls `probe` until it returns `Some`, up to `limit`.

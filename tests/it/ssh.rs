@@ -315,3 +315,112 @@ fn idle_and_misbehaving_sessions_are_closed() {
     let output = fixture.exec(&server, "guest", "count demo");
     assert!(output.status.success(), "others are unaffected: {}", text(&output.stderr));
 }
+
+/// A TCP connection to `to` from the loopback address `source` (Linux answers on all of
+/// 127.0.0.0/8), so one test can play many clients.
+fn connect_from(source: std::net::Ipv4Addr, to: std::net::SocketAddr) -> std::net::TcpStream {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd as _;
+    let std::net::SocketAddr::V4(to) = to else { panic!("the SSH server listens on IPv4") };
+    let socket = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).expect("a socket");
+    bind(socket.as_raw_fd(), &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0))).expect("bind the source");
+    connect(socket.as_raw_fd(), &SockaddrIn::from(to)).expect("connect");
+    std::net::TcpStream::from(socket)
+}
+
+/// What an idle connection saw: the server's banner, and whether the server closed it.
+#[derive(Default, Clone, Copy)]
+struct IdleOutcome {
+    banner: bool,
+    closed: bool,
+}
+
+/// Reads whatever the server sends on idle connections until each is closed or `limit` passes.
+fn watch_idle(streams: &mut [std::net::TcpStream], limit: Duration) -> Vec<IdleOutcome> {
+    let mut outcomes = vec![IdleOutcome::default(); streams.len()];
+    for stream in streams.iter() {
+        stream.set_nonblocking(true).expect("non-blocking");
+    }
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && outcomes.iter().any(|outcome| !outcome.closed) {
+        for (stream, outcome) in streams.iter_mut().zip(outcomes.iter_mut()).filter(|(_, outcome)| !outcome.closed) {
+            let mut buffer = [0u8; 512];
+            match stream.read(&mut buffer) {
+                Ok(0) => outcome.closed = true,
+                Ok(read) => outcome.banner |= buffer[..read].starts_with(b"SSH-2.0-hayloft"),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => outcome.closed = true,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    outcomes
+}
+
+// Connections that never send a byte are capped (per address and in total) and closed once the
+// login grace, counted from accept, runs out: with far more of them than the process has
+// descriptors, HTTP keeps answering, refusals are logged once per interval, and real logins
+// work again as soon as the idle ones are gone.
+#[test]
+fn idle_connections_before_login_are_capped_and_closed() {
+    let Some(fixture) = SshFixture::new(&[
+        ("HAYLOFT_SSH__LOGIN_GRACE", "20s"),
+        ("HAYLOFT_SSH__MAX_UNAUTHENTICATED", "64"),
+        ("HAYLOFT_SSH__MAX_UNAUTHENTICATED_PER_ADDRESS", "10"),
+    ]) else {
+        return;
+    };
+    let SshFixture { env, keys } = fixture;
+    // 300 idle connections could not all be held open by a process limited to 256 descriptors.
+    let fixture = SshFixture { env: env.open_files(256), keys };
+    let server = fixture.env.serve();
+    let addr = server.ssh_addr.expect("ssh listens");
+    let opened = Instant::now();
+
+    // One greedy address opens 20, then 28 more addresses open 10 each.
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        streams.push(connect_from(std::net::Ipv4Addr::new(127, 0, 0, 10), addr));
+    }
+    for host in 11..39 {
+        for _ in 0..10 {
+            streams.push(connect_from(std::net::Ipv4Addr::new(127, 0, 0, host), addr));
+        }
+    }
+    assert_eq!(streams.len(), 300);
+
+    // The flood is held open: HTTP still answers.
+    for _ in 0..5 {
+        let health = reqwest::blocking::Client::new()
+            .get(format!("{}/healthz", server.base_url))
+            .timeout(Duration::from_secs(10))
+            .send();
+        assert!(health.is_ok_and(|response| response.status().is_success()), "/healthz failed\n{}", server.logs());
+    }
+
+    let outcomes = watch_idle(&mut streams, Duration::from_secs(90));
+    let held_for = opened.elapsed();
+    assert!(
+        outcomes.iter().all(|outcome| outcome.closed),
+        "some idle connections were never closed\n{}",
+        server.logs()
+    );
+    let admitted = outcomes.iter().filter(|outcome| outcome.banner).count();
+    let greedy_admitted = outcomes[..20].iter().filter(|outcome| outcome.banner).count();
+    assert_eq!(greedy_admitted, 10, "one address holds at most 10 places");
+    assert_eq!(admitted, 64, "at most 64 connections wait to log in at once");
+    // The admitted ones were held until the grace ran out, not closed early.
+    assert!(held_for >= Duration::from_secs(19), "closed after {held_for:?}");
+
+    let count = fixture.exec(&server, "guest", "count demo");
+    assert!(count.status.success(), "{}\n{}", text(&count.stderr), server.logs());
+    assert_eq!(text(&count.stdout), "0\n");
+    assert!(reqwest::blocking::get(format!("{}/healthz", server.base_url)).is_ok_and(|r| r.status().is_success()));
+
+    let logs = server.logs();
+    let refusal_lines = logs.matches("ssh connection closed at accept").count();
+    assert_eq!(refusal_lines, 1, "236 refusals in one burst are one line and one count\n{logs}");
+    assert!(logs.contains("more ssh connections closed at accept count=235"), "{logs}");
+    assert_eq!(logs.matches("ssh login took too long").count(), 64, "{logs}");
+    assert!(!logs.contains("Too many open files"), "{logs}");
+}
