@@ -4,6 +4,11 @@
 /// address space per thread costs no resident memory.
 const THREAD_STACK_BYTES: &str = "8388608";
 
+/// jemalloc, for memory that goes back to the system after a burst (see `Cargo.toml`).
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     // Read once, when the first thread is spawned: set before anything spawns one.
     if std::env::var_os("RUST_MIN_STACK").is_none() {

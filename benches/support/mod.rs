@@ -37,8 +37,9 @@ impl Drop for Process {
 /// Starts `hayloft <args>` (`serve` or `replay`) and returns it with the URL it listens on.
 pub fn start(args: &[&str], envs: &[(&str, String)]) -> (Process, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hayloft"));
-    // Its own SSH port, so a benchmark never collides with a server already on 2222.
-    command.args(args).env("HAYLOFT_LOG_LEVEL", "warn").env("HAYLOFT_SSH_ADDR", "127.0.0.1:0").stdout(Stdio::piped());
+    // No SSH: these benchmarks measure HTTP, and SSH would leave a host key in the working
+    // directory (the repository, under `cargo bench`).
+    command.args(args).env("HAYLOFT_LOG_LEVEL", "warn").env("HAYLOFT_SSH__ENABLED", "false").stdout(Stdio::piped());
     for (key, value) in envs {
         command.env(key, value);
     }
