@@ -8,7 +8,8 @@
 //! (the process is alive), `GET /readyz` (database reachable, migrations applied, scheduler
 //! running), `GET /updates/feed` (the game's update posts as Atom, see [`feed`]), and the
 //! GraphQL API (`/graphql`, `/graphiql`, see [`crate::graphql::http`]). Every request is
-//! counted by route pattern and status for `/metrics`.
+//! counted by route pattern and status for `/metrics`, and every response carries the headers
+//! of [`security::default_headers`] (no framing, no content sniffing, a Content-Security-Policy).
 //! Takes no messages; when stopped it stops the server gracefully.
 
 use std::net::TcpListener;
@@ -210,9 +211,12 @@ impl Actor for HttpServerActor {
             }
         };
         let state = self.state.clone();
+        // Hashed once per start, not per worker or per request.
+        let policy = security::content_security_policy(&dashboard::TEMPLATES);
         let server = HttpServer::new(move || {
             let metrics = state.metrics.clone();
             App::new()
+                .wrap(security::default_headers(&policy))
                 .wrap_fn(move |request, service| {
                     let metrics = metrics.clone();
                     let started = std::time::Instant::now();
