@@ -185,6 +185,12 @@ impl Hayloft {
                 events: events.clone(),
                 metrics: metrics.clone(),
                 admin_token,
+                http: Arc::new(config.http.clone()),
+                sessions: Arc::new(crate::web::sessions::SessionStore::new(config.http.session_limits())),
+                sign_in: Arc::new(crate::web::limiter::SignInLimiter::new(
+                    config.http.sign_in_attempts,
+                    config.http.sign_in_window,
+                )),
             };
             let listener = Arc::new(listener);
             let (http_spec, _) = ChildSpec::worker("http", move |child: &ChildContext| {

@@ -49,6 +49,8 @@ pub enum ConfigError {
     Schedule(#[from] ScheduleError),
     #[error("invalid configuration: database_url: {0}")]
     DatabaseUrl(String),
+    #[error("invalid configuration: http: {0}")]
+    Http(String),
     #[error("invalid configuration: discord: {0}")]
     Discord(String),
     #[error("invalid configuration: streamdeck: {0}")]
@@ -108,6 +110,8 @@ pub struct Config {
     pub pool_size: u32,
     /// Where `serve` listens for HTTP.
     pub addr: SocketAddr,
+    /// The HTTP server (`[http]`): dashboard sessions, sign-in limits, a reverse proxy in front.
+    pub http: crate::web::HttpSettings,
     pub log_format: LogFormat,
     /// A tracing filter: `info`, `hayloft=debug,info`...
     pub log_level: String,
@@ -173,6 +177,7 @@ impl Default for Config {
             database_url: "hayloft.db".to_owned(),
             pool_size: 8,
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            http: crate::web::HttpSettings::default(),
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             timezone: "UTC".to_owned(),
@@ -241,6 +246,7 @@ impl Config {
         self.time_zone()?;
         self.maintenance_windows()?;
         self.daily_report_schedule()?;
+        self.http.validate().map_err(ConfigError::Http)?;
         self.streamdeck.validate().map_err(ConfigError::StreamDeck)?;
         self.discord.validate().map_err(ConfigError::Discord)?;
         if self.notify.discord_channel.is_some() && self.discord.token.is_none() {
@@ -357,11 +363,13 @@ mod tests {
                 ("HAYLOFT_TEST_STRICT", "1"),
                 ("HAYLOFT_SSH_ADDR", "127.0.0.1:2200"),
                 ("HAYLOFT_SSH__MAX_SESSIONS", "3"),
+                ("HAYLOFT_HTTP__SIGN_IN_WINDOW", "2m"),
             ],
         )
         .unwrap();
         assert_eq!(config.addr.port(), 9100);
         assert_eq!((config.ssh.addr.port(), config.ssh.max_sessions), (2200, 3));
+        assert_eq!(config.http.sign_in_window, Duration::from_secs(120));
         assert_eq!(config.pipeline("demo").rows, Some(5));
         assert_eq!(config.pipeline("demo").schedule.as_deref(), Some("@every 1m"));
     }
@@ -391,6 +399,8 @@ mod tests {
         assert!(error.contains("every tuesday"), "{error}");
         let error = load_with("timezone = \"Mars/Olympus\"\n", &[]).unwrap_err().to_string();
         assert!(error.contains("Mars/Olympus"), "{error}");
+        let error = load_with("[http]\nsign_in_attempts = 0\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("sign_in_attempts"), "{error}");
         let error = load_with("", &[("DATABASE_URL", "mysql://x")]).unwrap_err().to_string();
         assert!(error.contains("database_url"), "{error}");
     }

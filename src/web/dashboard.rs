@@ -4,9 +4,18 @@
 //! The page is plain HTML with a little inline script, compiled into the binary (no build step).
 //! It stays live over server-sent events (`/events`): a log line is appended as it comes; a
 //! run, a change or an actor restart makes the page fetch the server-rendered fragment that
-//! changed (`/dashboard/{pipelines,tree,changes}`). Run buttons appear only once the admin token
-//! has been entered at `/login`, which sets an HttpOnly, SameSite=Strict cookie holding a hash of
-//! the token (never the token itself).
+//! changed (`/dashboard/{pipelines,tree,changes}`).
+//!
+//! Run buttons appear only once the admin token has been entered at `/login`. Signing in starts
+//! a server-side session (see [`super::sessions`]): the cookie holds a random id, never the token
+//! or anything derived from it, so each sign-in gets a new cookie and signing out (or the
+//! session's lifetime or idle limit running out) makes the old one worthless. The cookie is
+//! HttpOnly, SameSite=Strict, `Secure` when the browser came over TLS, with Max-Age the session
+//! lifetime. Wrong tokens are counted per client address ([`super::limiter`]): each waits
+//! `sign_in_delay` for its 401, and past `sign_in_attempts` in `sign_in_window` the address gets
+//! 429 with `Retry-After`. The three POSTs (`/login`, `/logout`, `/dashboard/run/{pipeline}`)
+//! refuse cross-site requests ([`super::security::SameOrigin`]). Scripts may instead send
+//! `Authorization: Bearer <token>` to the run route.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -22,12 +31,13 @@ use hayloft_actors::ledger::RunRecord;
 use hayloft_actors::supervisor::TreeNode;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
+use super::limiter::Attempt;
+use super::security::{self, SameOrigin};
 use super::WebState;
 use crate::db::queries;
 
-const COOKIE: &str = "hayloft_admin";
+const COOKIE: &str = "hayloft_session";
 /// How many log lines and changes the page starts with.
 const LOG_TAIL: usize = 100;
 const CHANGES_SHOWN: i64 = 25;
@@ -50,27 +60,16 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// What the admin cookie holds: a hash of the token, so the cookie never carries the token.
-fn cookie_value(token: &str) -> String {
-    let digest = Sha256::digest(format!("hayloft-dashboard\0{token}").as_bytes());
-    digest.iter().fold(String::with_capacity(64), |mut hex, byte| {
-        let _ = write!(hex, "{byte:02x}");
-        hex
-    })
-}
-
 /// Compares without an early exit, so timing does not reveal how much matched.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |difference, (x, y)| difference | (x ^ y)) == 0
 }
 
-/// Whether the request carries the admin token: the dashboard cookie, or `Authorization: Bearer`.
+/// Whether the request is the admin's: a live dashboard session, or `Authorization: Bearer`.
 pub fn is_admin(state: &WebState, request: &HttpRequest) -> bool {
     let Some(token) = state.admin_token.as_deref() else { return false };
-    if let Some(cookie) = request.cookie(COOKIE) {
-        if same(cookie.value().as_bytes(), cookie_value(token).as_bytes()) {
-            return true;
-        }
+    if request.cookie(COOKIE).is_some_and(|cookie| state.sessions.check(cookie.value())) {
+        return true;
     }
     request
         .headers()
@@ -81,7 +80,11 @@ pub fn is_admin(state: &WebState, request: &HttpRequest) -> bool {
 }
 
 fn html(body: String) -> HttpResponse {
-    HttpResponse::Ok()
+    html_with(actix_web::http::StatusCode::OK, body)
+}
+
+fn html_with(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body)
@@ -265,7 +268,12 @@ pub async fn fragment(state: web::Data<WebState>, request: HttpRequest, part: we
 }
 
 /// `POST /dashboard/run/{pipeline}`: starts a run (admin only), answers with a line of text.
-pub async fn run(state: web::Data<WebState>, request: HttpRequest, pipeline: web::Path<String>) -> HttpResponse {
+pub async fn run(
+    _same_origin: SameOrigin,
+    state: web::Data<WebState>,
+    request: HttpRequest,
+    pipeline: web::Path<String>,
+) -> HttpResponse {
     if !is_admin(&state, &request) {
         return HttpResponse::Forbidden().body("starting runs needs the admin token: sign in at /login");
     }
@@ -301,25 +309,91 @@ pub struct LoginForm {
     token: String,
 }
 
-/// `POST /login`: checks the token and sets the cookie.
-pub async fn login(state: web::Data<WebState>, form: web::Form<LoginForm>) -> HttpResponse {
+/// The session cookie: `value` for `max_age`, or a removal when `value` is empty.
+fn session_cookie(request: &HttpRequest, state: &WebState, value: String) -> Cookie<'static> {
+    let remove = value.is_empty();
+    let mut cookie = Cookie::build(COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(security::came_over_tls(request, state.http.behind_proxy))
+        .max_age(cookie_max_age(state.http.session_lifetime))
+        .finish();
+    if remove {
+        cookie.make_removal();
+    }
+    cookie
+}
+
+fn cookie_max_age(lifetime: Duration) -> actix_web::cookie::time::Duration {
+    actix_web::cookie::time::Duration::seconds(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn login_page(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
+    html_with(status, LOGIN.replace("{{note}}", &format!("<p class=\"error\">{}</p>", escape(message))))
+}
+
+/// `POST /login`: checks the token (unless this address is locked out) and starts a session.
+pub async fn login(
+    _same_origin: SameOrigin,
+    state: web::Data<WebState>,
+    request: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+
     let Some(token) = state.admin_token.as_deref() else {
         return HttpResponse::Forbidden().body("no admin token is configured");
     };
-    if !same(form.token.trim().as_bytes(), token.as_bytes()) {
-        tracing::warn!("dashboard sign-in refused: wrong token");
-        return html(LOGIN.replace("{{note}}", "<p class=\"error\">That is not the admin token.</p>"));
+    let client = security::client_address(&request, state.http.behind_proxy);
+    let given = form.token.trim();
+    match state.sign_in.attempt(client, || same(given.as_bytes(), token.as_bytes())) {
+        Attempt::Refused { retry_after } => {
+            // Whole seconds, rounded up: a client that waits exactly this long is let in.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            tracing::warn!(%client, retry_after_s = seconds, "dashboard sign-in refused, too many wrong tokens");
+            let message = format!(
+                "Too many wrong tokens from your address. Sign-in is locked for {seconds} more seconds; try again then."
+            );
+            let mut response = login_page(StatusCode::TOO_MANY_REQUESTS, &message);
+            if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        Attempt::Wrong { remaining } => {
+            tracing::warn!(%client, remaining, "dashboard sign-in refused, wrong token");
+            // A sleep on the runtime, not the thread: the worker serves others meanwhile. It
+            // does not limit parallel guessing (the per-address count does); it keeps a single
+            // client from learning anything quickly, the answer's timing included.
+            tokio::time::sleep(state.http.sign_in_delay).await;
+            login_page(StatusCode::UNAUTHORIZED, "That is not the admin token.")
+        }
+        Attempt::Accepted => match state.sessions.create() {
+            Ok(session) => {
+                tracing::info!(%client, "dashboard sign-in");
+                HttpResponse::SeeOther()
+                    .cookie(session_cookie(&request, &state, session))
+                    .insert_header((header::LOCATION, "/"))
+                    .finish()
+            }
+            Err(error) => {
+                tracing::error!(%error, "dashboard sign-in failed");
+                login_page(StatusCode::INTERNAL_SERVER_ERROR, "The server could not start a session; try again.")
+            }
+        },
     }
-    let cookie =
-        Cookie::build(COOKIE, cookie_value(token)).path("/").http_only(true).same_site(SameSite::Strict).finish();
-    HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish()
 }
 
-/// `POST /logout`: forgets the cookie.
-pub async fn logout() -> HttpResponse {
-    let mut cookie = Cookie::build(COOKIE, "").path("/").http_only(true).same_site(SameSite::Strict).finish();
-    cookie.make_removal();
-    HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish()
+/// `POST /logout`: ends the session on the server, then forgets the cookie.
+pub async fn logout(_same_origin: SameOrigin, state: web::Data<WebState>, request: HttpRequest) -> HttpResponse {
+    if let Some(cookie) = request.cookie(COOKIE) {
+        state.sessions.end(cookie.value());
+    }
+    HttpResponse::SeeOther()
+        .cookie(session_cookie(&request, &state, String::new()))
+        .insert_header((header::LOCATION, "/"))
+        .finish()
 }
 
 /// One server-sent event.
@@ -370,6 +444,9 @@ pub async fn events(state: web::Data<WebState>) -> HttpResponse {
 
 const PAGE: &str = include_str!("dashboard.html");
 const LOGIN: &str = include_str!("login.html");
+/// Every template served as a page: their inline scripts and styles are allowed by hash in the
+/// Content-Security-Policy (see [`security::content_security_policy`]).
+pub const TEMPLATES: [&str; 2] = [PAGE, LOGIN];
 
 #[cfg(test)]
 mod tests {
@@ -384,11 +461,21 @@ mod tests {
     }
 
     #[test]
-    fn the_cookie_never_holds_the_token() {
-        let value = cookie_value("s3cret");
-        assert_eq!(value.len(), 64);
-        assert!(!value.contains("s3cret"));
-        assert_ne!(value, cookie_value("s3cret2"));
+    fn tokens_compare_exactly() {
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"abcd"));
+    }
+
+    // Substitution never reaches into inline code, or its hash in the policy would go stale.
+    #[test]
+    fn inline_code_in_the_templates_has_no_placeholders() {
+        for template in TEMPLATES {
+            for tag in ["script", "style"] {
+                for block in security::inline_blocks(template, tag) {
+                    assert!(!block.contains("{{"), "a placeholder inside <{tag}>: {block}");
+                }
+            }
+        }
+        let policy = security::content_security_policy(&TEMPLATES);
+        assert_eq!(policy.matches("'sha256-").count(), 3, "the page's script and style, the login style: {policy}");
     }
 }

@@ -8,15 +8,18 @@
 //! (the process is alive), `GET /readyz` (database reachable, migrations applied, scheduler
 //! running), `GET /updates/feed` (the game's update posts as Atom, see [`feed`]), and the
 //! GraphQL API (`/graphql`, `/graphiql`, see [`crate::graphql::http`]). Every request is
-//! counted by route pattern and status for `/metrics`.
+//! counted by route pattern and status for `/metrics`, and every response carries the headers
+//! of [`security::default_headers`] (no framing, no content sniffing, a Content-Security-Policy).
 //! Takes no messages; when stopped it stops the server gracefully.
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{error, info};
 
@@ -24,12 +27,82 @@ use crate::db::Database;
 
 pub mod dashboard;
 pub mod feed;
+pub mod limiter;
+pub mod security;
+pub mod sessions;
 use actix_web::dev::Service as _;
 use hayloft_actors::events::EventBus;
 use hayloft_actors::supervisor::{ChildContext, ChildState};
 
 use crate::commands::CommandCore;
 use crate::metrics::Metrics;
+
+/// `[http]` in the configuration: the dashboard's sign-in, and the reverse proxy in front of
+/// Hayloft if there is one. (Where it listens is the top-level `addr`.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Trust the reverse proxy's `X-Forwarded-For` (its first entry is the client whose sign-in
+    /// attempts are counted), `X-Forwarded-Proto` (`https` makes the cookie `Secure`) and
+    /// `X-Forwarded-Host`. Set it only when such a proxy, overwriting those headers, is the one
+    /// way in: otherwise any client can pick the address its attempts count against.
+    pub behind_proxy: bool,
+    /// A dashboard session ends this long after sign-in, however busy; also the cookie's Max-Age.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// A session with no request for this long ends.
+    #[serde(with = "humantime_serde")]
+    pub session_idle: Duration,
+    /// Sessions live at once; one more sign-in ends the oldest.
+    pub max_sessions: usize,
+    /// Wrong tokens one address may send within `sign_in_window` before it is refused (429)
+    /// until the window, counted from its first wrong token, has passed.
+    pub sign_in_attempts: u32,
+    /// The window wrong tokens are counted in, from an address's first wrong token.
+    #[serde(with = "humantime_serde")]
+    pub sign_in_window: Duration,
+    /// How long every wrong token waits for its answer, which slows one-at-a-time guessing.
+    #[serde(with = "humantime_serde")]
+    pub sign_in_delay: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            behind_proxy: false,
+            session_lifetime: Duration::from_secs(12 * 3600),
+            session_idle: Duration::from_secs(3600),
+            max_sessions: 1000,
+            sign_in_attempts: 5,
+            sign_in_window: Duration::from_secs(15 * 60),
+            sign_in_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Limits that would make signing in impossible are refused at start-up.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_sessions == 0 {
+            return Err("max_sessions must be at least 1".to_owned());
+        }
+        if self.sign_in_attempts == 0 {
+            return Err("sign_in_attempts must be at least 1".to_owned());
+        }
+        if self.session_lifetime.is_zero() || self.session_idle.is_zero() {
+            return Err("session_lifetime and session_idle must be longer than 0s".to_owned());
+        }
+        Ok(())
+    }
+
+    pub fn session_limits(&self) -> sessions::SessionLimits {
+        sessions::SessionLimits {
+            lifetime: self.session_lifetime,
+            idle: self.session_idle,
+            max_sessions: self.max_sessions,
+        }
+    }
+}
 
 /// State shared with request handlers.
 #[derive(Clone)]
@@ -43,6 +116,11 @@ pub struct WebState {
     pub metrics: Arc<Metrics>,
     /// `HAYLOFT_ADMIN_TOKEN`: unlocks the dashboard's run buttons.
     pub admin_token: Option<Arc<str>>,
+    pub http: Arc<HttpSettings>,
+    /// Dashboard sessions. One store for every worker (and every restart of this actor), so a
+    /// sign-in on one worker is known to the others.
+    pub sessions: Arc<sessions::SessionStore>,
+    pub sign_in: Arc<limiter::SignInLimiter>,
 }
 
 pub struct HttpServerActor {
@@ -133,9 +211,12 @@ impl Actor for HttpServerActor {
             }
         };
         let state = self.state.clone();
+        // Hashed once per start, not per worker or per request.
+        let policy = security::content_security_policy(&dashboard::TEMPLATES);
         let server = HttpServer::new(move || {
             let metrics = state.metrics.clone();
             App::new()
+                .wrap(security::default_headers(&policy))
                 .wrap_fn(move |request, service| {
                     let metrics = metrics.clone();
                     let started = std::time::Instant::now();

@@ -6,6 +6,7 @@ mod helpers;
 
 mod cli;
 mod crash;
+mod dashboard;
 mod devices;
 mod discord;
 mod faults;

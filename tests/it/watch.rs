@@ -242,6 +242,8 @@ fn dashboard_shows_pipelines_and_updates_live() {
         json!(0),
         "no buttons without the token"
     );
+    // The inline stylesheet and script run under the Content-Security-Policy (allowed by hash).
+    assert_eq!(browser.script("return getComputedStyle(document.querySelector('header')).position"), json!("sticky"));
     assert!(browser
         .script("return document.getElementById('tree').textContent")
         .as_str()
