@@ -29,15 +29,16 @@ use hayloft_actors::scheduler::{Scheduler, SchedulerSettings};
 use hayloft_actors::supervisor::{ChildContext, ChildSpec, RestartPolicy, Shutdown, StopChild, Supervisor};
 use tracing::{info, warn};
 
-use crate::commands::CommandCore;
-use crate::config::Config;
+use crate::commands::{CommandCore, CommandSettings};
+use crate::config::{Config, ConfigError, Overrides};
 use crate::db::ledger::SqlLedger;
 use crate::db::{queries, Database};
 use crate::devices::serial::SerialDevice;
 use crate::devices::streamdeck::{usb_connector, DeckConnector, DeckKind, SimulatedDeck};
 use crate::metrics::{Metrics, MetricsRecorder};
 use crate::notify::sender::OutboxSender;
-use crate::pipelines;
+use crate::pipelines::settings::PipelineSettings;
+use crate::pipelines::{self, PipelineEntry, PipelineSetup};
 use crate::upstream::Upstream;
 use crate::web::{HttpServerActor, WebState};
 
@@ -67,6 +68,34 @@ pub fn owner_is_dead(owner: &str, me: &str) -> bool {
         return started != me.rsplit(':').next().unwrap_or_default();
     }
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Reads the configuration (see [`Config::load`]) and checks its `[pipelines]` sections
+/// against the pipeline registry: the one way the program loads it.
+pub fn load_config(file: Option<&std::path::Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let config = Config::load(file, overrides)?;
+    config.check_pipelines(&pipelines::KNOWN)?;
+    Ok(config)
+}
+
+/// The settings and schedule of one registered pipeline, from the configuration.
+pub fn pipeline_setup(config: &Config, entry: &PipelineEntry) -> Result<PipelineSetup, ConfigError> {
+    let schedule = config.pipeline_schedule(entry.name, entry.default_schedule, entry.default_time_zone)?;
+    let settings = PipelineSettings { options: config.pipeline(entry.name), delete_guard: config.delete_guard };
+    Ok(PipelineSetup { settings, schedule })
+}
+
+/// What the command core reads of the configuration.
+pub fn command_settings(config: &Config) -> Result<CommandSettings, ConfigError> {
+    let mut schedules = BTreeMap::new();
+    for entry in &pipelines::REGISTRY {
+        schedules.insert(entry.name.to_owned(), pipeline_setup(config, entry)?.schedule);
+    }
+    Ok(CommandSettings {
+        schedules,
+        maintenance: config.maintenance_windows()?,
+        database: config.database()?.redacted(),
+    })
 }
 
 /// The pieces of a running Hayloft that commands need.
@@ -114,7 +143,8 @@ impl Hayloft {
             settings: RunnerSettings { owner: owner.clone(), lease: config.lease, timeout: config.run_timeout },
         };
         let upstream = Upstream::from_url(&config.upstream_url, &config.upstream).context("upstream_url")?;
-        let built = pipelines::build_all(&config, &db, &upstream, &deps)?;
+        let built = pipelines::build_all(&db, &upstream, &deps, |entry| pipeline_setup(&config, entry))?;
+        let command_settings = Arc::new(command_settings(&config)?);
         let registered: Vec<_> = built
             .scheduled
             .iter()
@@ -140,9 +170,9 @@ impl Hayloft {
         let handles = Arc::new(built.handles.clone());
         let commands = match mode {
             Mode::Serve(_) => {
-                CommandCore::server(Arc::new(config.clone()), db.clone(), handles, root_slot.clone(), events.clone())
+                CommandCore::server(command_settings, db.clone(), handles, root_slot.clone(), events.clone())
             }
-            Mode::Pipelines => CommandCore::offline(Arc::new(config.clone()), db.clone(), handles),
+            Mode::Pipelines => CommandCore::offline(command_settings, db.clone(), handles),
         };
         if let Mode::Serve(Listeners { http: listener, ssh }) = mode {
             let settings =

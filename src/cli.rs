@@ -178,7 +178,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let overrides = Overrides { database_url: cli.database_url, addr, log_format: cli.log_format };
-    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    let config = crate::app::load_config(cli.config.as_deref(), &overrides)?;
     telemetry::init(config.log_format, &config.log_level)?;
     // awc may find more than one rustls crypto provider compiled in; choose ours, once.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -379,7 +379,7 @@ fn progress(pipeline: &str, json: bool) -> Option<indicatif::ProgressBar> {
 async fn open(config: &Config) -> anyhow::Result<CommandCore> {
     let url = config.database()?;
     let db = Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))?;
-    Ok(CommandCore::offline(Arc::new(config.clone()), db, Arc::default()))
+    Ok(CommandCore::offline(Arc::new(crate::app::command_settings(config)?), db, Arc::default()))
 }
 
 /// Asks the command core once and prints its answer, as text or as JSON.

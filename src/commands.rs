@@ -18,11 +18,11 @@ use hayloft_actors::command::{
 use hayloft_actors::events::{BusItem, Change, ChangeOp, Event, EventBus};
 use hayloft_actors::ledger::{RunStatus, Trigger};
 use hayloft_actors::pipeline::{PipelineHandle, RunOptions, TriggerError};
+use hayloft_actors::schedule::{MaintenanceWindow, Schedule};
 use hayloft_actors::supervisor::{GetTree, Supervisor, TreeNode};
 use tracing::info;
 
-use crate::config::Config;
-use crate::db::queries::{self, QueryError};
+use crate::db::queries;
 use crate::db::Database;
 use crate::pipelines;
 
@@ -31,16 +31,39 @@ const CHANGES_SHOWN: usize = 200;
 /// How many recent runs `status` scans for failures.
 const STATUS_FAILURE_WINDOW: i64 = 20;
 
+/// What the command core needs to know of the configuration, resolved once by the application.
+#[derive(Debug, Clone, Default)]
+pub struct CommandSettings {
+    /// Each pipeline's schedule, as configured (a pipeline missing here shows as `never`).
+    pub schedules: BTreeMap<String, Schedule>,
+    /// When scheduled runs are held back, for the next-run times `status` shows.
+    pub maintenance: Vec<MaintenanceWindow>,
+    /// The database as `status` names it, without its password.
+    pub database: String,
+}
+
 /// What commands read and drive. Cheap to clone: every front door holds one.
 #[derive(Clone)]
 pub struct CommandCore {
-    config: Arc<Config>,
+    settings: Arc<CommandSettings>,
     db: Database,
     pipelines: Arc<BTreeMap<String, PipelineHandle>>,
     /// The root supervisor, once the tree has started (server only).
     root: Arc<OnceLock<Addr<Supervisor>>>,
     /// The event bus, for `logs -f` (server only).
     events: Option<EventBus>,
+}
+
+/// Every entity `count` knows with its table: the pipelines' (from the registry), then the
+/// ledger's.
+fn countable() -> impl Iterator<Item = (&'static str, &'static str)> {
+    pipelines::registry::entities()
+        .map(|entity| (entity.name, entity.table))
+        .chain(queries::LEDGER_ENTITIES.iter().map(|(name, table, _)| (*name, *table)))
+}
+
+fn entity_table(name: &str) -> Option<&'static str> {
+    countable().find(|(entity, _)| *entity == name).map(|(_, table)| table)
 }
 
 fn database_error(error: impl std::fmt::Display) -> CommandError {
@@ -54,18 +77,22 @@ fn unknown_pipeline(name: &str) -> CommandError {
 impl CommandCore {
     /// The core of a running server.
     pub fn server(
-        config: Arc<Config>,
+        settings: Arc<CommandSettings>,
         db: Database,
         pipelines: Arc<BTreeMap<String, PipelineHandle>>,
         root: Arc<OnceLock<Addr<Supervisor>>>,
         events: EventBus,
     ) -> Self {
-        Self { config, db, pipelines, root, events: Some(events) }
+        Self { settings, db, pipelines, root, events: Some(events) }
     }
 
     /// The core of a one-shot CLI command; `pipelines` is empty unless the command runs some.
-    pub fn offline(config: Arc<Config>, db: Database, pipelines: Arc<BTreeMap<String, PipelineHandle>>) -> Self {
-        Self { config, db, pipelines, root: Arc::default(), events: None }
+    pub fn offline(
+        settings: Arc<CommandSettings>,
+        db: Database,
+        pipelines: Arc<BTreeMap<String, PipelineHandle>>,
+    ) -> Self {
+        Self { settings, db, pipelines, root: Arc::default(), events: None }
     }
 
     /// Parses and carries out one command line.
@@ -85,10 +112,14 @@ impl CommandCore {
         }
         match command {
             Command::Count { entity } => {
-                let count = queries::count(&self.db, &entity).await.map_err(|error| match error {
-                    QueryError::UnknownEntity { .. } => CommandError::NotFound(error.to_string()),
-                    QueryError::Db(error) => database_error(error),
-                })?;
+                let Some(table) = entity_table(&entity) else {
+                    let known: Vec<&str> = countable().map(|(name, _)| name).collect();
+                    return Err(CommandError::NotFound(format!(
+                        "unknown entity {entity:?}; known entities: {}",
+                        known.join(", ")
+                    )));
+                };
+                let count = queries::count_rows(&self.db, table).await.map_err(database_error)?;
                 Ok(Reply::Count { entity, count })
             }
             Command::Status => Ok(Reply::Status(self.status().await?)),
@@ -155,14 +186,19 @@ impl CommandCore {
 
     /// Every pipeline with its schedule, last and next run, and the latest failures.
     pub async fn status(&self) -> Result<StatusReport, CommandError> {
-        let windows = self.config.maintenance_windows().map_err(|error| CommandError::Failed(error.to_string()))?;
+        let windows = &self.settings.maintenance;
         let now = Utc::now();
         let mut rows = Vec::new();
         for name in pipelines::KNOWN {
-            let schedule = self
-                .config
-                .pipeline_schedule(name, pipelines::default_schedule(name))
-                .map_err(|error| CommandError::Failed(error.to_string()))?;
+            let unscheduled;
+            let schedule = match self.settings.schedules.get(name) {
+                Some(schedule) => schedule,
+                None => {
+                    unscheduled = Schedule::parse("never", name, chrono_tz::UTC, std::time::Duration::ZERO)
+                        .map_err(|error| CommandError::Failed(error.to_string()))?;
+                    &unscheduled
+                }
+            };
             let recent = queries::recent_runs(&self.db, Some(name), 10).await.map_err(database_error)?;
             let running = match self.pipelines.get(name) {
                 Some(handle) => handle.active_run().await,
@@ -176,7 +212,7 @@ impl CommandCore {
                 enabled: !schedule.is_never(),
                 queued_retry: recent.iter().any(|run| run.status == RunStatus::Queued),
                 running,
-                next_run: schedule.next_fire_after(now, &windows),
+                next_run: schedule.next_fire_after(now, windows),
                 last_run: recent.iter().find(|run| run.status != RunStatus::Queued).cloned(),
                 last_failure: recent
                     .iter()
@@ -190,8 +226,10 @@ impl CommandCore {
             .into_iter()
             .filter(|run| matches!(run.status, RunStatus::Failed | RunStatus::Abandoned))
             .collect();
-        let database =
-            self.config.database().map(|url| url.redacted()).unwrap_or_else(|_| self.db.backend().to_string());
+        let database = match self.settings.database.as_str() {
+            "" => self.db.backend().to_string(),
+            named => named.to_owned(),
+        };
         Ok(StatusReport { database, pipelines: rows, recent_failures })
     }
 

@@ -14,11 +14,11 @@ use chrono_tz::Tz;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use hayloft_actors::schedule::{parse_time_zone, MaintenanceWindow, Schedule, ScheduleError};
-use hayloft_actors::scheduler::MisfirePolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::db::DatabaseUrl;
 use crate::pipelines::common::DeleteGuard;
+pub use crate::pipelines::settings::PipelineConfig;
 use crate::upstream::UpstreamSettings;
 
 /// `HAYLOFT_*` variables that are not configuration keys: read elsewhere (the config path, the
@@ -75,30 +75,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// Settings of one pipeline (all optional; each pipeline has its own defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineConfig {
-    /// `false` keeps the pipeline off the schedule (it can still be run by hand).
-    pub enabled: Option<bool>,
-    /// Cron (with seconds), hashed (`H`), `@every 30s` or `never`.
-    pub schedule: Option<String>,
-    /// Up to this much stable random delay after each slot.
-    #[serde(default, with = "humantime_serde")]
-    pub jitter: Option<Duration>,
-    pub misfire: Option<MisfirePolicy>,
-    /// Time zone for this pipeline's cron fields (default: the global `timezone`).
-    pub timezone: Option<String>,
-    /// Demo pipeline: how many rows it produces.
-    pub rows: Option<u64>,
-    /// Demo pipeline: how long its extract step takes (to watch runs, or test crashes).
-    #[serde(default, with = "humantime_serde")]
-    pub delay: Option<Duration>,
-    /// Demo pipeline: its transform panics while this file exists (to watch a supervised
-    /// restart, and to test one).
-    pub panic_when: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,15 +240,6 @@ impl Config {
                 return Err(ConfigError::Notify(format!("two webhooks are named {:?}", webhook.name)));
             }
         }
-        for name in self.pipelines.keys() {
-            if !crate::pipelines::KNOWN.contains(&name.as_str()) {
-                return Err(ConfigError::UnknownPipeline {
-                    name: name.clone(),
-                    known: crate::pipelines::KNOWN.join(", "),
-                });
-            }
-            self.pipeline_schedule(name, "never")?;
-        }
         Ok(())
     }
 
@@ -306,10 +273,29 @@ impl Config {
         self.pipelines.get(name).cloned().unwrap_or_default()
     }
 
-    /// The parsed schedule of pipeline `name`, `default_spec` when none is configured.
-    pub fn pipeline_schedule(&self, name: &str, default_spec: &str) -> Result<Schedule, ConfigError> {
+    /// Refuses `[pipelines.<name>]` sections that name no pipeline in `known`, and checks the
+    /// schedules of those that do. Kept apart from [`Config::load`]: which pipelines exist is
+    /// the application's knowledge (its registry), not the configuration's.
+    pub fn check_pipelines(&self, known: &[&str]) -> Result<(), ConfigError> {
+        for name in self.pipelines.keys() {
+            if !known.contains(&name.as_str()) {
+                return Err(ConfigError::UnknownPipeline { name: name.clone(), known: known.join(", ") });
+            }
+            self.pipeline_schedule(name, "never", None)?;
+        }
+        Ok(())
+    }
+
+    /// The parsed schedule of pipeline `name`: `default_spec` (in `default_zone`, else the
+    /// global time zone) when none is configured.
+    pub fn pipeline_schedule(
+        &self,
+        name: &str,
+        default_spec: &str,
+        default_zone: Option<&str>,
+    ) -> Result<Schedule, ConfigError> {
         let pipeline = self.pipeline(name);
-        let time_zone = match (&pipeline.timezone, crate::pipelines::default_time_zone(name)) {
+        let time_zone = match (&pipeline.timezone, default_zone) {
             (Some(zone), _) => parse_time_zone(zone)?,
             (None, Some(zone)) => parse_time_zone(zone)?,
             (None, None) => self.time_zone()?,
@@ -393,9 +379,10 @@ mod tests {
         assert!(error.contains("addr"), "{error}");
         let error = load_with("adr = \"127.0.0.1:1\"\n", &[]).unwrap_err().to_string();
         assert!(error.contains("adr"), "{error}");
-        let error = load_with("[pipelines.nope]\n", &[]).unwrap_err().to_string();
+        let checked = |toml: &str| load_with(toml, &[]).and_then(|config| config.check_pipelines(&["demo"]));
+        let error = checked("[pipelines.nope]\n").unwrap_err().to_string();
         assert!(error.contains("unknown pipeline \"nope\""), "{error}");
-        let error = load_with("[pipelines.demo]\nschedule = \"every tuesday\"\n", &[]).unwrap_err().to_string();
+        let error = checked("[pipelines.demo]\nschedule = \"every tuesday\"\n").unwrap_err().to_string();
         assert!(error.contains("every tuesday"), "{error}");
         let error = load_with("timezone = \"Mars/Olympus\"\n", &[]).unwrap_err().to_string();
         assert!(error.contains("Mars/Olympus"), "{error}");

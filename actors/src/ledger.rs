@@ -209,8 +209,9 @@ pub enum LedgerError {
     RunNotFound(RunId),
     #[error("run {run_id} is no longer held by this process (it is {status})")]
     LeaseLost { run_id: RunId, status: RunStatus },
+    /// The storage behind the ledger failed; its error is kept as the source.
     #[error("ledger storage failed: {0}")]
-    Storage(String),
+    Storage(#[source] crate::storage::StorageFailure),
 }
 
 #[async_trait]

@@ -21,4 +21,5 @@ pub mod memory_ledger;
 pub mod pipeline;
 pub mod schedule;
 pub mod scheduler;
+pub mod storage;
 pub mod supervisor;

@@ -62,8 +62,9 @@ pub enum StageError {
     /// The load was refused on purpose (e.g. the delete guard); nothing was written.
     #[error("refused: {0}")]
     Refused(String),
+    /// The database failed; its error is kept as the source.
     #[error("database: {0}")]
-    Database(String),
+    Database(#[source] crate::storage::StorageFailure),
     /// The stage actor died while working on the run (panic) or was not running.
     #[error("{0}")]
     StageDown(String),

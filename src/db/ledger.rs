@@ -4,6 +4,7 @@
 //! running row per pipeline; [`SqlLedger::claim`] relies on it, so two processes (say `hayloft
 //! serve` and `hayloft run`) can never run one pipeline at the same time.
 
+use hayloft_actors::storage::StorageFailure;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,8 +92,8 @@ fn lease_until(lease: Duration) -> NaiveDateTime {
     now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(365))
 }
 
-fn storage(error: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Storage(error.to_string())
+fn storage(error: impl std::error::Error + Send + Sync + 'static) -> LedgerError {
+    LedgerError::Storage(StorageFailure::new(error))
 }
 
 const ACTIVE: [&str; 2] = ["queued", "running"];

@@ -8,66 +8,31 @@ use hayloft_actors::ledger::{RunId, RunRecord};
 use serde::Serialize;
 
 use super::ledger::RunRow;
-use super::schema::{self, change_events, pipelines, runs};
+use super::schema::{change_events, pipelines, runs};
 use super::{with_conn, Database, DbError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    #[error("unknown entity {name:?}; known entities: {known}")]
-    UnknownEntity { name: String, known: String },
-    #[error(transparent)]
-    Db(#[from] DbError),
+/// Tables the engine itself keeps, under the names `count` knows them by: (entity, table,
+/// what it counts). The pipelines' tables are listed by the pipeline registry.
+pub const LEDGER_ENTITIES: [(&str, &str, &str); 3] = [
+    ("runs", "runs", "pipeline runs in the ledger"),
+    ("changes", "change_events", "change-feed entries"),
+    ("outbox", "outbox", "notifications, delivered or waiting"),
+];
+
+#[derive(diesel::QueryableByName)]
+struct RowCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
 }
 
-/// Declares the entities `count` knows — name, table, what it counts — and the function that
-/// counts them, from one list.
-macro_rules! countable {
-    ($($entity:literal => $table:ident: $about:literal),* $(,)?) => {
-        /// Entities `count` knows, with what each counts.
-        pub const COUNTABLE: &[(&str, &str)] = &[$(($entity, $about)),*];
-
-        /// Counts the rows of an entity.
-        pub async fn count(db: &Database, entity: &str) -> Result<i64, QueryError> {
-            match entity {
-                $($entity => Ok(with_conn!(db, readers, |conn| {
-                    schema::$table::table.count().get_result(conn).await.map_err(DbError::Query)
-                })?),)*
-                _ => {
-                    let known = COUNTABLE.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
-                    Err(QueryError::UnknownEntity { name: entity.to_owned(), known })
-                }
-            }
-        }
-    };
-}
-
-countable! {
-    "items" => items: "game items",
-    "recipes" => recipe_ingredients: "crafting and cooking ingredients",
-    "locksmith" => locksmith_contents: "what openable items contain",
-    "seeds" => seed_crops: "crops each seed can yield",
-    "well" => wishing_well_outputs: "wishing-well outputs",
-    "npcs" => npcs: "townsfolk",
-    "npc-items" => npc_items: "items NPCs give, like, love, hate or can be given",
-    "npc-rewards" => npc_rewards: "NPC friendship rewards",
-    "npc-profiles" => npc_profiles: "NPC friendship levels and staff details",
-    "tower" => tower_levels: "tower levels",
-    "tower-rewards" => tower_rewards: "tower item rewards",
-    "locations" => locations: "fishing and exploring locations",
-    "drops" => location_drops: "items found at each location",
-    "community" => community_goals: "community-center goals by day",
-    "exchange" => exchange_offers: "exchange-center offers seen",
-    "cards" => card_combos: "House of Cards combinations",
-    "tent" => tent_offers: "Borgen's tent offers by week",
-    "updates" => game_updates: "game update posts",
-    "passwords" => passwords: "passwords and their rewards",
-    "backgrounds" => profile_backgrounds: "profile backgrounds",
-    "item-details" => item_details: "item-page details",
-    "item-sources" => item_sources: "locations item pages list",
-    "demo" => demo_records: "rows loaded by the demo pipeline",
-    "runs" => runs: "pipeline runs in the ledger",
-    "changes" => change_events: "change-feed entries",
-    "outbox" => outbox: "notifications, delivered or waiting",
+/// Counts the rows of `table`. The name is spliced into the SQL, so it must be one of the
+/// program's own table names (`&'static str`), never a caller's text.
+pub async fn count_rows(db: &Database, table: &'static str) -> Result<i64, DbError> {
+    let query = format!("SELECT COUNT(*) AS count FROM {table}");
+    let row: RowCount = with_conn!(db, readers, |conn| {
+        diesel::sql_query(query.clone()).get_result(conn).await.map_err(DbError::Query)
+    })?;
+    Ok(row.count)
 }
 
 /// The latest runs (of one pipeline, or of all), newest first; queued rows included, so a

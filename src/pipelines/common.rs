@@ -8,6 +8,7 @@ use bytes::Bytes;
 use diesel::{OptionalExtension, QueryDsl};
 use hayloft_actors::events::{Change, ChangeOp};
 use hayloft_actors::pipeline::StageError;
+use hayloft_actors::storage::StorageFailure;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -55,7 +56,8 @@ pub async fn fetch_fingerprinted(
 ) -> Result<Extracted, StageError> {
     let fetched = upstream.fetch(request).await.map_err(|error| StageError::Upstream(error.to_string()))?;
     let fingerprint = fingerprint(&fetched.body, transform_version);
-    let stored = stored_fingerprint(db, source).await.map_err(|error| StageError::Database(error.to_string()))?;
+    let stored =
+        stored_fingerprint(db, source).await.map_err(|error| StageError::Database(StorageFailure::new(error)))?;
     if stored.as_deref() == Some(fingerprint.as_str()) {
         return Ok(Extracted::Unchanged { fingerprint });
     }

@@ -13,10 +13,11 @@ use hayloft_actors::ledger::RunCounts;
 use hayloft_actors::pipeline::{
     pipeline, Extract, Load, LoadReport, PipelineDeps, PipelineHandle, RunContext, StageCounters, StageError, Transform,
 };
+use hayloft_actors::storage::StorageFailure;
 use hayloft_actors::supervisor::ChildSpec;
 use serde::Serialize;
 
-use crate::config::Config;
+use super::registry::BuildParts;
 use crate::db::queries::NewChange;
 use crate::db::schema::{change_events, demo_records};
 use crate::db::{write_transaction, Database, DbError};
@@ -126,7 +127,7 @@ impl Load for Store {
                 Ok::<_, DbError>(diff)
             }
         });
-        let diff = result.map_err(|error| StageError::Database(error.to_string()))?;
+        let diff = result.map_err(|error| StageError::Database(StorageFailure::new(error)))?;
         let TableCounts { inserted, updated, deleted, unchanged, .. } = diff.counts;
         Ok(LoadReport {
             counts: RunCounts { inserted, updated, deleted, unchanged },
@@ -136,9 +137,9 @@ impl Load for Store {
     }
 }
 
-pub fn build(config: &Config, db: &Database, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
-    let settings = config.pipeline(NAME);
+pub fn build(parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
+    let settings = &parts.settings.options;
     let extract = Generate { rows: settings.rows.unwrap_or(DEFAULT_ROWS), delay: settings.delay.unwrap_or_default() };
     let validate = Validate { panic_when: settings.panic_when.clone() };
-    pipeline(NAME, extract, validate, Store { db: db.clone() }, deps)
+    pipeline(NAME, extract, validate, Store { db: parts.db.clone() }, deps)
 }

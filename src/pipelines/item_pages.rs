@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use diesel::{Insertable, QueryDsl, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
+use hayloft_actors::storage::StorageFailure;
 use select::node::Node;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
@@ -148,7 +149,7 @@ impl Source for ItemPages {
         let ids: Vec<i64> = with_conn!(db, readers, |conn| {
             items::table.select(items::id).order(items::id).load(conn).await.map_err(DbError::Query)
         })
-        .map_err(|error| StageError::Database(error.to_string()))?;
+        .map_err(|error| StageError::Database(StorageFailure::new(error)))?;
         if ids.is_empty() {
             return Err(StageError::BadInput(
                 "no items are stored yet; run the items pipeline first (`hayloft run items`)".to_owned(),

@@ -11,13 +11,14 @@ use futures::future::join_all;
 use hayloft_actors::pipeline::{
     pipeline, Extract, Load, LoadReport, PipelineDeps, PipelineHandle, RunContext, StageCounters, StageError, Transform,
 };
+use hayloft_actors::storage::StorageFailure;
 use hayloft_actors::supervisor::ChildSpec;
 use sha2::{Digest, Sha256};
 
 use super::common::{stored_fingerprint, unchanged_report, DeleteGuard};
 use super::names::Names;
+use super::registry::BuildParts;
 use super::table::{load_dataset, Dataset};
-use crate::config::Config;
 use crate::db::Database;
 use crate::upstream::Upstream;
 
@@ -62,6 +63,8 @@ pub trait Source: Send + Sync + 'static {
     const NAME: &'static str;
     /// Its schedule when the configuration names none.
     const DEFAULT_SCHEDULE: &'static str;
+    /// The time zone its default schedule is meant in, when it is not the server's.
+    const DEFAULT_TIME_ZONE: Option<&'static str> = None;
     /// Bump when the parser changes, so unchanged pages are parsed again.
     const TRANSFORM_VERSION: u32;
     /// Whether the parser resolves NPCs (not only items): then a change of the stored NPCs
@@ -156,7 +159,7 @@ impl<S: Source> Extract for FetchSource<S> {
         }
         counters.emitted((pages.len() + fanned.len()) as u64);
         counters.dropped(failures.len() as u64);
-        let database = |error: crate::db::DbError| StageError::Database(error.to_string());
+        let database = |error: crate::db::DbError| StageError::Database(StorageFailure::new(error));
         // Names are part of the input: a name that did not resolve is retried once the stored
         // items (or NPCs) change, even if the pages did not.
         let names = Names::load(&self.db).await.map_err(database)?;
@@ -222,16 +225,10 @@ impl Load for StoreSource {
 }
 
 /// The supervised chain of one source.
-pub fn build<S: Source>(
-    source: S,
-    config: &Config,
-    db: &Database,
-    upstream: &Upstream,
-    deps: PipelineDeps,
-) -> (ChildSpec, PipelineHandle) {
+pub fn build<S: Source>(source: S, parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
     let source = Arc::new(source);
-    let fetch = FetchSource { source: source.clone(), upstream: upstream.clone(), db: db.clone() };
-    let store = StoreSource { name: S::NAME, db: db.clone(), guard: config.delete_guard };
+    let fetch = FetchSource { source: source.clone(), upstream: parts.upstream.clone(), db: parts.db.clone() };
+    let store = StoreSource { name: S::NAME, db: parts.db.clone(), guard: parts.settings.delete_guard };
     pipeline(S::NAME, fetch, ParseSource { source }, store, deps)
 }
 

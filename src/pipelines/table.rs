@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use hayloft_actors::events::Change;
 use hayloft_actors::ledger::RunCounts;
 use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
+use hayloft_actors::storage::StorageFailure;
 use serde::Serialize;
 
 use super::common::{diff_rows, DeleteGuard, TableCounts};
@@ -361,7 +362,7 @@ pub async fn load_dataset(
     guard: &DeleteGuard,
     source: &str,
 ) -> Result<LoadReport, StageError> {
-    let database = |error: DbError| StageError::Database(error.to_string());
+    let database = |error: DbError| StageError::Database(StorageFailure::new(error));
     // Reads happen before the write transaction so the writer is held only for the writes;
     // safe because the ledger runs one load of a pipeline at a time and only it writes its
     // tables.

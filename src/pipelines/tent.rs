@@ -69,6 +69,8 @@ impl Source for Tent {
     /// Wednesdays only (set `timezone = "America/Chicago"`, the game's, by default), hourly at a
     /// hashed minute.
     const DEFAULT_SCHEDULE: &'static str = "H H * * * WED";
+    // The tent opens on Wednesdays in game time.
+    const DEFAULT_TIME_ZONE: Option<&'static str> = Some("America/Chicago");
     const TRANSFORM_VERSION: u32 = 1;
 
     fn requests(&self) -> Vec<String> {

@@ -9,6 +9,7 @@ use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
 use hayloft_actors::events::Change;
 use hayloft_actors::ledger::RunCounts;
 use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
+use hayloft_actors::storage::StorageFailure;
 
 use super::rows::{Item, LocksmithContent, PairKey, RecipeIngredient, SeedCrop, WellOutput};
 use super::transform::ItemsData;
@@ -87,8 +88,8 @@ pub async fn snapshot(db: &Database) -> Result<serde_json::Value, DbError> {
     }))
 }
 
-fn database(error: impl std::fmt::Display) -> StageError {
-    StageError::Database(error.to_string())
+fn database(error: impl std::error::Error + Send + Sync + 'static) -> StageError {
+    StageError::Database(StorageFailure::new(error))
 }
 
 /// Orders items so that every item comes after the items it references (Kahn's algorithm).

@@ -13,7 +13,7 @@ use hayloft_actors::pipeline::{
 };
 use hayloft_actors::supervisor::ChildSpec;
 
-use crate::config::Config;
+use super::registry::BuildParts;
 use crate::db::Database;
 use crate::pipelines::common::{fetch_fingerprinted, unchanged_report, DeleteGuard, Extracted};
 use crate::upstream::Upstream;
@@ -88,9 +88,9 @@ impl Load for StoreItems {
     }
 }
 
-pub fn build(config: &Config, db: &Database, upstream: &Upstream, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
-    let fetch = FetchItems { upstream: upstream.clone(), db: db.clone() };
-    let store = StoreItems { db: db.clone(), guard: config.delete_guard };
+pub fn build(parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
+    let fetch = FetchItems { upstream: parts.upstream.clone(), db: parts.db.clone() };
+    let store = StoreItems { db: parts.db.clone(), guard: parts.settings.delete_guard };
     pipeline(NAME, fetch, ParseItems, store, deps)
 }
 
