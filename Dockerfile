@@ -1,6 +1,7 @@
 # Build: a release binary (rustls only, bundled SQLite; no libpq, no OpenSSL).
 FROM rust:1.95-slim-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libudev-dev && rm -rf /var/lib/apt/lists/*
+# make: jemalloc, the allocator, is built from C with it.
+RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libudev-dev make && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # The image can drive a USB Stream Deck too (pass the device through), hence libudev.
