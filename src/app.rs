@@ -87,10 +87,10 @@ pub fn pipeline_setup(config: &Config, entry: &PipelineEntry) -> Result<Pipeline
 
 /// What the command core reads of the configuration.
 pub fn command_settings(config: &Config) -> Result<CommandSettings, ConfigError> {
-    let mut schedules = BTreeMap::new();
-    for entry in &pipelines::REGISTRY {
-        schedules.insert(entry.name.to_owned(), pipeline_setup(config, entry)?.schedule);
-    }
+    let schedules = pipelines::REGISTRY
+        .iter()
+        .map(|entry| Ok((entry.name, pipeline_setup(config, entry)?.schedule)))
+        .collect::<Result<_, ConfigError>>()?;
     Ok(CommandSettings {
         schedules,
         maintenance: config.maintenance_windows()?,

@@ -34,8 +34,8 @@ const STATUS_FAILURE_WINDOW: i64 = 20;
 /// What the command core needs to know of the configuration, resolved once by the application.
 #[derive(Debug, Clone, Default)]
 pub struct CommandSettings {
-    /// Each pipeline's schedule, as configured (a pipeline missing here shows as `never`).
-    pub schedules: BTreeMap<String, Schedule>,
+    /// Every pipeline with its schedule as configured, in registry order: what `status` lists.
+    pub schedules: Vec<(&'static str, Schedule)>,
     /// When scheduled runs are held back, for the next-run times `status` shows.
     pub maintenance: Vec<MaintenanceWindow>,
     /// The database as `status` names it, without its password.
@@ -189,23 +189,14 @@ impl CommandCore {
         let windows = &self.settings.maintenance;
         let now = Utc::now();
         let mut rows = Vec::new();
-        for name in pipelines::KNOWN {
-            let unscheduled;
-            let schedule = match self.settings.schedules.get(name) {
-                Some(schedule) => schedule,
-                None => {
-                    unscheduled = Schedule::parse("never", name, chrono_tz::UTC, std::time::Duration::ZERO)
-                        .map_err(|error| CommandError::Failed(error.to_string()))?;
-                    &unscheduled
-                }
-            };
+        for &(name, ref schedule) in &self.settings.schedules {
             let recent = queries::recent_runs(&self.db, Some(name), 10).await.map_err(database_error)?;
             let running = match self.pipelines.get(name) {
                 Some(handle) => handle.active_run().await,
                 None => None,
             };
             rows.push(PipelineStatus {
-                name: (*name).to_owned(),
+                name: name.to_owned(),
                 schedule: schedule.spec().to_owned(),
                 resolved_schedule: schedule.resolved().to_owned(),
                 time_zone: schedule.time_zone().to_string(),

@@ -46,6 +46,7 @@ pub struct CardComboCard {
 }
 stored_table!(CardComboCard, card_combo_cards, "card_combo_card", key(combo_id, suit), update(quantity));
 
+#[derive(Default)]
 pub struct Cards;
 
 impl Source for Cards {

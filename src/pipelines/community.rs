@@ -129,6 +129,7 @@ fn past_goals(
     Ok(goals)
 }
 
+#[derive(Default)]
 pub struct Community;
 
 impl Source for Community {

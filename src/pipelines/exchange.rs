@@ -86,6 +86,7 @@ pub fn parse_offers(page: &Html, seen_on: &str, resolver: &mut Resolver<'_>) -> 
     Ok(offers)
 }
 
+#[derive(Default)]
 pub struct Exchange;
 
 impl Source for Exchange {

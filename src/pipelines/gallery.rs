@@ -51,6 +51,7 @@ pub fn unlock_cost(text: &str) -> Option<(i64, String)> {
     Some((number(amount)?, name.trim().to_owned()))
 }
 
+#[derive(Default)]
 pub struct Gallery;
 
 impl Source for Gallery {

@@ -132,6 +132,7 @@ pub fn parse_item_page(page: &Html, item_id: i64) -> Result<(ItemDetail, Vec<Ite
     Ok((detail, sources))
 }
 
+#[derive(Default)]
 pub struct ItemPages;
 
 #[async_trait(?Send)]

@@ -97,6 +97,7 @@ pub fn parse_detail(page: &Html) -> Result<Vec<i64>, StageError> {
     Ok(ids)
 }
 
+#[derive(Default)]
 pub struct Locations;
 
 #[async_trait(?Send)]

@@ -161,6 +161,7 @@ fn parse_staff(
     Ok(lists)
 }
 
+#[derive(Default)]
 pub struct NpcPages;
 
 impl Source for NpcPages {

@@ -138,6 +138,7 @@ pub fn id_list(text: &str) -> (Vec<i64>, Vec<String>) {
     (ids, bad)
 }
 
+#[derive(Default)]
 pub struct Npcs;
 
 impl Source for Npcs {

@@ -50,6 +50,7 @@ stored_table!(
     update(kind, item_id, item_name, quantity)
 );
 
+#[derive(Default)]
 pub struct Passwords;
 
 impl Source for Passwords {

@@ -65,11 +65,10 @@ const fn entity(name: &'static str, table: &'static str, about: &'static str) ->
     Entity { name, table, about }
 }
 
-/// The entry of a page-based source: name and schedule come from its [`Source`] impl.
-const fn source_entry<S: Source>(
+/// The entry of a page-based source: name, schedule and builder come from its [`Source`] impl.
+const fn source_entry<S: Source + Default>(
     depends_on: &'static [&'static str],
     entities: &'static [Entity],
-    build: BuildFn,
 ) -> PipelineEntry {
     PipelineEntry {
         name: S::NAME,
@@ -77,8 +76,12 @@ const fn source_entry<S: Source>(
         default_time_zone: S::DEFAULT_TIME_ZONE,
         depends_on,
         entities,
-        build,
+        build: build_source::<S>,
     }
+}
+
+fn build_source<S: Source + Default>(parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
+    source::build(S::default(), parts, deps)
 }
 
 /// Every pipeline, in the order `run all` uses: items first (everything refers to them), NPCs
@@ -105,12 +108,10 @@ pub const REGISTRY: [PipelineEntry; 14] = [
             entity("npc-items", "npc_items", "items NPCs give, like, love, hate or can be given"),
             entity("npc-rewards", "npc_rewards", "NPC friendship rewards"),
         ],
-        |parts, deps| source::build(npcs::Npcs, parts, deps),
     ),
     source_entry::<npc_pages::NpcPages>(
         &[items::NAME, npcs::NAME],
         &[entity("npc-profiles", "npc_profiles", "NPC friendship levels and staff details")],
-        |parts, deps| source::build(npc_pages::NpcPages, parts, deps),
     ),
     source_entry::<tower::Tower>(
         &[items::NAME],
@@ -118,7 +119,6 @@ pub const REGISTRY: [PipelineEntry; 14] = [
             entity("tower", "tower_levels", "tower levels"),
             entity("tower-rewards", "tower_rewards", "tower item rewards"),
         ],
-        |parts, deps| source::build(tower::Tower, parts, deps),
     ),
     source_entry::<locations::Locations>(
         &[items::NAME],
@@ -126,7 +126,6 @@ pub const REGISTRY: [PipelineEntry; 14] = [
             entity("locations", "locations", "fishing and exploring locations"),
             entity("drops", "location_drops", "items found at each location"),
         ],
-        |parts, deps| source::build(locations::Locations, parts, deps),
     ),
     source_entry::<item_pages::ItemPages>(
         &[items::NAME, locations::NAME],
@@ -134,43 +133,23 @@ pub const REGISTRY: [PipelineEntry; 14] = [
             entity("item-details", "item_details", "item-page details"),
             entity("item-sources", "item_sources", "locations item pages list"),
         ],
-        |parts, deps| source::build(item_pages::ItemPages, parts, deps),
     ),
     source_entry::<community::Community>(
         &[items::NAME],
         &[entity("community", "community_goals", "community-center goals by day")],
-        |parts, deps| source::build(community::Community, parts, deps),
     ),
     source_entry::<exchange::Exchange>(
         &[items::NAME],
         &[entity("exchange", "exchange_offers", "exchange-center offers seen")],
-        |parts, deps| source::build(exchange::Exchange, parts, deps),
     ),
-    source_entry::<cards::Cards>(
-        &[],
-        &[entity("cards", "card_combos", "House of Cards combinations")],
-        |parts, deps| source::build(cards::Cards, parts, deps),
-    ),
-    source_entry::<tent::Tent>(
-        &[items::NAME],
-        &[entity("tent", "tent_offers", "Borgen's tent offers by week")],
-        |parts, deps| source::build(tent::Tent, parts, deps),
-    ),
-    source_entry::<updates::Updates>(
-        &[items::NAME],
-        &[entity("updates", "game_updates", "game update posts")],
-        |parts, deps| source::build(updates::Updates, parts, deps),
-    ),
+    source_entry::<cards::Cards>(&[], &[entity("cards", "card_combos", "House of Cards combinations")]),
+    source_entry::<tent::Tent>(&[items::NAME], &[entity("tent", "tent_offers", "Borgen's tent offers by week")]),
+    source_entry::<updates::Updates>(&[items::NAME], &[entity("updates", "game_updates", "game update posts")]),
     source_entry::<passwords::Passwords>(
         &[items::NAME],
         &[entity("passwords", "passwords", "passwords and their rewards")],
-        |parts, deps| source::build(passwords::Passwords, parts, deps),
     ),
-    source_entry::<gallery::Gallery>(
-        &[],
-        &[entity("backgrounds", "profile_backgrounds", "profile backgrounds")],
-        |parts, deps| source::build(gallery::Gallery, parts, deps),
-    ),
+    source_entry::<gallery::Gallery>(&[], &[entity("backgrounds", "profile_backgrounds", "profile backgrounds")]),
     PipelineEntry {
         name: demo::NAME,
         default_schedule: demo::DEFAULT_SCHEDULE,

@@ -62,6 +62,7 @@ pub fn parse_offers(page: &Html, week: &str) -> Result<Vec<TentOffer>, StageErro
     Ok(offers)
 }
 
+#[derive(Default)]
 pub struct Tent;
 
 impl Source for Tent {

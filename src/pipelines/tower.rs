@@ -69,6 +69,7 @@ fn non_zero(number: i64) -> Option<i64> {
     (number != 0).then_some(number)
 }
 
+#[derive(Default)]
 pub struct Tower;
 
 impl Source for Tower {

@@ -80,6 +80,7 @@ pub fn normalize_staff_names(text: &str) -> String {
     out
 }
 
+#[derive(Default)]
 pub struct Updates;
 
 impl Source for Updates {
