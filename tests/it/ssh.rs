@@ -335,24 +335,34 @@ struct IdleOutcome {
     closed: bool,
 }
 
-/// Reads whatever the server sends on idle connections until each is closed or `limit` passes.
+/// Reads whatever the server sends on idle connections until each is closed or `limit` passes,
+/// waking only when one of them has something to read (`poll`).
 fn watch_idle(streams: &mut [std::net::TcpStream], limit: Duration) -> Vec<IdleOutcome> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd as _;
     let mut outcomes = vec![IdleOutcome::default(); streams.len()];
     for stream in streams.iter() {
         stream.set_nonblocking(true).expect("non-blocking");
     }
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline && outcomes.iter().any(|outcome| !outcome.closed) {
-        for (stream, outcome) in streams.iter_mut().zip(outcomes.iter_mut()).filter(|(_, outcome)| !outcome.closed) {
+        let open: Vec<usize> = (0..streams.len()).filter(|&index| !outcomes[index].closed).collect();
+        let ready: Vec<usize> = {
+            let mut fds: Vec<PollFd> =
+                open.iter().map(|&index| PollFd::new(streams[index].as_fd(), PollFlags::POLLIN)).collect();
+            let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(1));
+            poll(&mut fds, PollTimeout::try_from(wait).expect("a short timeout")).expect("poll");
+            open.iter().zip(&fds).filter(|(_, fd)| fd.any() == Some(true)).map(|(&index, _)| index).collect()
+        };
+        for index in ready {
             let mut buffer = [0u8; 512];
-            match stream.read(&mut buffer) {
-                Ok(0) => outcome.closed = true,
-                Ok(read) => outcome.banner |= buffer[..read].starts_with(b"SSH-2.0-hayloft"),
+            match streams[index].read(&mut buffer) {
+                Ok(0) => outcomes[index].closed = true,
+                Ok(read) => outcomes[index].banner |= buffer[..read].starts_with(b"SSH-2.0-hayloft"),
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => outcome.closed = true,
+                Err(_) => outcomes[index].closed = true,
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
     outcomes
 }
