@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use hayloft::db::{Database, DatabaseUrl};
-use hayloft::pipelines::common::{fingerprint, stored_fingerprint, DeleteGuard};
 use hayloft::pipelines::items::{load, transform};
+use hayloft::pipelines::shared::common::{fingerprint, stored_fingerprint, DeleteGuard};
 use hayloft_actors::ledger::{ClaimRequest, Ledger, Trigger};
 use hayloft_actors::pipeline::{RunContext, RunOptions};
 

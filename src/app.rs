@@ -33,14 +33,14 @@ use crate::commands::{CommandCore, CommandSettings};
 use crate::config::{Config, ConfigError, Overrides};
 use crate::db::ledger::SqlLedger;
 use crate::db::{queries, Database};
-use crate::devices::serial::SerialDevice;
-use crate::devices::streamdeck::{usb_connector, DeckConnector, DeckKind, SimulatedDeck};
+use crate::front_doors::devices::serial::SerialDevice;
+use crate::front_doors::devices::streamdeck::{usb_connector, DeckConnector, DeckKind, SimulatedDeck};
+use crate::front_doors::web::{HttpServerActor, WebState};
 use crate::metrics::{Metrics, MetricsRecorder};
 use crate::notify::sender::OutboxSender;
-use crate::pipelines::settings::PipelineSettings;
+use crate::pipelines::shared::settings::PipelineSettings;
 use crate::pipelines::{self, PipelineEntry, PipelineSetup};
 use crate::upstream::Upstream;
-use crate::web::{HttpServerActor, WebState};
 
 /// HTTP worker threads. Two keep memory small while one slow request cannot stall the other.
 const HTTP_WORKERS: usize = 2;
@@ -190,7 +190,7 @@ impl Hayloft {
                     Arc::new(move |owner: &str| owner_is_dead(owner, &me)),
                 )
             });
-            let ops = crate::graphql::Ops { commands: commands.clone(), events: events.clone() };
+            let ops = crate::front_doors::graphql::Ops { commands: commands.clone(), events: events.clone() };
             let metrics = Arc::new(Metrics::default());
             let admin_token: Option<Arc<str>> = config.admin_token.as_ref().map(|token| Arc::from(token.expose()));
             let (metrics_spec, _) = ChildSpec::worker("metrics", {
@@ -199,10 +199,10 @@ impl Hayloft {
             });
             // Built once, on first use: every HTTP worker serves the same schema.
             let settings = Arc::new(config.graphql.clone());
-            let graphql = crate::graphql::http::GraphqlState {
-                schema: crate::graphql::http::LazySchema::new(db.clone(), ops, settings.clone()),
+            let graphql = crate::front_doors::graphql::http::GraphqlState {
+                schema: crate::front_doors::graphql::http::LazySchema::new(db.clone(), ops, settings.clone()),
                 db: db.clone(),
-                admission: Arc::new(crate::graphql::http::Admission::new(&settings)),
+                admission: Arc::new(crate::front_doors::graphql::http::Admission::new(&settings)),
                 settings,
                 admin_token: admin_token.clone(),
                 metrics: metrics.clone(),
@@ -216,8 +216,8 @@ impl Hayloft {
                 metrics: metrics.clone(),
                 admin_token,
                 http: Arc::new(config.http.clone()),
-                sessions: Arc::new(crate::web::sessions::SessionStore::new(config.http.session_limits())),
-                sign_in: Arc::new(crate::web::limiter::SignInLimiter::new(
+                sessions: Arc::new(crate::front_doors::web::sessions::SessionStore::new(config.http.session_limits())),
+                sign_in: Arc::new(crate::front_doors::web::limiter::SignInLimiter::new(
                     config.http.sign_in_attempts,
                     config.http.sign_in_window,
                 )),
@@ -235,11 +235,16 @@ impl Hayloft {
                 .child(pipelines_spec)
                 .child(http_spec);
             if let Some(listener) = ssh {
-                let shared = Arc::new(crate::ssh::SshShared::new(config.ssh.clone())?);
+                let shared = Arc::new(crate::front_doors::ssh::SshShared::new(config.ssh.clone())?);
                 let listener = Arc::new(listener);
                 let commands = commands.clone();
                 let (ssh_spec, _) = ChildSpec::worker("ssh", move |child: &ChildContext| {
-                    crate::ssh::SshServer::new(listener.clone(), shared.clone(), commands.clone(), child.clone())
+                    crate::front_doors::ssh::SshServer::new(
+                        listener.clone(),
+                        shared.clone(),
+                        commands.clone(),
+                        child.clone(),
+                    )
                 });
                 root = root.child(ssh_spec);
             }
@@ -294,7 +299,7 @@ impl Hayloft {
 
 /// The optional parts of the tree, each only when configured: notifications, the serial device,
 /// the Stream Deck and the Discord bot. Devices and the bot fail when their hardware or service
-/// goes away and are restarted with backoff (see [`crate::devices::supervised`]).
+/// goes away and are restarted with backoff (see [`crate::front_doors::devices::supervised`]).
 fn integrations(
     config: &Config,
     db: &Database,
@@ -319,7 +324,7 @@ fn integrations(
         let (spec, _) = ChildSpec::worker("serial", move |child: &ChildContext| {
             SerialDevice::new(settings.clone(), commands.clone(), events.clone(), child.clone())
         });
-        specs.push(crate::devices::supervised(spec));
+        specs.push(crate::front_doors::devices::supervised(spec));
     }
     if config.streamdeck.enabled {
         let settings = &config.streamdeck;
@@ -328,15 +333,20 @@ fn integrations(
             // A 15-key deck that only logs what it would show.
             DeckKind::Simulated => Arc::new(SimulatedDeck::new(15)),
         };
-        specs.push(crate::devices::stream_deck(settings.keys.clone(), connector, commands.clone(), events.clone()));
+        specs.push(crate::front_doors::devices::stream_deck(
+            settings.keys.clone(),
+            connector,
+            commands.clone(),
+            events.clone(),
+        ));
     }
     if config.discord.enabled {
         let settings = Arc::new(config.discord.clone());
         let commands = commands.clone();
         let (spec, _) = ChildSpec::worker("discord", move |child: &ChildContext| {
-            crate::discord::DiscordBot::new(settings.clone(), commands.clone(), child.clone())
+            crate::front_doors::discord::DiscordBot::new(settings.clone(), commands.clone(), child.clone())
         });
-        specs.push(crate::devices::supervised(spec));
+        specs.push(crate::front_doors::devices::supervised(spec));
     }
     Ok(specs)
 }

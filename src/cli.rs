@@ -192,12 +192,14 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::DemoData { scale, out } => {
-            crate::demo_data::generate(*scale).write_to(out).with_context(|| format!("writing {}", out.display()))?;
+            crate::upstream::demo_data::generate(*scale)
+                .write_to(out)
+                .with_context(|| format!("writing {}", out.display()))?;
             outln!("wrote sample data at scale {scale} to {}", out.display());
             return Ok(ExitCode::SUCCESS);
         }
         Command::Schema => {
-            out!("{}", crate::graphql::sdl());
+            out!("{}", crate::front_doors::graphql::sdl());
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
@@ -214,7 +216,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { .. } => {
             let listener =
                 TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
-            let ssh = if config.ssh.enabled { Some(crate::ssh::bind(&config.ssh)?) } else { None };
+            let ssh = if config.ssh.enabled { Some(crate::front_doors::ssh::bind(&config.ssh)?) } else { None };
             let local = listener.local_addr()?;
             system.block_on(serve(config, Listeners { http: listener, ssh }, local))?;
             Ok(ExitCode::SUCCESS)

@@ -17,8 +17,8 @@ use hayloft_actors::schedule::{parse_time_zone, MaintenanceWindow, Schedule, Sch
 use serde::{Deserialize, Serialize};
 
 use crate::db::DatabaseUrl;
-use crate::pipelines::common::DeleteGuard;
-pub use crate::pipelines::settings::PipelineConfig;
+use crate::pipelines::shared::common::DeleteGuard;
+pub use crate::pipelines::shared::settings::PipelineConfig;
 use crate::upstream::UpstreamSettings;
 
 /// `HAYLOFT_*` variables that are not configuration keys: read elsewhere (the config path, the
@@ -87,7 +87,7 @@ pub struct Config {
     /// Where `serve` listens for HTTP.
     pub addr: SocketAddr,
     /// The HTTP server (`[http]`): dashboard sessions, sign-in limits, a reverse proxy in front.
-    pub http: crate::web::HttpSettings,
+    pub http: crate::front_doors::web::HttpSettings,
     pub log_format: LogFormat,
     /// A tracing filter: `info`, `hayloft=debug,info`...
     pub log_level: String,
@@ -113,17 +113,17 @@ pub struct Config {
     /// The admin bearer token (`HAYLOFT_ADMIN_TOKEN`): it allows `runPipeline` over GraphQL.
     /// Unset, nobody may trigger runs over HTTP.
     pub admin_token: Option<Secret>,
-    pub graphql: crate::graphql::GraphqlSettings,
+    pub graphql: crate::front_doors::graphql::GraphqlSettings,
     /// The SSH front door (`[ssh]`; `HAYLOFT_SSH_ADDR` sets its address).
-    pub ssh: crate::ssh::SshSettings,
+    pub ssh: crate::front_doors::ssh::SshSettings,
     /// Notifications (`[notify]`): webhooks, what to announce, retries, the daily report.
     pub notify: crate::notify::NotifySettings,
     /// A serial device speaking the line protocol (`[serial]`, off by default).
-    pub serial: crate::devices::serial::SerialSettings,
+    pub serial: crate::front_doors::devices::serial::SerialSettings,
     /// A Stream Deck's keys (`[streamdeck]`, off by default).
-    pub streamdeck: crate::devices::streamdeck::StreamDeckSettings,
+    pub streamdeck: crate::front_doors::devices::streamdeck::StreamDeckSettings,
     /// The Discord bot (`[discord]`, off by default; token from `DISCORD_TOKEN`).
-    pub discord: crate::discord::DiscordSettings,
+    pub discord: crate::front_doors::discord::DiscordSettings,
 }
 
 /// A value that is never printed: `Debug` and logs show `[redacted]`.
@@ -153,7 +153,7 @@ impl Default for Config {
             database_url: "hayloft.db".to_owned(),
             pool_size: 8,
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            http: crate::web::HttpSettings::default(),
+            http: crate::front_doors::web::HttpSettings::default(),
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             timezone: "UTC".to_owned(),
@@ -166,12 +166,12 @@ impl Default for Config {
             delete_guard: DeleteGuard::default(),
             pipelines: BTreeMap::new(),
             admin_token: None,
-            graphql: crate::graphql::GraphqlSettings::default(),
-            ssh: crate::ssh::SshSettings::default(),
+            graphql: crate::front_doors::graphql::GraphqlSettings::default(),
+            ssh: crate::front_doors::ssh::SshSettings::default(),
             notify: crate::notify::NotifySettings::default(),
-            serial: crate::devices::serial::SerialSettings::default(),
-            streamdeck: crate::devices::streamdeck::StreamDeckSettings::default(),
-            discord: crate::discord::DiscordSettings::default(),
+            serial: crate::front_doors::devices::serial::SerialSettings::default(),
+            streamdeck: crate::front_doors::devices::streamdeck::StreamDeckSettings::default(),
+            discord: crate::front_doors::discord::DiscordSettings::default(),
         }
     }
 }

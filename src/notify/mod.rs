@@ -131,7 +131,7 @@ pub fn notice_for_run(settings: &NotifySettings, run: &RunRecord, new_names: &[S
     match run.status {
         RunStatus::Failed => {
             let error = run.error.as_deref().unwrap_or("no error recorded");
-            if error.contains(crate::pipelines::common::GUARD_REFUSAL) {
+            if error.contains(crate::pipelines::shared::common::GUARD_REFUSAL) {
                 settings.on_delete_guard.then(|| Notice {
                     kind: NoticeKind::DeleteGuard,
                     text: format!("{}: refused by the delete guard, nothing written: {error}", run.pipeline),

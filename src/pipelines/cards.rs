@@ -6,10 +6,10 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::Name;
 use serde::Serialize;
 
-use super::html::{cells, name_and_quantity, number, squash, text_lines, Html};
-use super::names::Resolver;
-use super::source::{Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{cells, name_and_quantity, number, squash, text_lines, Html};
+use super::shared::names::Resolver;
+use super::shared::source::{Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{card_combo_cards, card_combos};
 
 pub const NAME: &str = "cards";
@@ -119,8 +119,8 @@ impl Source for Cards {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::pipelines::names::{NameIndex, Names};
-    use crate::pipelines::source::{parse_pages, Page};
+    use crate::pipelines::shared::names::{NameIndex, Names};
+    use crate::pipelines::shared::source::{parse_pages, Page};
 
     // Cards per suit and the named reward are read from the staff table.
     #[test]

@@ -8,10 +8,10 @@ use select::node::Node;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
-use super::html::{game_date, item_link_id, name_and_quantity, progress, text_lines, Html, LinkTo};
-use super::names::Resolver;
-use super::source::{game_today, Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{game_date, item_link_id, name_and_quantity, progress, text_lines, Html, LinkTo};
+use super::shared::names::Resolver;
+use super::shared::source::{game_today, Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::community_goals;
 
 pub const NAME: &str = "community";
@@ -168,8 +168,8 @@ impl Source for Community {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::pipelines::names::{NameIndex, Names};
-    use crate::pipelines::source::{parse_pages, Page};
+    use crate::pipelines::shared::names::{NameIndex, Names};
+    use crate::pipelines::shared::source::{parse_pages, Page};
 
     const PAGE: &str = r#"<div class="content-block-title">Current Goal</div><div class="card"><div class="row">
         <div class="col-50"><strong>GOAL</strong><br/><a href="item.php?id=43"><img></a><br/> Mushroom (2,754,400) </div>

@@ -17,11 +17,11 @@ use hayloft_actors::storage::StorageFailure;
 use hayloft_actors::supervisor::ChildSpec;
 use serde::Serialize;
 
-use super::registry::BuildParts;
+use super::shared::BuildParts;
 use crate::db::queries::NewChange;
 use crate::db::schema::{change_events, demo_records};
 use crate::db::{write_transaction, Database, DbError};
-use crate::pipelines::common::{diff_rows, TableCounts, TableDiff};
+use crate::pipelines::shared::common::{diff_rows, TableCounts, TableDiff};
 
 pub const NAME: &str = "demo";
 /// Every ten minutes, at a per-install hashed second and minute offset.

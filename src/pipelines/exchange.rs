@@ -8,10 +8,10 @@ use select::node::Node;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
-use super::html::{item_link_id, name_and_quantity, next_element, squash, text_lines, Html, LinkTo};
-use super::names::Resolver;
-use super::source::{game_today, Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{item_link_id, name_and_quantity, next_element, squash, text_lines, Html, LinkTo};
+use super::shared::names::Resolver;
+use super::shared::source::{game_today, Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::exchange_offers;
 
 pub const NAME: &str = "exchange";
@@ -111,7 +111,7 @@ impl Source for Exchange {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::pipelines::names::Names;
+    use crate::pipelines::shared::names::Names;
 
     const OFFER: &str = r##"<div class="card"><div class="row"><div class="col-50"><strong>Trade in</strong><br/>
         <a href="item.php?id=111"><img></a><br/> Bird Egg (x500) <br/><span>You have 571</span></div>

@@ -8,10 +8,10 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
-use super::html::{number, squash, Html};
-use super::names::Resolver;
-use super::source::{Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{number, squash, Html};
+use super::shared::names::Resolver;
+use super::shared::source::{Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::profile_backgrounds;
 
 pub const NAME: &str = "gallery";

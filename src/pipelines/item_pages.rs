@@ -15,10 +15,10 @@ use select::node::Node;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
-use super::html::{next_element, number, own_text, query_value, squash, Html, LinkTo};
 use super::locations::location_key;
-use super::source::{Page, Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{next_element, number, own_text, query_value, squash, Html, LinkTo};
+use super::shared::source::{Page, Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{item_details, item_sources, items};
 use crate::db::{with_conn, Database, DbError};
 

@@ -12,10 +12,10 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
-use super::html::{item_link_id, own_text, query_value, squash, Html, LinkTo};
-use super::names::Resolver;
-use super::source::{Page, Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{item_link_id, own_text, query_value, squash, Html, LinkTo};
+use super::shared::names::Resolver;
+use super::shared::source::{Page, Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{location_drops, locations};
 use crate::db::Database;
 

@@ -5,23 +5,18 @@
 //! other source implements [`source::Source`] and is loaded by the generic [`table`] loader.
 
 pub mod cards;
-pub mod common;
 pub mod community;
 pub mod demo;
 pub mod exchange;
 pub mod gallery;
-pub mod html;
 pub mod item_pages;
 pub mod items;
 pub mod locations;
-pub mod names;
 pub mod npc_pages;
 pub mod npcs;
 pub mod passwords;
 pub mod registry;
-pub mod settings;
-pub mod source;
-pub mod table;
+pub mod shared;
 pub mod tent;
 pub mod tower;
 pub mod updates;
@@ -35,9 +30,9 @@ use hayloft_actors::supervisor::ChildSpec;
 
 use crate::db::Database;
 use crate::upstream::Upstream;
-use registry::BuildParts;
 pub use registry::{entry, PipelineEntry, KNOWN, REGISTRY};
-use settings::PipelineSettings;
+use shared::settings::PipelineSettings;
+use shared::BuildParts;
 
 /// One pipeline's settings and resolved schedule, as the application read them.
 #[derive(Debug, Clone)]

@@ -11,10 +11,10 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name};
 use serde::Serialize;
 
-use super::html::{cells, number, own_text, query_value, squash, text_lines, Html, LinkTo};
-use super::names::{normalize, Resolver};
-use super::source::{Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{cells, number, own_text, query_value, squash, text_lines, Html, LinkTo};
+use super::shared::names::{normalize, Resolver};
+use super::shared::source::{Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::npc_profiles;
 
 pub const NAME: &str = "npc_pages";
@@ -213,8 +213,8 @@ impl Source for NpcPages {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::pipelines::names::{NameIndex, Names};
-    use crate::pipelines::source::{parse_pages, Page};
+    use crate::pipelines::shared::names::{NameIndex, Names};
+    use crate::pipelines::shared::source::{parse_pages, Page};
 
     // Both pages merge into one profile per account, with the NPC id resolved by account.
     #[test]

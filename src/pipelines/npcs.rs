@@ -6,11 +6,11 @@ use diesel::{Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::common::{json_answer, read_rows, ItemSlots};
 use super::items::transform::flag;
-use super::names::{NameIndex, Resolver};
-use super::source::{Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::common::{json_answer, read_rows, ItemSlots};
+use super::shared::names::{NameIndex, Resolver};
+use super::shared::source::{Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{npc_items, npc_reward_items, npc_rewards, npcs};
 use hayloft_actors::pipeline::StageError;
 
@@ -274,8 +274,8 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::pipelines::names::Names;
-    use crate::pipelines::source::{parse_pages, Page};
+    use crate::pipelines::shared::names::Names;
+    use crate::pipelines::shared::source::{parse_pages, Page};
 
     fn page(body: serde_json::Value) -> Page {
         Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: Bytes::from(body.to_string()) }

@@ -10,10 +10,10 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
-use super::html::{name_and_quantity, squash, text_lines, Html};
-use super::names::Resolver;
-use super::source::{Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{name_and_quantity, squash, text_lines, Html};
+use super::shared::names::Resolver;
+use super::shared::source::{Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{password_rewards, passwords};
 
 pub const NAME: &str = "passwords";
@@ -122,8 +122,8 @@ impl Source for Passwords {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::pipelines::names::{NameIndex, Names};
-    use crate::pipelines::source::{parse_pages, Page};
+    use crate::pipelines::shared::names::{NameIndex, Names};
+    use crate::pipelines::shared::source::{parse_pages, Page};
 
     // Items resolve by name; Silver and Gold are pseudo-items; a missing </li> is harmless.
     #[test]

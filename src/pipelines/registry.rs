@@ -9,21 +9,12 @@
 use hayloft_actors::pipeline::{PipelineDeps, PipelineHandle};
 use hayloft_actors::supervisor::ChildSpec;
 
-use super::settings::PipelineSettings;
-use super::source::{self, Source};
+use super::shared::source::{self, Source};
+use super::shared::BuildParts;
 use super::{
     cards, community, demo, exchange, gallery, item_pages, items, locations, npc_pages, npcs, passwords, tent, tower,
     updates,
 };
-use crate::db::Database;
-use crate::upstream::Upstream;
-
-/// What a pipeline's builder is handed: the shared parts and its own settings, nothing more.
-pub struct BuildParts<'a> {
-    pub db: &'a Database,
-    pub upstream: &'a Upstream,
-    pub settings: &'a PipelineSettings,
-}
 
 /// Builds one pipeline's supervised extractor → transformer → loader chain.
 pub type BuildFn = fn(&BuildParts<'_>, PipelineDeps) -> (ChildSpec, PipelineHandle);

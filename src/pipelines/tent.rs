@@ -8,10 +8,10 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Attr, Class, Name, Predicate};
 use serde::Serialize;
 
-use super::html::{item_link_id, number, squash, Html, LinkTo};
-use super::names::Resolver;
-use super::source::{game_today, Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{item_link_id, number, squash, Html, LinkTo};
+use super::shared::names::Resolver;
+use super::shared::source::{game_today, Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::tent_offers;
 
 pub const NAME: &str = "tent";

@@ -7,10 +7,10 @@ use hayloft_actors::pipeline::StageError;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::common::{json_answer, read_rows, ItemSlots};
-use super::names::Resolver;
-use super::source::{Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::common::{json_answer, read_rows, ItemSlots};
+use super::shared::names::Resolver;
+use super::shared::source::{Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{tower_levels, tower_rewards};
 
 pub const NAME: &str = "tower";
@@ -132,8 +132,8 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::pipelines::names::Names;
-    use crate::pipelines::source::{parse_pages, Page};
+    use crate::pipelines::shared::names::Names;
+    use crate::pipelines::shared::source::{parse_pages, Page};
 
     // Empty slots are no rows; zero silver and gold are NULL; a bad level is skipped alone, and
     // one whose key (`level`) cannot be read protects every stored level.

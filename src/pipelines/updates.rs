@@ -12,10 +12,10 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Attr, Class, Name, Predicate};
 use serde::Serialize;
 
-use super::html::{game_date, item_link_id, query_value, squash, text_lines, Html, LinkTo};
-use super::names::Resolver;
-use super::source::{Source, SourceInput};
-use super::table::{stored_table, Dataset, DeletePolicy};
+use super::shared::html::{game_date, item_link_id, query_value, squash, text_lines, Html, LinkTo};
+use super::shared::names::Resolver;
+use super::shared::source::{Source, SourceInput};
+use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{game_update_items, game_updates};
 
 pub const NAME: &str = "updates";
@@ -158,8 +158,8 @@ impl Source for Updates {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::pipelines::names::{NameIndex, Names};
-    use crate::pipelines::source::{parse_pages, Page};
+    use crate::pipelines::shared::names::{NameIndex, Names};
+    use crate::pipelines::shared::source::{parse_pages, Page};
 
     // Random staff renderings normalise to one stable form; ordinary words are left alone.
     #[test]

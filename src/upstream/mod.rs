@@ -10,6 +10,8 @@
 //! * `embedded` (the default) — generated sample data compiled into the binary, so Hayloft
 //!   serves real-looking data with no network at all.
 
+pub mod demo_data;
+pub mod demo_pages;
 pub mod framing;
 pub mod replay;
 pub mod routes;
@@ -29,7 +31,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
-use crate::demo_data;
 use routes::{split_request, Routes};
 
 /// The environment variable holding a session cookie for the upstream, if it needs one.
@@ -215,7 +216,7 @@ impl Upstream {
                     return Ok(Fetched { url, body, content_type: Some("application/json".to_owned()) });
                 }
                 let (body, content_type) =
-                    crate::demo_pages::page(request).ok_or_else(|| UpstreamError::NotCaptured {
+                    crate::upstream::demo_pages::page(request).ok_or_else(|| UpstreamError::NotCaptured {
                         dir: "the embedded sample data".to_owned(),
                         request: request.to_owned(),
                     })?;

@@ -138,7 +138,7 @@ fn stream_deck_keys_follow_runs_and_survive_unplugging() {
     use actix::Actor as _;
     use hayloft::app::{Hayloft, Mode};
     use hayloft::config::{Config, Overrides, PipelineConfig};
-    use hayloft::devices::streamdeck::{KeyBinding, KeyState, SimulatedDeck};
+    use hayloft::front_doors::devices::streamdeck::{KeyBinding, KeyState, SimulatedDeck};
     use hayloft_actors::supervisor::{GetTree, Supervisor};
 
     let Some(env) = TestEnv::new() else { return };
@@ -167,7 +167,7 @@ fn stream_deck_keys_follow_runs_and_survive_unplugging() {
 
     actix::System::new().block_on(async move {
         let hayloft = Hayloft::start(config, Mode::Pipelines).await.unwrap();
-        let spec = hayloft::devices::stream_deck(
+        let spec = hayloft::front_doors::devices::stream_deck(
             bindings,
             std::sync::Arc::new(deck.clone()),
             hayloft.commands.clone(),

@@ -20,7 +20,7 @@ fn valid_description(text: &str) -> bool {
 // Names, options, descriptions and permissions, as Discord's application-command API wants them.
 #[test]
 fn registration_payload_has_the_application_command_shape() {
-    let payload = hayloft::discord::registration_payload();
+    let payload = hayloft::front_doors::discord::registration_payload();
     let commands = payload.as_array().expect("a list of commands");
     let names: Vec<&str> = commands.iter().map(|command| command["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["count", "status", "recent", "changes", "run"]);
@@ -69,7 +69,7 @@ fn registration_payload_has_the_application_command_shape() {
 fn slash_commands_answer_through_the_command_core() {
     use hayloft::app::{Hayloft, Mode};
     use hayloft::config::{Config, Overrides, PipelineConfig};
-    use hayloft::discord::{handle, Data, DiscordSettings};
+    use hayloft::front_doors::discord::{handle, Data, DiscordSettings};
     use hayloft_actors::command::Command;
 
     let Some(env) = TestEnv::new() else { return };

@@ -73,9 +73,10 @@ impl FaultUpstream {
     pub fn sample() -> Self {
         Self::start(|request| {
             if request == "/api.php?method=items" {
-                return Some((hayloft::demo_data::items_body(1).to_vec(), "application/json".to_owned()));
+                return Some((hayloft::upstream::demo_data::items_body(1).to_vec(), "application/json".to_owned()));
             }
-            hayloft::demo_pages::page(request).map(|(body, content_type)| (body.into_bytes(), content_type.to_owned()))
+            hayloft::upstream::demo_pages::page(request)
+                .map(|(body, content_type)| (body.into_bytes(), content_type.to_owned()))
         })
     }
 

@@ -381,7 +381,7 @@ pub fn items_snapshot(env: &TestEnv) -> Value {
 }
 
 /// Every stored row of one table (in key order), as JSON: for comparing what a run left.
-pub fn stored_rows<R: hayloft::pipelines::table::StoredRow>(env: &TestEnv) -> Vec<Value> {
+pub fn stored_rows<R: hayloft::pipelines::shared::table::StoredRow>(env: &TestEnv) -> Vec<Value> {
     block_on(async {
         let url = hayloft::db::DatabaseUrl::parse(&env.database_url).unwrap();
         let db = hayloft::db::Database::connect(&url, 1).await.unwrap();

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hayloft::pipelines::items::transform::{parse as parse_items, ItemsData};
-use hayloft::pipelines::names::Names;
-use hayloft::pipelines::source::{parse_pages, Page, Source};
-use hayloft::pipelines::table::Dataset;
+use hayloft::pipelines::shared::names::Names;
+use hayloft::pipelines::shared::source::{parse_pages, Page, Source};
+use hayloft::pipelines::shared::table::Dataset;
 use hayloft::upstream::routes::{split_request, Routes};
 use serde_json::Value;
 

@@ -16,7 +16,7 @@ use super::transform::ItemsData;
 use crate::db::schema::{items, locksmith_contents, recipe_ingredients, seed_crops, wishing_well_outputs};
 use crate::db::{with_conn, Database, DbError};
 use crate::failpoint;
-use crate::pipelines::common::{
+use crate::pipelines::shared::common::{
     diff_rows, record_feed_postgres, record_feed_sqlite, DeleteGuard, TableCounts, TableDiff,
 };
 

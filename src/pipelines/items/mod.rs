@@ -13,9 +13,9 @@ use hayloft_actors::pipeline::{
 };
 use hayloft_actors::supervisor::ChildSpec;
 
-use super::registry::BuildParts;
+use super::shared::BuildParts;
 use crate::db::Database;
-use crate::pipelines::common::{fetch_fingerprinted, unchanged_report, DeleteGuard, Extracted};
+use crate::pipelines::shared::common::{fetch_fingerprinted, unchanged_report, DeleteGuard, Extracted};
 use crate::upstream::Upstream;
 use transform::{ItemsData, TRANSFORM_VERSION};
 
@@ -103,7 +103,7 @@ pub(crate) mod tests {
 
     /// A raw API item with every key, as the game sends it.
     pub(crate) fn raw_item(id: i64) -> Value {
-        let body: Value = serde_json::from_slice(&crate::demo_data::items_body(1)).unwrap();
+        let body: Value = serde_json::from_slice(&crate::upstream::demo_data::items_body(1)).unwrap();
         let mut item = body["items"][0].clone();
         item["id"] = json!(id);
         item["name"] = json!(format!("Thing {id}"));

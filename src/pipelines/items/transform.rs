@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::rows::{Item, LocksmithContent, RecipeIngredient, SeedCrop, WellOutput};
-use crate::pipelines::common::{json_answer, read_row, row_key, Unreadable};
+use crate::pipelines::shared::common::{json_answer, read_row, row_key, Unreadable};
 use hayloft_actors::pipeline::StageError;
 
 /// Bump when the reading of the API changes, so unchanged bodies are read again.

@@ -1,6 +1,6 @@
 //! Generated sample pages for every source besides the item API: the NPC and tower APIs and the
 //! HTML pages, in the game's markup with invented content that refers to the generated items
-//! (see [`crate::demo_data`]) by id and by name. The embedded upstream answers each request by
+//! (see [`crate::upstream::demo_data`]) by id and by name. The embedded upstream answers each request by
 //! generating just that page; `hayloft demo-data` writes them all beside the item API.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::demo_data::{sample_item, ITEMS_PER_BLOCK};
+use crate::upstream::demo_data::{sample_item, ITEMS_PER_BLOCK};
 use crate::upstream::routes::{split_request, Route};
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -410,12 +410,12 @@ mod tests {
     use crate::pipelines::gallery::Gallery;
     use crate::pipelines::item_pages::ItemPages;
     use crate::pipelines::locations::Locations;
-    use crate::pipelines::names::{NameIndex, Names};
     use crate::pipelines::npc_pages::NpcPages;
     use crate::pipelines::npcs::Npcs;
     use crate::pipelines::passwords::Passwords;
-    use crate::pipelines::source::{parse_pages, Page};
-    use crate::pipelines::table::Dataset;
+    use crate::pipelines::shared::names::{NameIndex, Names};
+    use crate::pipelines::shared::source::{parse_pages, Page};
+    use crate::pipelines::shared::table::Dataset;
     use crate::pipelines::tent::Tent;
     use crate::pipelines::tower::Tower;
     use crate::pipelines::updates::Updates;
@@ -440,7 +440,8 @@ mod tests {
     // a fresh server on the embedded data loads every pipeline without a note.
     #[test]
     fn sample_pages_parse_and_resolve() {
-        let items = crate::pipelines::items::transform::parse(&crate::demo_data::items_body(1), "sample").unwrap();
+        let items =
+            crate::pipelines::items::transform::parse(&crate::upstream::demo_data::items_body(1), "sample").unwrap();
         let mut names = Names {
             item_ids: items.items.iter().map(|item| item.id).collect(),
             items: NameIndex::new(items.items.iter().map(|item| (item.name.clone(), item.id))),

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use crate::db::Database;
-use crate::pipelines::table::StoredRow;
+use crate::pipelines::shared::table::StoredRow;
 
 /// Fetches the rows whose key column is one of `keys`.
 pub type Fetch<R, K> = fn(Database, Vec<K>) -> BoxFuture<'static, Result<Vec<R>, String>>;
@@ -211,7 +211,7 @@ macro_rules! fetch_in {
                 .map_err(|error| error.to_string())
             })
         }
-        fetch as $crate::graphql::loaders::Fetch<$row, $key>
+        fetch as $crate::front_doors::graphql::loaders::Fetch<$row, $key>
     }};
 }
 

@@ -146,8 +146,8 @@ macro_rules! apply_filter {
         }
     };
     (nullable_int, $query:ident, $column:expr, $filter:expr) => {
-        $crate::graphql::lists::apply_filter!(int, $query, $column, $filter);
-        $crate::graphql::lists::apply_filter!(@null, $query, $column, $filter);
+        $crate::front_doors::graphql::lists::apply_filter!(int, $query, $column, $filter);
+        $crate::front_doors::graphql::lists::apply_filter!(@null, $query, $column, $filter);
     };
     (text, $query:ident, $column:expr, $filter:expr) => {
         if let Some(filter) = $filter {
@@ -160,7 +160,7 @@ macro_rules! apply_filter {
             }
             if let Some(text) = &filter.contains {
                 $query = $query
-                    .filter($crate::graphql::lists::lower($column).like($crate::graphql::lists::contains_pattern(text)).escape('\\'));
+                    .filter($crate::front_doors::graphql::lists::lower($column).like($crate::front_doors::graphql::lists::contains_pattern(text)).escape('\\'));
             }
         }
     };
@@ -174,7 +174,7 @@ macro_rules! apply_filter {
                 $query = $query.filter($column.eq_any(values.clone()));
             }
         }
-        $crate::graphql::lists::apply_filter!(@null, $query, $column, $filter);
+        $crate::front_doors::graphql::lists::apply_filter!(@null, $query, $column, $filter);
     };
     (nullable_float, $query:ident, $column:expr, $filter:expr) => {
         if let Some(filter) = $filter {
@@ -192,7 +192,7 @@ macro_rules! apply_filter {
                 $query = $query.filter($column.le(value));
             }
         }
-        $crate::graphql::lists::apply_filter!(@null, $query, $column, $filter);
+        $crate::front_doors::graphql::lists::apply_filter!(@null, $query, $column, $filter);
     };
     (bool, $query:ident, $column:expr, $filter:expr) => {
         if let Some(value) = $filter {
@@ -211,11 +211,11 @@ pub(crate) use apply_filter;
 
 /// The GraphQL input type of a filter kind.
 macro_rules! filter_type {
-    (int) => { Option<$crate::graphql::lists::IntFilter> };
-    (nullable_int) => { Option<$crate::graphql::lists::IntFilter> };
-    (text) => { Option<$crate::graphql::lists::TextFilter> };
-    (nullable_text) => { Option<$crate::graphql::lists::TextFilter> };
-    (nullable_float) => { Option<$crate::graphql::lists::FloatFilter> };
+    (int) => { Option<$crate::front_doors::graphql::lists::IntFilter> };
+    (nullable_int) => { Option<$crate::front_doors::graphql::lists::IntFilter> };
+    (text) => { Option<$crate::front_doors::graphql::lists::TextFilter> };
+    (nullable_text) => { Option<$crate::front_doors::graphql::lists::TextFilter> };
+    (nullable_float) => { Option<$crate::front_doors::graphql::lists::FloatFilter> };
     (bool) => { Option<bool> };
 }
 pub(crate) use filter_type;
@@ -233,7 +233,7 @@ macro_rules! entity_root {
     ) => {
         #[derive(async_graphql::InputObject, Default, Clone)]
         pub struct $filter {
-            $(pub $filter_column: $crate::graphql::lists::filter_type!($kind),)*
+            $(pub $filter_column: $crate::front_doors::graphql::lists::filter_type!($kind),)*
         }
 
         #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
@@ -245,7 +245,7 @@ macro_rules! entity_root {
         pub struct $order {
             pub field: $order_field,
             #[graphql(default)]
-            pub direction: $crate::graphql::lists::Direction,
+            pub direction: $crate::front_doors::graphql::lists::Direction,
         }
 
         #[derive(Default)]
@@ -264,7 +264,7 @@ macro_rules! entity_root {
                 before: Option<String>,
                 first: Option<i32>,
                 last: Option<i32>,
-            ) -> async_graphql::Result<async_graphql::connection::Connection<usize, $row, $crate::graphql::lists::ListTotals>> {
+            ) -> async_graphql::Result<async_graphql::connection::Connection<usize, $row, $crate::front_doors::graphql::lists::ListTotals>> {
                 let db = ctx.data::<$crate::db::Database>()?;
                 let filter = filter.unwrap_or_default();
                 let order_by = order_by.unwrap_or_default();
@@ -276,13 +276,13 @@ macro_rules! entity_root {
                             use diesel::QueryDsl as _;
                             #[allow(unused_mut)]
                             let mut query = $crate::db::schema::$table::table.into_boxed();
-                            $($crate::graphql::lists::apply_filter!($kind, query, $crate::db::schema::$table::$filter_column, &filter.$filter_column);)*
+                            $($crate::front_doors::graphql::lists::apply_filter!($kind, query, $crate::db::schema::$table::$filter_column, &filter.$filter_column);)*
                             query.count().get_result::<i64>(conn).await.map_err($crate::db::DbError::Query)
                         })
-                        .map_err($crate::graphql::errors::database)
+                        .map_err($crate::front_doors::graphql::errors::database)
                     };
                     let total = if want_total || (last.is_some() && before.is_none()) { Some(Box::pin(count()).await?) } else { None };
-                    let (offset, limit) = $crate::graphql::lists::window(
+                    let (offset, limit) = $crate::front_doors::graphql::lists::window(
                         after,
                         before,
                         first,
@@ -293,9 +293,9 @@ macro_rules! entity_root {
                         use diesel::{QueryDsl as _, SelectableHelper as _, ExpressionMethods as _};
                         #[allow(unused_mut)]
                         let mut query = $crate::db::schema::$table::table.select(<$row>::as_select()).into_boxed();
-                        $($crate::graphql::lists::apply_filter!($kind, query, $crate::db::schema::$table::$filter_column, &filter.$filter_column);)*
+                        $($crate::front_doors::graphql::lists::apply_filter!($kind, query, $crate::db::schema::$table::$filter_column, &filter.$filter_column);)*
                         for order in &order_by {
-                            let ascending = order.direction == $crate::graphql::lists::Direction::Asc;
+                            let ascending = order.direction == $crate::front_doors::graphql::lists::Direction::Asc;
                             query = match order.field {
                                 $($order_field::$variant => if ascending {
                                     query.then_order_by($crate::db::schema::$table::$order_column.asc())
@@ -313,8 +313,8 @@ macro_rules! entity_root {
                             .map_err($crate::db::DbError::Query)
                     }) })
                     .await
-                    .map_err($crate::graphql::errors::database)?;
-                    Ok::<_, async_graphql::Error>($crate::graphql::lists::page(rows, offset, limit, total))
+                    .map_err($crate::front_doors::graphql::errors::database)?;
+                    Ok::<_, async_graphql::Error>($crate::front_doors::graphql::lists::page(rows, offset, limit, total))
                 })
                 .await
             }
@@ -336,7 +336,7 @@ macro_rules! entity_root {
                         .optional()
                         .map_err($crate::db::DbError::Query)
                 })
-                .map_err($crate::graphql::errors::database)
+                .map_err($crate::front_doors::graphql::errors::database)
             }
         }
     };

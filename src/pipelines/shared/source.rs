@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use super::common::{stored_fingerprint, unchanged_report, DeleteGuard};
 use super::names::Names;
-use super::registry::BuildParts;
 use super::table::{load_dataset, Dataset};
+use super::BuildParts;
 use crate::db::Database;
 use crate::upstream::Upstream;
 

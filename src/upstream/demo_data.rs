@@ -91,7 +91,7 @@ const NOUNS: [&str; 40] = [
 ];
 
 /// Generates the sample capture at `scale` (1 = the size of the real item list): the item API
-/// answer at that scale plus the sample pages of every other source (see [`crate::demo_pages`]).
+/// answer at that scale plus the sample pages of every other source (see [`crate::upstream::demo_pages`]).
 pub fn generate(scale: u32) -> Capture {
     let route = Route {
         file: "api/items.json".to_owned(),
@@ -101,7 +101,7 @@ pub fn generate(scale: u32) -> Capture {
     };
     let mut files = BTreeMap::from([(route.file.clone(), items_body(scale))]);
     let mut routes = vec![route];
-    for (route, body) in crate::demo_pages::all() {
+    for (route, body) in crate::upstream::demo_pages::all() {
         files.insert(route.file.clone(), Bytes::from(body));
         routes.push(route);
     }

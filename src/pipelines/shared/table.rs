@@ -66,7 +66,7 @@ pub trait StoredRow: Clone + PartialEq + Serialize + Send + Sync + 'static {
 /// `merge path::to::fn` becomes [`StoredRow::merge_stored`].
 macro_rules! stored_table {
     ($row:ty, $table:ident, $entity:literal, key ($($key:ident),+), update ($($update:ident),*) $(, merge $merge:path)?) => {
-        impl $crate::pipelines::table::StoredRow for $row {
+        impl $crate::pipelines::shared::table::StoredRow for $row {
             const TABLE: &'static str = stringify!($table);
             const ENTITY: &'static str = $entity;
             const COLUMNS: usize = [$(stringify!($key)),+ $(, stringify!($update))*].len();

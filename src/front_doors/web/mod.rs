@@ -7,7 +7,7 @@
 //! Routes: the dashboard (`/`, see [`dashboard`]), `GET /metrics` (Prometheus), `GET /healthz`
 //! (the process is alive), `GET /readyz` (database reachable, migrations applied, scheduler
 //! running), `GET /updates/feed` (the game's update posts as Atom, see [`feed`]), and the
-//! GraphQL API (`/graphql`, `/graphiql`, see [`crate::graphql::http`]). Every request is
+//! GraphQL API (`/graphql`, `/graphiql`, see [`crate::front_doors::graphql::http`]). Every request is
 //! counted by route pattern and status for `/metrics`, and every response carries the headers
 //! of [`security::default_headers`] (no framing, no content sniffing, a Content-Security-Policy).
 //! Takes no messages; when stopped it stops the server gracefully.
@@ -110,7 +110,7 @@ pub struct WebState {
     pub db: Database,
     pub version: &'static str,
     /// The GraphQL API, when served.
-    pub graphql: Option<crate::graphql::http::GraphqlState>,
+    pub graphql: Option<crate::front_doors::graphql::http::GraphqlState>,
     pub commands: CommandCore,
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
@@ -182,7 +182,7 @@ async fn metrics(state: web::Data<WebState>) -> HttpResponse {
 
 pub fn routes(config: &mut web::ServiceConfig, state: &WebState) {
     if let Some(graphql) = &state.graphql {
-        config.configure(crate::graphql::http::routes(graphql.clone()));
+        config.configure(crate::front_doors::graphql::http::routes(graphql.clone()));
     }
     config
         .route("/", web::get().to(dashboard::page))

@@ -1,0 +1,22 @@
+//! What every source pipeline shares: the [`source::Source`] trait and its generic chain, the
+//! generic [`table`] loader, fetching with a fingerprint and the delete guard ([`common`]), HTML
+//! reading ([`html`]), name resolution ([`names`]) and per-pipeline settings. Nothing here
+//! knows a specific pipeline; the pipelines build on it.
+
+pub mod common;
+pub mod html;
+pub mod names;
+pub mod settings;
+pub mod source;
+pub mod table;
+
+use crate::db::Database;
+use crate::upstream::Upstream;
+use settings::PipelineSettings;
+
+/// What a pipeline's builder is handed: the shared parts and its own settings, nothing more.
+pub struct BuildParts<'a> {
+    pub db: &'a Database,
+    pub upstream: &'a Upstream,
+    pub settings: &'a PipelineSettings,
+}
