@@ -69,6 +69,7 @@ async fn bench(label: &str, url: DatabaseUrl, body: &[u8]) {
         attempt: 1,
         trigger: Trigger::Manual,
         options: RunOptions::default(),
+        started_at: chrono::Utc::now(),
     };
     let guard = DeleteGuard::default();
     let print = fingerprint(body, transform::TRANSFORM_VERSION);
@@ -80,13 +81,13 @@ async fn bench(label: &str, url: DatabaseUrl, body: &[u8]) {
         clear(&db).await;
         let started = Instant::now();
         let data = transform::parse(body, "bench").unwrap();
-        let report = load::load(&db, data, print.clone(), &run, &guard, "items").await.unwrap();
+        let report = load::load(&db, data, print.clone(), &run, &guard, "items", None).await.unwrap();
         cold.push(started.elapsed());
         written.0 = report.counts.written();
 
         let started = Instant::now();
         let data = transform::parse(body, "bench").unwrap();
-        let report = load::load(&db, data, print.clone(), &run, &guard, "items").await.unwrap();
+        let report = load::load(&db, data, print.clone(), &run, &guard, "items", None).await.unwrap();
         reload.push(started.elapsed());
         written.1 = report.counts.written();
     }

@@ -38,6 +38,7 @@ use crate::front_doors::devices::streamdeck::{usb_connector, DeckConnector, Deck
 use crate::front_doors::web::{HttpServerActor, WebState};
 use crate::metrics::{Metrics, MetricsRecorder};
 use crate::notify::sender::OutboxSender;
+use crate::notify::Announcements;
 use crate::pipelines::shared::settings::PipelineSettings;
 use crate::pipelines::{self, PipelineEntry, PipelineSetup};
 use crate::upstream::Upstream;
@@ -133,7 +134,8 @@ impl Hayloft {
         let db =
             Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))?;
         let notify = Arc::new(config.notify.clone());
-        let ledger = Arc::new(SqlLedger::new(db.clone()).with_notifications(notify.clone()));
+        let announcer = Announcements::for_settings(notify.clone());
+        let ledger = Arc::new(SqlLedger::new(db.clone()).with_announcer(announcer.clone()));
         let events = EventBus::default();
         crate::telemetry::publish_logs_to(&events);
         let owner: Arc<str> = Arc::from(process_owner());
@@ -143,7 +145,7 @@ impl Hayloft {
             settings: RunnerSettings { owner: owner.clone(), lease: config.lease, timeout: config.run_timeout },
         };
         let upstream = Upstream::from_url(&config.upstream_url, &config.upstream).context("upstream_url")?;
-        let built = pipelines::build_all(&db, &upstream, &deps, |entry| pipeline_setup(&config, entry))?;
+        let built = pipelines::build_all(&db, &upstream, announcer, &deps, |entry| pipeline_setup(&config, entry))?;
         let command_settings = Arc::new(command_settings(&config)?);
         let registered: Vec<_> = built
             .scheduled

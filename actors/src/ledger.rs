@@ -109,6 +109,49 @@ impl FromStr for Trigger {
     }
 }
 
+/// Why a run failed, as stored with it: notifications, status and the dashboard tell a refusal
+/// from a crash by this, never by the wording of the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The load was refused on purpose (the delete guard); nothing was written.
+    Refused,
+    /// A stage failed: upstream, bad input, the database.
+    Failed,
+    /// The run took longer than its timeout.
+    TimedOut,
+    /// A stage or the runner panicked.
+    Panicked,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 4] =
+        [FailureKind::Refused, FailureKind::Failed, FailureKind::TimedOut, FailureKind::Panicked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Refused => "refused",
+            FailureKind::Failed => "failed",
+            FailureKind::TimedOut => "timed_out",
+            FailureKind::Panicked => "panicked",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FailureKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text).ok_or_else(|| format!("unknown failure kind {text:?}"))
+    }
+}
+
 /// Rows a load touched. Counters are 64-bit: a large table reloaded often overflows 32 bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RunCounts {
@@ -140,6 +183,8 @@ pub struct RunRecord {
     pub lease_until: Option<DateTime<Utc>>,
     pub counts: RunCounts,
     pub error: Option<String>,
+    /// Set exactly when the run failed.
+    pub failure: Option<FailureKind>,
     /// The run report: what did not fail the run but deserves a look (skipped rows, dangling
     /// references, unresolved names).
     pub notes: Vec<String>,
@@ -148,7 +193,7 @@ pub struct RunRecord {
 impl Serialize for RunRecord {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        let mut run = serializer.serialize_struct("RunRecord", 15)?;
+        let mut run = serializer.serialize_struct("RunRecord", 16)?;
         run.serialize_field("run_id", &self.id)?;
         run.serialize_field("pipeline", &self.pipeline)?;
         run.serialize_field("status", &self.status)?;
@@ -163,6 +208,7 @@ impl Serialize for RunRecord {
         run.serialize_field("finished_at", &self.finished_at)?;
         run.serialize_field("duration_ms", &self.duration_ms())?;
         run.serialize_field("error", &self.error)?;
+        run.serialize_field("failure", &self.failure)?;
         run.serialize_field("notes", &self.notes)?;
         run.end()
     }
@@ -183,12 +229,24 @@ pub struct RunOutcome {
     pub status: RunStatus,
     pub counts: RunCounts,
     pub error: Option<String>,
+    /// Why it failed; `None` for a success.
+    pub failure: Option<FailureKind>,
     pub notes: Vec<String>,
 }
 
 impl RunOutcome {
-    pub fn failed(error: impl Into<String>) -> Self {
-        Self { status: RunStatus::Failed, counts: RunCounts::default(), error: Some(error.into()), notes: Vec::new() }
+    pub fn succeeded(counts: RunCounts, notes: Vec<String>) -> Self {
+        Self { status: RunStatus::Succeeded, counts, error: None, failure: None, notes }
+    }
+
+    pub fn failed(kind: FailureKind, error: impl Into<String>) -> Self {
+        Self {
+            status: RunStatus::Failed,
+            counts: RunCounts::default(),
+            error: Some(error.into()),
+            failure: Some(kind),
+            notes: Vec::new(),
+        }
     }
 }
 

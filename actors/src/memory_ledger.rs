@@ -62,6 +62,7 @@ impl Ledger for MemoryLedger {
             lease_until: Some(lease_until(request.lease)),
             counts: RunCounts::default(),
             error: None,
+            failure: None,
             notes: Vec::new(),
         };
         runs.push(record.clone());
@@ -87,6 +88,7 @@ impl Ledger for MemoryLedger {
         run.status = outcome.status;
         run.counts = outcome.counts;
         run.error = outcome.error;
+        run.failure = outcome.failure;
         run.notes = outcome.notes;
         run.finished_at = Some(Utc::now());
         run.lease_until = None;
@@ -121,6 +123,7 @@ impl Ledger for MemoryLedger {
                 lease_until: None,
                 counts: RunCounts::default(),
                 error: None,
+                failure: None,
                 notes: Vec::new(),
             };
             runs.push(next);

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use serde::Serialize;
@@ -30,7 +31,9 @@ use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use crate::events::{Change, Event, EventBus};
-use crate::ledger::{ClaimRequest, Ledger, LedgerError, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger};
+use crate::ledger::{
+    ClaimRequest, FailureKind, Ledger, LedgerError, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger,
+};
 use crate::supervisor::{panic_message, ChildContext, ChildRef, ChildSpec, ExitReason, RestartPolicy, Supervisor};
 
 /// What every stage of one run knows about it.
@@ -41,6 +44,8 @@ pub struct RunContext {
     pub attempt: i32,
     pub trigger: Trigger,
     pub options: RunOptions,
+    /// When the ledger started the run: notices written during the run say how long it took.
+    pub started_at: DateTime<Utc>,
 }
 
 /// Per-run switches given by whoever triggered the run.
@@ -65,11 +70,28 @@ pub enum StageError {
     /// The database failed; its error is kept as the source.
     #[error("database: {0}")]
     Database(#[source] crate::storage::StorageFailure),
-    /// The stage actor died while working on the run (panic) or was not running.
+    /// The stage actor panicked while working on the run.
+    #[error("{0}")]
+    StagePanicked(String),
+    /// The stage actor stopped while working on the run, or was not running.
     #[error("{0}")]
     StageDown(String),
     #[error("timed out after {0:?}")]
     TimedOut(Duration),
+}
+
+impl StageError {
+    /// How the run this error ends is recorded.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            StageError::Refused(_) => FailureKind::Refused,
+            StageError::TimedOut(_) => FailureKind::TimedOut,
+            StageError::StagePanicked(_) => FailureKind::Panicked,
+            StageError::Upstream(_) | StageError::BadInput(_) | StageError::Database(_) | StageError::StageDown(_) => {
+                FailureKind::Failed
+            }
+        }
+    }
 }
 
 /// Counters each stage keeps, shown by status and metrics.
@@ -318,7 +340,7 @@ async fn stage_down<A: Actor>(stage: &str, child: &ChildRef<A>) -> StageError {
         tokio::task::yield_now().await;
     }
     match child.last_exit() {
-        Some(ExitReason::Panicked(message)) => StageError::StageDown(format!("{stage} panicked: {message}")),
+        Some(ExitReason::Panicked(message)) => StageError::StagePanicked(format!("{stage} panicked: {message}")),
         Some(reason) => StageError::StageDown(format!("{stage} stopped during the run ({reason})")),
         None => StageError::StageDown(format!("{stage} is not running")),
     }
@@ -493,7 +515,7 @@ impl Actor for PipelineRunner {
         // A previous incarnation died mid-run: close its run so the pipeline is free again.
         let orphan = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(run_id) = orphan {
-            let outcome = RunOutcome::failed("the pipeline runner restarted during the run");
+            let outcome = RunOutcome::failed(FailureKind::Panicked, "the pipeline runner restarted during the run");
             ctx.wait(self.finish_run(run_id, outcome, Vec::new()).into_actor(self).map(|_, _, _| ()));
         }
         let renew_every = self.settings.lease / 3;
@@ -560,6 +582,7 @@ impl Handler<TriggerRun> for PipelineRunner {
                 attempt: record.attempt,
                 trigger: record.trigger,
                 options: request.options,
+                started_at: record.started_at.unwrap_or_else(Utc::now),
             };
             runner.events.publish(Event::RunStarted {
                 run_id,
@@ -584,18 +607,13 @@ impl Handler<TriggerRun> for PipelineRunner {
                         for note in &report.notes {
                             info!(pipeline = %runner.name, run_id, note = %note, "run note");
                         }
-                        let outcome = RunOutcome {
-                            status: RunStatus::Succeeded,
-                            counts: report.counts,
-                            error: None,
-                            notes: report.notes,
-                        };
+                        let outcome = RunOutcome::succeeded(report.counts, report.notes);
                         (outcome, report.changes, None)
                     }
-                    Ok(Err(error)) => (RunOutcome::failed(error.to_string()), Vec::new(), None),
+                    Ok(Err(error)) => (RunOutcome::failed(error.failure_kind(), error.to_string()), Vec::new(), None),
                     Err(payload) => {
                         let message = format!("pipeline runner panicked: {}", panic_message(payload.as_ref()));
-                        (RunOutcome::failed(message), Vec::new(), Some(payload))
+                        (RunOutcome::failed(FailureKind::Panicked, message), Vec::new(), Some(payload))
                     }
                 };
                 runner.finish_run(run_id, outcome, changes).into_actor(runner).map(move |record, runner, _ctx| {

@@ -575,6 +575,7 @@ fn ran_before(ledger: &MemoryLedger, pipeline: &str, started: &str) {
         lease_until: None,
         counts: RunCounts::default(),
         error: None,
+        failure: None,
         notes: Vec::new(),
     });
 }
@@ -670,6 +671,7 @@ async fn abandoned_runs_are_recovered_and_rerun() {
         lease_until: Some(Utc::now() + chrono::Duration::hours(1)),
         counts: RunCounts::default(),
         error: None,
+        failure: None,
         notes: Vec::new(),
     });
     let clock = TokioClock::starting_at(at("2026-01-01T00:01:00Z"));

@@ -13,13 +13,13 @@ use chrono::{NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use hayloft_actors::ledger::{
-    ClaimRequest, Ledger, LedgerError, OwnerCheck, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger,
+    ClaimRequest, FailureKind, Ledger, LedgerError, OwnerCheck, RunCounts, RunId, RunOutcome, RunRecord, RunStatus,
+    Trigger,
 };
 
-use super::schema::{change_events, items, outbox, runs};
+use super::outbox::{Announcer, NewOutboxRow};
+use super::schema::{outbox, runs};
 use super::{with_conn, write_transaction, Database, DbError};
-use crate::notify::store::NewOutboxRow;
-use crate::notify::{notice_for_run, NotifySettings, NAMES_SHOWN};
 
 /// A `runs` row as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -42,6 +42,7 @@ pub struct RunRow {
     pub error: Option<String>,
     /// The run report, one note per line.
     pub notes: String,
+    pub failure: Option<String>,
 }
 
 impl RunRow {
@@ -66,6 +67,8 @@ impl RunRow {
                 unchanged: self.unchanged,
             },
             error: self.error,
+            // A kind this version does not know still reads as a failure.
+            failure: self.failure.map(|kind| kind.parse().unwrap_or(FailureKind::Failed)),
             notes: self.notes.lines().filter(|line| !line.is_empty()).map(str::to_owned).collect(),
         }
     }
@@ -107,21 +110,19 @@ enum Claimed {
 #[derive(Clone)]
 pub struct SqlLedger {
     db: Database,
-    /// Where run results are announced; with no channel, nothing is written to the outbox.
-    notify: Option<Arc<NotifySettings>>,
+    /// Decides what a run's result announces; without one, nothing is written to the outbox.
+    announcer: Option<Arc<dyn Announcer>>,
 }
 
 impl SqlLedger {
     pub fn new(db: Database) -> Self {
-        Self { db, notify: None }
+        Self { db, announcer: None }
     }
 
-    /// Also writes an outbox row per channel for each run worth announcing, in the transaction
-    /// that records the run's result.
-    pub fn with_notifications(mut self, settings: Arc<NotifySettings>) -> Self {
-        if !settings.channels().is_empty() {
-            self.notify = Some(settings);
-        }
+    /// Also writes the messages `announcer` wants for each finished run, in the transaction that
+    /// records the run's result.
+    pub fn with_announcer(mut self, announcer: Option<Arc<dyn Announcer>>) -> Self {
+        self.announcer = announcer;
         self
     }
 
@@ -266,7 +267,7 @@ impl Ledger for SqlLedger {
 
     async fn finish(&self, run_id: RunId, outcome: RunOutcome) -> Result<RunRecord, LedgerError> {
         let counts = outcome.counts;
-        let notify = self.notify.clone();
+        let announcer = self.announcer.clone();
         let row: Option<RunRow> = write_transaction!(&self.db, |conn| {
             let finished_at = now();
             let row: Option<RunRow> = diesel::update(runs::table.find(run_id).filter(runs::status.eq("running")))
@@ -279,6 +280,7 @@ impl Ledger for SqlLedger {
                     runs::deleted.eq(counts.deleted),
                     runs::unchanged.eq(counts.unchanged),
                     runs::error.eq(outcome.error.as_deref()),
+                    runs::failure.eq(outcome.failure.map(FailureKind::as_str)),
                     runs::notes.eq(outcome.notes.join("\n")),
                 ))
                 .returning(RunRow::as_returning())
@@ -286,35 +288,12 @@ impl Ledger for SqlLedger {
                 .await
                 .optional()?;
             // The announcement commits with the result, or neither does: a crash can never
-            // leave a finished run that nobody will hear about.
-            if let (Some(settings), Some(row)) = (notify.as_deref(), row.as_ref()) {
-                let record = row.clone().into_record();
-                let wanted = notice_for_run(settings, &record, &[]).is_some();
-                if wanted {
-                    let inserted: Vec<(String, String)> = change_events::table
-                        .filter(change_events::run_id.eq(run_id))
-                        .filter(change_events::op.eq("insert"))
-                        .order(change_events::id)
-                        .limit(NAMES_SHOWN as i64)
-                        .select((change_events::entity, change_events::entity_key))
-                        .load(conn)
-                        .await?;
-                    let mut names = Vec::new();
-                    for (entity, key) in inserted {
-                        let item_name = match (entity.as_str(), key.parse::<i64>()) {
-                            ("item", Ok(id)) => {
-                                items::table.find(id).select(items::name).first::<String>(conn).await.optional()?
-                            }
-                            _ => None,
-                        };
-                        names.push(item_name.unwrap_or_else(|| format!("{entity} {key}")));
-                    }
-                    if let Some(notice) = notice_for_run(settings, &record, &names) {
-                        let rows = NewOutboxRow::for_channels(&settings.channels(), &notice, Some(run_id), finished_at);
-                        for outbox_row in &rows {
-                            diesel::insert_into(outbox::table).values(outbox_row).execute(conn).await?;
-                        }
-                    }
+            // leave a failed run that nobody will hear about. (Changes are announced by the
+            // load that wrote them, in its own transaction.)
+            if let (Some(announcer), Some(row)) = (announcer.as_deref(), row.as_ref()) {
+                let entries = announcer.on_result(&row.clone().into_record());
+                for outbox_row in NewOutboxRow::all_due_now(entries, Some(run_id), finished_at) {
+                    diesel::insert_into(outbox::table).values(&outbox_row).execute(conn).await?;
                 }
             }
             Ok::<_, DbError>(row)

@@ -7,6 +7,7 @@
 //! readers; PostgreSQL one pool for both.
 
 pub mod ledger;
+pub mod outbox;
 pub mod queries;
 pub mod schema;
 pub mod statements;

@@ -332,6 +332,7 @@ diesel::table! {
         unchanged -> BigInt,
         error -> Nullable<Text>,
         notes -> Text,
+        failure -> Nullable<Text>,
     }
 }
 

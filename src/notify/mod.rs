@@ -1,19 +1,24 @@
 //! Notifications through an outbox: at-least-once, never lost.
 //!
-//! When a run finishes with changes, fails, or is refused by the delete guard, the ledger writes
-//! one `outbox` row per configured channel **in the same transaction** as the run's result
-//! ([`crate::db::ledger::SqlLedger`]); the daily report is written the same way on its schedule.
+//! When a load writes changes, one `outbox` row per configured channel is written **in the same
+//! transaction** as those changes (`load_dataset` in `crate::pipelines::shared::table`); when a
+//! run fails or is refused by the delete guard, in the same transaction as the run's result
+//! ([`crate::db::ledger::SqlLedger`]). [`Announcements`] decides what each deserves; the daily
+//! report is written on its own schedule.
 //! The [`sender::OutboxSender`] actor delivers due rows and marks each delivered only after the
 //! channel accepted it, retrying failures with exponential backoff. A crash between sending and
 //! marking means the row is sent again after the restart: duplicates are possible in that
 //! window, losses are not. Each channel receives its messages in the order they were written: a
 //! message waiting for a retry holds back the later ones of its channel.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use hayloft_actors::ledger::{RunRecord, RunStatus};
+use hayloft_actors::ledger::{FailureKind, RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
+
+use crate::db::outbox::{Announcer, ChangeSummary, OutboxEntry, NEW_NAMES};
 
 pub mod sender;
 pub mod store;
@@ -121,55 +126,82 @@ pub struct Notice {
     pub text: String,
 }
 
-/// How many new names a message lists.
-pub const NAMES_SHOWN: usize = 3;
+/// Announces on every configured channel what `settings` asks for. The database layer calls it
+/// inside the transactions that write a run's changes and its result (see [`Announcer`]).
+pub struct Announcements {
+    settings: Arc<NotifySettings>,
+    channels: Vec<String>,
+}
 
-/// The notice a finished run deserves, if any. `new_names` are the first few inserted records'
-/// names and `new_total` how many were inserted in all.
-pub fn notice_for_run(settings: &NotifySettings, run: &RunRecord, new_names: &[String]) -> Option<Notice> {
-    let duration = run.duration_ms().map(format_duration).unwrap_or_default();
-    match run.status {
-        RunStatus::Failed => {
-            let error = run.error.as_deref().unwrap_or("no error recorded");
-            if error.contains(crate::pipelines::shared::common::GUARD_REFUSAL) {
-                settings.on_delete_guard.then(|| Notice {
-                    kind: NoticeKind::DeleteGuard,
-                    text: format!("{}: refused by the delete guard, nothing written: {error}", run.pipeline),
-                })
-            } else {
-                settings.on_failure.then(|| Notice {
-                    kind: NoticeKind::Failure,
-                    text: format!(
-                        "{}: run #{} failed{}: {error}",
-                        run.pipeline,
-                        run.id,
-                        prefixed(" after ", &duration)
-                    ),
-                })
-            }
+impl Announcements {
+    /// `None` when no channel is configured: then nothing is ever written to the outbox.
+    pub fn for_settings(settings: Arc<NotifySettings>) -> Option<Arc<dyn Announcer>> {
+        let channels = settings.channels();
+        if channels.is_empty() {
+            return None;
         }
-        RunStatus::Succeeded if run.counts.written() > 0 && settings.on_changes => {
-            let counts = run.counts;
-            let mut text = format!(
-                "{}: +{} new, {} changed, {} removed{}",
-                run.pipeline,
-                counts.inserted,
-                counts.updated,
-                counts.deleted,
-                prefixed(" in ", &duration)
-            );
-            if !new_names.is_empty() {
-                let shown: Vec<&str> = new_names.iter().take(NAMES_SHOWN).map(String::as_str).collect();
-                text.push_str(&format!(" — new: {}", shown.join(", ")));
-                let more = counts.inserted - shown.len() as i64;
-                if more > 0 {
-                    text.push_str(&format!(" and {more} more"));
-                }
-            }
-            Some(Notice { kind: NoticeKind::Changes, text })
-        }
-        _ => None,
+        Some(Arc::new(Self { settings, channels }))
     }
+}
+
+impl Announcer for Announcements {
+    fn on_changes(&self, summary: &ChangeSummary<'_>) -> Vec<OutboxEntry> {
+        notice_for_changes(&self.settings, summary).map(|notice| entries(&self.channels, &notice)).unwrap_or_default()
+    }
+
+    fn on_result(&self, run: &RunRecord) -> Vec<OutboxEntry> {
+        notice_for_result(&self.settings, run).map(|notice| entries(&self.channels, &notice)).unwrap_or_default()
+    }
+}
+
+/// One outbox entry per channel for `notice`.
+pub fn entries(channels: &[String], notice: &Notice) -> Vec<OutboxEntry> {
+    // A `Notice` is two plain fields: serialising it cannot fail.
+    let payload = serde_json::to_string(notice).unwrap_or_default();
+    channels.iter().map(|channel| OutboxEntry { channel: channel.clone(), payload: payload.clone() }).collect()
+}
+
+/// The notice a load's changes deserve, if any: how many rows it added, changed and removed,
+/// naming the first few new ones.
+pub fn notice_for_changes(settings: &NotifySettings, summary: &ChangeSummary<'_>) -> Option<Notice> {
+    let counts = summary.counts;
+    if counts.written() == 0 || !settings.on_changes {
+        return None;
+    }
+    let duration = format_duration(summary.elapsed_ms.max(0));
+    let mut text = format!(
+        "{}: +{} new, {} changed, {} removed in {duration}",
+        summary.pipeline, counts.inserted, counts.updated, counts.deleted
+    );
+    if !summary.new_names.is_empty() {
+        let shown: Vec<&str> = summary.new_names.iter().take(NEW_NAMES).map(String::as_str).collect();
+        text.push_str(&format!(" — new: {}", shown.join(", ")));
+        let more = counts.inserted - shown.len() as i64;
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+    }
+    Some(Notice { kind: NoticeKind::Changes, text })
+}
+
+/// The notice a finished run deserves, if any: a failure, told apart from a refusal by the
+/// delete guard by its recorded kind.
+pub fn notice_for_result(settings: &NotifySettings, run: &RunRecord) -> Option<Notice> {
+    if run.status != RunStatus::Failed {
+        return None;
+    }
+    let error = run.error.as_deref().unwrap_or("no error recorded");
+    if run.failure == Some(FailureKind::Refused) {
+        return settings.on_delete_guard.then(|| Notice {
+            kind: NoticeKind::DeleteGuard,
+            text: format!("{}: refused by the delete guard, nothing written: {error}", run.pipeline),
+        });
+    }
+    let duration = run.duration_ms().map(format_duration).unwrap_or_default();
+    settings.on_failure.then(|| Notice {
+        kind: NoticeKind::Failure,
+        text: format!("{}: run #{} failed{}: {error}", run.pipeline, run.id, prefixed(" after ", &duration)),
+    })
 }
 
 fn prefixed(prefix: &str, text: &str) -> String {
@@ -228,7 +260,7 @@ mod tests {
     use super::*;
     use hayloft_actors::ledger::{RunCounts, Trigger};
 
-    fn run(status: RunStatus, counts: RunCounts, error: Option<&str>) -> RunRecord {
+    fn run(status: RunStatus, failure: Option<FailureKind>, error: Option<&str>) -> RunRecord {
         let started = Utc::now();
         RunRecord {
             id: 7,
@@ -241,10 +273,15 @@ mod tests {
             started_at: Some(started),
             finished_at: Some(started + chrono::Duration::milliseconds(38)),
             lease_until: None,
-            counts,
+            counts: RunCounts::default(),
             error: error.map(str::to_owned),
+            failure,
             notes: Vec::new(),
         }
+    }
+
+    fn changes<'a>(counts: RunCounts, names: &'a [String]) -> ChangeSummary<'a> {
+        ChangeSummary { pipeline: "items", run_id: 7, counts, new_names: names, elapsed_ms: 38 }
     }
 
     #[test]
@@ -252,21 +289,50 @@ mod tests {
         let settings = NotifySettings::default();
         let counts = RunCounts { inserted: 5, updated: 12, deleted: 0, unchanged: 1000 };
         let names: Vec<String> = ["Apple", "Bread", "Carrot"].map(String::from).to_vec();
-        let notice = notice_for_run(&settings, &run(RunStatus::Succeeded, counts, None), &names).unwrap();
+        let notice = notice_for_changes(&settings, &changes(counts, &names)).unwrap();
         assert_eq!(notice.kind, NoticeKind::Changes);
         assert_eq!(notice.text, "items: +5 new, 12 changed, 0 removed in 38 ms — new: Apple, Bread, Carrot and 2 more");
 
         let unchanged = RunCounts { unchanged: 1000, ..RunCounts::default() };
-        assert_eq!(notice_for_run(&settings, &run(RunStatus::Succeeded, unchanged, None), &[]), None, "no news");
+        assert_eq!(notice_for_changes(&settings, &changes(unchanged, &[])), None, "no news");
+        let succeeded = run(RunStatus::Succeeded, None, None);
+        assert_eq!(notice_for_result(&settings, &succeeded), None, "a success is announced by its load");
 
-        let failed = notice_for_run(&settings, &run(RunStatus::Failed, unchanged, Some("HTTP 503")), &[]).unwrap();
+        let failed =
+            notice_for_result(&settings, &run(RunStatus::Failed, Some(FailureKind::Failed), Some("HTTP 503"))).unwrap();
         assert_eq!(failed.text, "items: run #7 failed after 38 ms: HTTP 503");
         let guard = "this run would delete 900 of 1138 rows of items (79%), more than the delete guard allows";
-        let refused = notice_for_run(&settings, &run(RunStatus::Failed, unchanged, Some(guard)), &[]).unwrap();
+        let refused =
+            notice_for_result(&settings, &run(RunStatus::Failed, Some(FailureKind::Refused), Some(guard))).unwrap();
         assert_eq!(refused.kind, NoticeKind::DeleteGuard);
+        let worded_alike = run(RunStatus::Failed, Some(FailureKind::Failed), Some(guard));
+        assert_eq!(
+            notice_for_result(&settings, &worded_alike).unwrap().kind,
+            NoticeKind::Failure,
+            "by kind, not words"
+        );
 
         let quiet = NotifySettings { on_failure: false, ..NotifySettings::default() };
-        assert_eq!(notice_for_run(&quiet, &run(RunStatus::Failed, unchanged, Some("x")), &[]), None);
+        assert_eq!(notice_for_result(&quiet, &run(RunStatus::Failed, Some(FailureKind::Failed), Some("x"))), None);
+    }
+
+    #[test]
+    fn every_channel_gets_an_entry_and_none_without_channels() {
+        let settings = NotifySettings {
+            webhooks: vec![Webhook {
+                name: "ops".into(),
+                url: "http://127.0.0.1:9/hook".into(),
+                format: WebhookFormat::Discord,
+            }],
+            discord_channel: Some(42),
+            ..NotifySettings::default()
+        };
+        let announcer = Announcements::for_settings(Arc::new(settings)).unwrap();
+        let counts = RunCounts { inserted: 1, ..RunCounts::default() };
+        let entries = announcer.on_changes(&changes(counts, &[]));
+        let channels: Vec<&str> = entries.iter().map(|entry| entry.channel.as_str()).collect();
+        assert_eq!(channels, ["webhook:ops", "discord:42"]);
+        assert!(Announcements::for_settings(Arc::new(NotifySettings::default())).is_none());
     }
 
     #[test]
@@ -280,7 +346,8 @@ mod tests {
     #[test]
     fn the_daily_report_sums_each_pipeline() {
         let counts = RunCounts { inserted: 2, updated: 1, deleted: 0, unchanged: 0 };
-        let runs = [run(RunStatus::Succeeded, counts, None), run(RunStatus::Failed, RunCounts::default(), Some("x"))];
+        let succeeded = RunRecord { counts, ..run(RunStatus::Succeeded, None, None) };
+        let runs = [succeeded, run(RunStatus::Failed, Some(FailureKind::Failed), Some("x"))];
         let report = daily_report(&runs, Utc::now());
         assert!(report.text.ends_with("items: 2 runs, +2 ~1 -0, 1 failed"), "{}", report.text);
     }

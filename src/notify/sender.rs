@@ -18,8 +18,9 @@ use hayloft_actors::supervisor::ChildContext;
 use serde_json::json;
 use tracing::{error, info, warn};
 
-use super::store::{self, NewOutboxRow};
+use super::store;
 use super::{daily_report, NotifySettings, OutboxMessage, WebhookFormat};
+use crate::db::outbox::NewOutboxRow;
 use crate::db::Database;
 
 /// Rows delivered per pass.
@@ -92,7 +93,8 @@ impl OutboxSender {
                         }
                     };
                     let notice = daily_report(&runs, since);
-                    let rows = NewOutboxRow::for_channels(&channels, &notice, None, Utc::now().naive_utc());
+                    let rows =
+                        NewOutboxRow::all_due_now(super::entries(&channels, &notice), None, Utc::now().naive_utc());
                     match store::enqueue(&db, rows).await {
                         Ok(()) => info!("daily report queued"),
                         Err(error) => {

@@ -1,46 +1,13 @@
-//! The outbox table: what the sender reads and marks. Rows for a run's result are written by the
-//! ledger, inside the transaction that records the result (see `SqlLedger::finish`).
+//! The outbox table: what the sender reads and marks. Rows for a run's changes and result are
+//! written by the load and the ledger, inside their transactions (see `crate::db::outbox`).
 
 use chrono::NaiveDateTime;
-use diesel::{ExpressionMethods, Insertable, QueryDsl};
+use diesel::{ExpressionMethods, QueryDsl};
 
 use super::{Notice, OutboxMessage};
+use crate::db::outbox::NewOutboxRow;
 use crate::db::schema::outbox;
 use crate::db::{with_conn, write_transaction, Database, DbError};
-
-/// An outbox row ready to insert.
-#[derive(Insertable)]
-#[diesel(table_name = outbox, treat_none_as_default_value = false)]
-pub struct NewOutboxRow {
-    pub channel: String,
-    pub payload: String,
-    pub run_id: Option<i64>,
-    pub created_at: NaiveDateTime,
-    pub attempts: i32,
-    pub next_attempt_at: NaiveDateTime,
-    pub delivered_at: Option<NaiveDateTime>,
-    pub last_error: Option<String>,
-}
-
-impl NewOutboxRow {
-    /// One row per channel for `notice`, due now.
-    pub fn for_channels(channels: &[String], notice: &Notice, run_id: Option<i64>, now: NaiveDateTime) -> Vec<Self> {
-        let payload = serde_json::to_string(notice).unwrap_or_default();
-        channels
-            .iter()
-            .map(|channel| Self {
-                channel: channel.clone(),
-                payload: payload.clone(),
-                run_id,
-                created_at: now,
-                attempts: 0,
-                next_attempt_at: now,
-                delivered_at: None,
-                last_error: None,
-            })
-            .collect()
-    }
-}
 
 type Row = (i64, String, String, i32, NaiveDateTime);
 

@@ -2,33 +2,34 @@
 //! (schedule, ledger, stages, change detection, change feed) runs with no upstream at all.
 //!
 //! Extract produces `rows` records after an optional `delay` (handy to watch a run, or to kill
-//! the process in the middle of one); transform validates them; load diffs them against the
-//! table in one transaction, writes only what changed and records the change feed beside it.
+//! the process in the middle of one); transform validates them; load is the generic one
+//! ([`load_dataset`]): diffed against the table, only what changed written, with the change feed
+//! and the announcement of the changes, in one transaction.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use diesel::{ExpressionMethods, Insertable, QueryDsl, Queryable};
-use hayloft_actors::ledger::RunCounts;
+use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::{
     pipeline, Extract, Load, LoadReport, PipelineDeps, PipelineHandle, RunContext, StageCounters, StageError, Transform,
 };
-use hayloft_actors::storage::StorageFailure;
 use hayloft_actors::supervisor::ChildSpec;
 use serde::Serialize;
 
+use super::shared::common::{fingerprint, DeleteGuard};
+use super::shared::table::{load_dataset, stored_table, Dataset, DeletePolicy};
 use super::shared::BuildParts;
-use crate::db::queries::NewChange;
-use crate::db::schema::{change_events, demo_records};
-use crate::db::{write_transaction, Database, DbError};
-use crate::pipelines::shared::common::{diff_rows, TableCounts, TableDiff};
+use crate::db::outbox::Announcer;
+use crate::db::schema::demo_records;
+use crate::db::Database;
 
 pub const NAME: &str = "demo";
 /// Every ten minutes, at a per-install hashed second and minute offset.
 pub const DEFAULT_SCHEDULE: &str = "H H/10 * * * *";
 pub const DEFAULT_ROWS: u64 = 100;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = demo_records)]
 pub struct DemoRecord {
@@ -36,6 +37,8 @@ pub struct DemoRecord {
     pub name: String,
     pub value: i64,
 }
+
+stored_table!(DemoRecord, demo_records, "demo", key(id), update(name, value));
 
 pub struct Generate {
     rows: u64,
@@ -85,6 +88,7 @@ impl Transform for Validate {
 
 pub struct Store {
     db: Database,
+    announcer: Option<Arc<dyn Announcer>>,
 }
 
 #[async_trait(?Send)]
@@ -97,43 +101,12 @@ impl Load for Store {
         run: &RunContext,
         _counters: &StageCounters,
     ) -> Result<LoadReport, StageError> {
-        let run_id = run.run_id;
-        // A hundred rows: one statement per changed row keeps this example short (the items
-        // pipeline shows batched writes).
-        let result: Result<TableDiff<DemoRecord, i64>, DbError> = write_transaction!(&self.db, |conn| {
-            {
-                let stored = demo_records::table.load::<DemoRecord>(conn).await?;
-                let diff = diff_rows(NAME, stored, incoming, |record| record.id);
-                for record in &diff.upserts {
-                    diesel::insert_into(demo_records::table)
-                        .values(record)
-                        .on_conflict(demo_records::id)
-                        .do_update()
-                        .set((demo_records::name.eq(&record.name), demo_records::value.eq(record.value)))
-                        .execute(conn)
-                        .await?;
-                }
-                if !diff.deletes.is_empty() {
-                    diesel::delete(demo_records::table.filter(demo_records::id.eq_any(&diff.deletes)))
-                        .execute(conn)
-                        .await?;
-                }
-                for change in &diff.changes {
-                    diesel::insert_into(change_events::table)
-                        .values(NewChange::from_change(run_id, change))
-                        .execute(conn)
-                        .await?;
-                }
-                Ok::<_, DbError>(diff)
-            }
-        });
-        let diff = result.map_err(|error| StageError::Database(StorageFailure::new(error)))?;
-        let TableCounts { inserted, updated, deleted, unchanged, .. } = diff.counts;
-        Ok(LoadReport {
-            counts: RunCounts { inserted, updated, deleted, unchanged },
-            changes: diff.changes,
-            notes: Vec::new(),
-        })
+        // The same load every source uses. The rows are generated, so the delete guard has
+        // nothing to protect: shrinking `rows` deletes the rest.
+        let body = serde_json::to_vec(&incoming).map_err(|error| StageError::BadInput(error.to_string()))?;
+        let dataset = Dataset::new().table(incoming, DeletePolicy::Replace);
+        let announcer = self.announcer.as_deref();
+        load_dataset(&self.db, dataset, fingerprint(&body, 1), run, &DeleteGuard::OFF, NAME, announcer).await
     }
 }
 
@@ -141,5 +114,5 @@ pub fn build(parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, Pipeline
     let settings = &parts.settings.options;
     let extract = Generate { rows: settings.rows.unwrap_or(DEFAULT_ROWS), delay: settings.delay.unwrap_or_default() };
     let validate = Validate { panic_when: settings.panic_when.clone() };
-    pipeline(NAME, extract, validate, Store { db: parts.db.clone() }, deps)
+    pipeline(NAME, extract, validate, Store { db: parts.db.clone(), announcer: parts.announcer.clone() }, deps)
 }

@@ -22,12 +22,14 @@ pub mod tower;
 pub mod updates;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use hayloft_actors::pipeline::{PipelineDeps, PipelineHandle};
 use hayloft_actors::schedule::Schedule;
 use hayloft_actors::scheduler::ScheduledPipeline;
 use hayloft_actors::supervisor::ChildSpec;
 
+use crate::db::outbox::Announcer;
 use crate::db::Database;
 use crate::upstream::Upstream;
 pub use registry::{entry, PipelineEntry, KNOWN, REGISTRY};
@@ -53,13 +55,14 @@ pub struct Built {
 pub fn build_all<E>(
     db: &Database,
     upstream: &Upstream,
+    announcer: Option<Arc<dyn Announcer>>,
     deps: &PipelineDeps,
     mut setup: impl FnMut(&PipelineEntry) -> Result<PipelineSetup, E>,
 ) -> Result<Built, E> {
     let mut built = Built { specs: Vec::new(), handles: BTreeMap::new(), scheduled: Vec::new() };
     for entry in &REGISTRY {
         let PipelineSetup { settings, schedule } = setup(entry)?;
-        let parts = BuildParts { db, upstream, settings: &settings };
+        let parts = BuildParts { db, upstream, settings: &settings, announcer: announcer.clone() };
         let (spec, handle) = (entry.build)(&parts, deps.clone());
         let misfire = settings.options.misfire.unwrap_or_default();
         built.scheduled.push(ScheduledPipeline { schedule, misfire, handle: handle.clone() });

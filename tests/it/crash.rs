@@ -53,3 +53,20 @@ fn killed_cli_run_converges_on_the_next_run() {
     let runs = runs_of(&env, "demo");
     assert_eq!(runs[1]["status"], "abandoned");
 }
+
+// A run past its time limit is failed, recorded as timed out (a kind, not only words), and the
+// next run is not blocked by it.
+#[test]
+fn a_run_past_its_timeout_is_recorded_as_timed_out() {
+    let Some(env) = TestEnv::new() else { return };
+    let env = env.only(&["demo"]).env("HAYLOFT_RUN_TIMEOUT", "1s");
+    let slow = env.env("HAYLOFT_PIPELINES__DEMO__DELAY", "30s");
+    let output = slow.run(&["run", "demo", "--json"]);
+    assert!(!output.status.success());
+    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((run["status"].as_str(), run["failure"].as_str()), (Some("failed"), Some("timed_out")), "{run}");
+    assert!(run["error"].as_str().unwrap().contains("timed out"), "{run}");
+    let env = slow.env("HAYLOFT_PIPELINES__DEMO__DELAY", "0s");
+    let next = env.json(&["run", "demo", "--json"]);
+    assert_eq!((next["status"].as_str(), next["failure"].as_str()), (Some("succeeded"), None), "{next}");
+}

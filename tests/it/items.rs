@@ -175,6 +175,7 @@ fn most_items_missing_trips_the_guard() {
     let (code, refused) = run_items(&env, &[]);
     assert_eq!(code, Some(1));
     assert_eq!(refused["status"], "failed");
+    assert_eq!(refused["failure"], "refused", "stored as a refusal, not just worded as one");
     let error = refused["error"].as_str().unwrap();
     assert!(error.contains("1038 of 1138 rows of items") && error.contains("--allow-mass-delete"), "{error}");
     assert_eq!(items_snapshot(&env), before, "a refused run changes nothing");

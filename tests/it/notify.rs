@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::helpers::{eventually, TestEnv};
+use crate::helpers::{eventually, runs_of, without_colours, TestEnv};
 
 /// A webhook on 127.0.0.1 that answers 500 to its first `failures` requests, then 200, and
 /// keeps the `content` of every message it accepted.
@@ -105,6 +105,8 @@ fn every_message_arrives_once_after_retries() {
         .output()
         .unwrap();
     assert!(!failed.status.success());
+    let failed: Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(failed["failure"], "panicked", "{failed}");
 
     let all = eventually(Duration::from_secs(20), || {
         let accepted = receiver.accepted();
@@ -156,6 +158,51 @@ fn a_crash_after_sending_resends_on_restart() {
     });
     assert!(marked.is_some(), "{}", second.logs());
     assert_eq!(receiver.accepted().len(), 3, "{:?}", receiver.accepted());
+}
+
+// Killed after the load committed its changes and before the run was closed: the retry finds
+// nothing left to write, yet the "+20 new" message still arrives, exactly once, because it was
+// written in the transaction that wrote the changes.
+#[test]
+fn a_crash_between_load_and_finish_still_announces_the_changes_once() {
+    let receiver = Receiver::start(0);
+    let Some(env) = notify_env(&receiver) else { return };
+    let env = env.env("HAYLOFT_PIPELINES__DEMO__ROWS", "20");
+    let log_path = env.dir.path().join("killed-run.log");
+    let mut child = env
+        .command()
+        .args(["run", "demo", "--json"])
+        .env("HAYLOFT_PAUSE_AT", "demo.after-write")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || without_colours(&std::fs::read_to_string(&log_path).unwrap_or_default());
+    let paused = eventually(Duration::from_secs(30), || log().contains("paused at failpoint").then_some(()));
+    assert!(paused.is_some(), "the run never reached the point after its load:\n{}", log());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(runs_of(&env, "demo")[0]["status"], "running", "killed before the run was closed");
+    assert_eq!(env.json(&["count", "demo", "--json"])["count"], 20, "the load had committed");
+
+    let server = env.serve();
+    let retried = eventually(Duration::from_secs(30), || {
+        let runs = runs_of(&env, "demo");
+        (runs.first()?["status"] == "succeeded").then_some(runs)
+    })
+    .unwrap_or_else(|| panic!("no recovery run succeeded: {:?}\n{}", runs_of(&env, "demo"), server.logs()));
+    assert_eq!((retried[0]["attempt"].as_i64(), retried[0]["inserted"].as_i64()), (Some(2), Some(0)), "{retried:?}");
+    // A later message goes out after every earlier one of its channel: once it is here,
+    // whatever the crash and the retry wrote has been delivered too.
+    assert_eq!(run_demo(&env, "21")["inserted"], 1);
+    let all = eventually(Duration::from_secs(30), || {
+        let accepted = receiver.accepted();
+        accepted.iter().any(|text| text.starts_with("demo: +1 new")).then_some(accepted)
+    })
+    .unwrap_or_else(|| panic!("nothing arrived: {:?}\n{}", receiver.accepted(), server.logs()));
+    assert_eq!(all.len(), 2, "the lost-run message once, then the next one: {all:?}");
+    assert!(all[0].starts_with("demo: +20 new, 0 changed, 0 removed in "), "{all:?}");
+    assert!(all[0].contains("— new: demo 1, demo 2, demo 3 and 17 more"), "{all:?}");
 }
 
 // The daily report goes out on its schedule, summing the day's runs per pipeline.

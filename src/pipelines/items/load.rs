@@ -6,18 +6,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
-use hayloft_actors::events::Change;
+use hayloft_actors::events::{Change, ChangeOp};
 use hayloft_actors::ledger::RunCounts;
 use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
 use hayloft_actors::storage::StorageFailure;
 
 use super::rows::{Item, LocksmithContent, PairKey, RecipeIngredient, SeedCrop, WellOutput};
 use super::transform::ItemsData;
+use crate::db::outbox::{Announcer, NewOutboxRow, NEW_NAMES};
 use crate::db::schema::{items, locksmith_contents, recipe_ingredients, seed_crops, wishing_well_outputs};
 use crate::db::{with_conn, Database, DbError};
 use crate::failpoint;
 use crate::pipelines::shared::common::{
-    diff_rows, record_feed_postgres, record_feed_sqlite, DeleteGuard, TableCounts, TableDiff,
+    change_announcements, diff_rows, record_feed_postgres, record_feed_sqlite, DeleteGuard, TableCounts, TableDiff,
 };
 
 /// Rows per multi-row statement. `items` has 58 columns: 400 rows stay under SQLite's 32,766
@@ -47,6 +48,8 @@ pub struct Writes {
     wells: Vec<WellOutput>,
     well_deletes: Vec<PairKey>,
     changes: Vec<Change>,
+    /// The announcement of these changes, committed with them.
+    outbox: Vec<NewOutboxRow>,
 }
 
 /// What is stored now, read before diffing.
@@ -149,6 +152,7 @@ pub async fn load(
     run: &RunContext,
     guard: &DeleteGuard,
     source: &'static str,
+    announcer: Option<&dyn Announcer>,
 ) -> Result<LoadReport, StageError> {
     // Read before, not inside, the write transaction, so the writer is held only for the
     // writes. Safe because the ledger lets one run of this pipeline at a time, and nothing
@@ -215,6 +219,20 @@ pub async fn load(
     changes.extend(locksmith_diff.changes);
     changes.extend(seed_diff.changes);
     changes.extend(well_diff.changes);
+    // New records are announced first written first (as the change feed lists them), items
+    // by name.
+    let new_names: Vec<String> = changes
+        .iter()
+        .filter(|change| change.op == ChangeOp::Insert)
+        .take(NEW_NAMES)
+        .map(|change| {
+            let item = (change.entity == "item")
+                .then(|| items_ordered.iter().find(|item| item.id.to_string() == change.key))
+                .flatten();
+            item.map_or_else(|| format!("{} {}", change.entity, change.key), |item| item.name.clone())
+        })
+        .collect();
+    let outbox = change_announcements(announcer, run, total, &new_names);
     let writes = Writes {
         run_id: run.run_id,
         source,
@@ -231,6 +249,7 @@ pub async fn load(
         wells: well_diff.upserts,
         well_deletes: well_diff.deletes,
         changes,
+        outbox,
     };
     failpoint::pause("items.before-write");
     let changes = apply(db, writes).await.map_err(database)?;
@@ -350,13 +369,13 @@ macro_rules! excluded_item_columns {
 fn write_sqlite(conn: &mut diesel::SqliteConnection, writes: &Writes) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl;
     write_statements!(conn, writes,)?;
-    record_feed_sqlite(conn, writes.run_id, &writes.changes, writes.source, &writes.fingerprint)
+    record_feed_sqlite(conn, writes.run_id, &writes.changes, writes.source, &writes.fingerprint, &writes.outbox)
 }
 
 async fn write_postgres(conn: &mut diesel_async::AsyncPgConnection, writes: &Writes) -> diesel::QueryResult<()> {
     use diesel_async::RunQueryDsl;
     write_statements!(conn, writes, .await)?;
-    record_feed_postgres(conn, writes.run_id, &writes.changes, writes.source, &writes.fingerprint).await
+    record_feed_postgres(conn, writes.run_id, &writes.changes, writes.source, &writes.fingerprint, &writes.outbox).await
 }
 
 /// Runs the writes in one transaction. SQLite's multi-row inserts go through sync diesel on a

@@ -7,6 +7,8 @@ pub mod load;
 pub mod rows;
 pub mod transform;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use hayloft_actors::pipeline::{
     pipeline, Extract, Load, LoadReport, PipelineDeps, PipelineHandle, RunContext, StageCounters, StageError, Transform,
@@ -14,6 +16,7 @@ use hayloft_actors::pipeline::{
 use hayloft_actors::supervisor::ChildSpec;
 
 use super::shared::BuildParts;
+use crate::db::outbox::Announcer;
 use crate::db::Database;
 use crate::pipelines::shared::common::{fetch_fingerprinted, unchanged_report, DeleteGuard, Extracted};
 use crate::upstream::Upstream;
@@ -72,6 +75,7 @@ impl Transform for ParseItems {
 pub struct StoreItems {
     db: Database,
     guard: DeleteGuard,
+    announcer: Option<Arc<dyn Announcer>>,
 }
 
 #[async_trait(?Send)]
@@ -82,7 +86,7 @@ impl Load for StoreItems {
         match input {
             Parsed::Unchanged { fingerprint } => Ok(unchanged_report(&fingerprint)),
             Parsed::Fresh { data, fingerprint } => {
-                load::load(&self.db, *data, fingerprint, run, &self.guard, NAME).await
+                load::load(&self.db, *data, fingerprint, run, &self.guard, NAME, self.announcer.as_deref()).await
             }
         }
     }
@@ -90,7 +94,8 @@ impl Load for StoreItems {
 
 pub fn build(parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
     let fetch = FetchItems { upstream: parts.upstream.clone(), db: parts.db.clone() };
-    let store = StoreItems { db: parts.db.clone(), guard: parts.settings.delete_guard };
+    let store =
+        StoreItems { db: parts.db.clone(), guard: parts.settings.delete_guard, announcer: parts.announcer.clone() };
     pipeline(NAME, fetch, ParseItems, store, deps)
 }
 

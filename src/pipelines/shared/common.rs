@@ -7,13 +7,15 @@ use std::fmt::Display;
 use bytes::Bytes;
 use diesel::{OptionalExtension, QueryDsl};
 use hayloft_actors::events::{Change, ChangeOp};
-use hayloft_actors::pipeline::StageError;
+use hayloft_actors::ledger::RunCounts;
+use hayloft_actors::pipeline::{RunContext, StageError};
 use hayloft_actors::storage::StorageFailure;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::db::outbox::{Announcer, ChangeSummary, NewOutboxRow};
 use crate::db::queries::NewChange;
-use crate::db::schema::{change_events, source_fingerprints};
+use crate::db::schema::{change_events, outbox, source_fingerprints};
 use crate::db::{with_conn, Database, DbError};
 use crate::upstream::{Fetched, Upstream};
 
@@ -310,11 +312,13 @@ fn changed_fields<R: Serialize>(old: &R, new: &R) -> Vec<String> {
 /// Change-feed rows per statement (7 columns each).
 const FEED_BATCH: usize = 2_000;
 
-/// The statements that close every load, written once for both backends: the run's change feed
-/// and the source's new fingerprint, inside the load's transaction so neither can exist without
-/// the rows they describe. `$($await)*` is empty (sync SQLite) or `.await` (PostgreSQL).
+/// The statements that close every load, written once for both backends: the run's change feed,
+/// the source's new fingerprint and the messages announcing the changes, inside the load's
+/// transaction so none can exist without the rows they describe — and a crash after the commit
+/// cannot lose the announcement of what it committed. `$($await)*` is empty (sync SQLite) or
+/// `.await` (PostgreSQL).
 macro_rules! feed_statements {
-    ($conn:ident, $run_id:ident, $changes:ident, $source:ident, $fingerprint:ident, $($await:tt)*) => {{
+    ($conn:ident, $run_id:ident, $changes:ident, $source:ident, $fingerprint:ident, $outbox:ident, $($await:tt)*) => {{
         use diesel::upsert::excluded;
         use diesel::ExpressionMethods as _;
         let feed: Vec<NewChange<'_>> = $changes.iter().map(|change| NewChange::from_change($run_id, change)).collect();
@@ -335,6 +339,9 @@ macro_rules! feed_statements {
                 source_fingerprints::loaded_at.eq(excluded(source_fingerprints::loaded_at)),
             ))
             .execute(&mut *$conn)$($await)*?;
+        for row in $outbox {
+            diesel::insert_into(outbox::table).values(row).execute(&mut *$conn)$($await)*?;
+        }
         Ok(())
     }};
 }
@@ -345,9 +352,10 @@ pub fn record_feed_sqlite(
     changes: &[Change],
     source: &str,
     fingerprint: &str,
+    outbox: &[NewOutboxRow],
 ) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl as _;
-    feed_statements!(conn, run_id, changes, source, fingerprint,)
+    feed_statements!(conn, run_id, changes, source, fingerprint, outbox,)
 }
 
 pub async fn record_feed_postgres(
@@ -356,14 +364,31 @@ pub async fn record_feed_postgres(
     changes: &[Change],
     source: &str,
     fingerprint: &str,
+    outbox: &[NewOutboxRow],
 ) -> diesel::QueryResult<()> {
     use diesel_async::RunQueryDsl as _;
-    feed_statements!(conn, run_id, changes, source, fingerprint, .await)
+    feed_statements!(conn, run_id, changes, source, fingerprint, outbox, .await)
 }
 
-/// The words every delete-guard refusal carries: notifications tell such a refusal from other
-/// failures by them.
-pub const GUARD_REFUSAL: &str = "more than the delete guard allows";
+/// The outbox rows announcing a load's changes, as `announcer` decides (none without one):
+/// written by the load's transaction, beside the changes.
+pub fn change_announcements(
+    announcer: Option<&dyn Announcer>,
+    run: &RunContext,
+    counts: RunCounts,
+    new_names: &[String],
+) -> Vec<NewOutboxRow> {
+    let Some(announcer) = announcer else { return Vec::new() };
+    let now = chrono::Utc::now();
+    let summary = ChangeSummary {
+        pipeline: &run.pipeline,
+        run_id: run.run_id,
+        counts,
+        new_names,
+        elapsed_ms: (now - run.started_at).num_milliseconds(),
+    };
+    NewOutboxRow::all_due_now(announcer.on_changes(&summary), Some(run.run_id), now.naive_utc())
+}
 
 /// Refuses loads that would delete a large share of a table: a truncated or broken fetch must
 /// never wipe the data. Configured under `[delete_guard]`.
@@ -374,6 +399,11 @@ pub struct DeleteGuard {
     pub max_share: f64,
     /// ...unless it deletes no more than this many rows.
     pub max_rows: i64,
+}
+
+impl DeleteGuard {
+    /// A guard that allows every delete (the demo pipeline, whose rows are generated).
+    pub const OFF: DeleteGuard = DeleteGuard { max_share: 1.0, max_rows: i64::MAX };
 }
 
 impl Default for DeleteGuard {
@@ -393,7 +423,7 @@ impl DeleteGuard {
             return Ok(());
         }
         Err(StageError::Refused(format!(
-            "this run would delete {} of {} rows of {table} ({:.0}%), {GUARD_REFUSAL} \
+            "this run would delete {} of {} rows of {table} ({:.0}%), more than the delete guard allows \
              ({:.0}% and {} rows); nothing was written. If upstream really lost them, run \
              `hayloft run {pipeline} --allow-mass-delete` once",
             counts.deleted,

@@ -10,6 +10,9 @@ pub mod settings;
 pub mod source;
 pub mod table;
 
+use std::sync::Arc;
+
+use crate::db::outbox::Announcer;
 use crate::db::Database;
 use crate::upstream::Upstream;
 use settings::PipelineSettings;
@@ -19,4 +22,6 @@ pub struct BuildParts<'a> {
     pub db: &'a Database,
     pub upstream: &'a Upstream,
     pub settings: &'a PipelineSettings,
+    /// Who decides what a load's changes announce; `None`: nothing is announced.
+    pub announcer: Option<Arc<dyn Announcer>>,
 }

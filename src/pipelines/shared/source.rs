@@ -19,6 +19,7 @@ use super::common::{stored_fingerprint, unchanged_report, DeleteGuard};
 use super::names::Names;
 use super::table::{load_dataset, Dataset};
 use super::BuildParts;
+use crate::db::outbox::Announcer;
 use crate::db::Database;
 use crate::upstream::Upstream;
 
@@ -208,6 +209,7 @@ pub struct StoreSource {
     name: &'static str,
     db: Database,
     guard: DeleteGuard,
+    announcer: Option<Arc<dyn Announcer>>,
 }
 
 #[async_trait(?Send)]
@@ -218,7 +220,8 @@ impl Load for StoreSource {
         match input {
             Parsed::Unchanged { fingerprint } => Ok(unchanged_report(&fingerprint)),
             Parsed::Fresh { dataset, fingerprint } => {
-                load_dataset(&self.db, dataset, fingerprint, run, &self.guard, self.name).await
+                let announcer = self.announcer.as_deref();
+                load_dataset(&self.db, dataset, fingerprint, run, &self.guard, self.name, announcer).await
             }
         }
     }
@@ -228,7 +231,12 @@ impl Load for StoreSource {
 pub fn build<S: Source>(source: S, parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
     let source = Arc::new(source);
     let fetch = FetchSource { source: source.clone(), upstream: parts.upstream.clone(), db: parts.db.clone() };
-    let store = StoreSource { name: S::NAME, db: parts.db.clone(), guard: parts.settings.delete_guard };
+    let store = StoreSource {
+        name: S::NAME,
+        db: parts.db.clone(),
+        guard: parts.settings.delete_guard,
+        announcer: parts.announcer.clone(),
+    };
     pipeline(S::NAME, fetch, ParseSource { source }, store, deps)
 }
 

@@ -12,13 +12,14 @@ use async_trait::async_trait;
 use diesel::SqliteConnection;
 use diesel_async::AsyncPgConnection;
 use futures::future::BoxFuture;
-use hayloft_actors::events::Change;
+use hayloft_actors::events::{Change, ChangeOp};
 use hayloft_actors::ledger::RunCounts;
 use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
 use hayloft_actors::storage::StorageFailure;
 use serde::Serialize;
 
-use super::common::{diff_rows, DeleteGuard, TableCounts};
+use super::common::{change_announcements, diff_rows, DeleteGuard, TableCounts};
+use crate::db::outbox::{Announcer, NewOutboxRow, NEW_NAMES};
 use crate::db::{Database, DbError};
 use crate::failpoint;
 
@@ -37,6 +38,11 @@ pub trait StoredRow: Clone + PartialEq + Serialize + Send + Sync + 'static {
 
     /// The key columns, joined with `/`: the change feed's key.
     fn key(&self) -> String;
+
+    /// What announcements call a new row (`Apple`); `None`: its entity and key (`tower_level 3`).
+    fn label(&self) -> Option<String> {
+        None
+    }
 
     /// Takes over what an incoming row cannot know from the stored one (e.g. when a record was
     /// first seen). Called before diffing.
@@ -63,9 +69,10 @@ pub trait StoredRow: Clone + PartialEq + Serialize + Send + Sync + 'static {
 /// ```
 ///
 /// With an empty `update ()` list a conflicting row is left as it is (link tables). A trailing
-/// `merge path::to::fn` becomes [`StoredRow::merge_stored`].
+/// `label field` names new rows in announcements ([`StoredRow::label`]); `merge path::to::fn`
+/// becomes [`StoredRow::merge_stored`].
 macro_rules! stored_table {
-    ($row:ty, $table:ident, $entity:literal, key ($($key:ident),+), update ($($update:ident),*) $(, merge $merge:path)?) => {
+    ($row:ty, $table:ident, $entity:literal, key ($($key:ident),+), update ($($update:ident),*) $(, label $label:ident)? $(, merge $merge:path)?) => {
         impl $crate::pipelines::shared::table::StoredRow for $row {
             const TABLE: &'static str = stringify!($table);
             const ENTITY: &'static str = $entity;
@@ -74,6 +81,10 @@ macro_rules! stored_table {
             fn key(&self) -> String {
                 [$(self.$key.to_string()),+].join("/")
             }
+
+            $(fn label(&self) -> Option<String> {
+                Some(self.$label.to_string())
+            })?
 
             $(fn merge_stored(&mut self, stored: &Self) {
                 $merge(self, stored)
@@ -182,6 +193,8 @@ trait TableSync: Send + Sync {
     async fn plan(&mut self, db: &Database) -> Result<TableCounts, DbError>;
     fn guarded(&self) -> bool;
     fn take_changes(&mut self) -> Vec<Change>;
+    /// The first few rows this load inserts, by [`StoredRow::label`] (planned loads only).
+    fn new_names(&self) -> Vec<String>;
     fn as_any(&self) -> &dyn std::any::Any;
     /// Keys of `stored`'s incoming rows (a table of the same type) this load would delete.
     fn would_delete(&self, stored: &dyn TableSync) -> Vec<String>;
@@ -242,6 +255,16 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
 
     fn take_changes(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.changes)
+    }
+
+    fn new_names(&self) -> Vec<String> {
+        let inserted = self.changes.iter().filter(|change| change.op == ChangeOp::Insert).take(NEW_NAMES);
+        inserted
+            .map(|change| {
+                let row = self.upserts.iter().find(|row| row.key() == change.key);
+                row.and_then(StoredRow::label).unwrap_or_else(|| format!("{} {}", R::ENTITY, change.key))
+            })
+            .collect()
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -346,14 +369,16 @@ impl Dataset {
     }
 }
 
-/// The source's fingerprint row, written with its rows.
+/// The source's fingerprint row and the announcement of the changes, written with its rows.
 struct Fingerprint {
     source: String,
     value: String,
+    outbox: Vec<NewOutboxRow>,
 }
 
-/// Diffs `dataset` against the database and writes the changes, the change feed and the
-/// fingerprint of `source` in one transaction.
+/// Diffs `dataset` against the database and writes the changes, the change feed, the
+/// fingerprint of `source` and the announcement of the changes (when `announcer` wants one) in
+/// one transaction.
 pub async fn load_dataset(
     db: &Database,
     mut dataset: Dataset,
@@ -361,6 +386,7 @@ pub async fn load_dataset(
     run: &RunContext,
     guard: &DeleteGuard,
     source: &str,
+    announcer: Option<&dyn Announcer>,
 ) -> Result<LoadReport, StageError> {
     let database = |error: DbError| StageError::Database(StorageFailure::new(error));
     // Reads happen before the write transaction so the writer is held only for the writes;
@@ -392,11 +418,15 @@ pub async fn load_dataset(
             ));
         }
     }
+    let mut new_names: Vec<String> = dataset.tables.iter().flat_map(|table| table.new_names()).collect();
+    new_names.truncate(NEW_NAMES);
+    let outbox = change_announcements(announcer, run, total, &new_names);
     let changes: Vec<Change> = dataset.tables.iter_mut().flat_map(|table| table.take_changes()).collect();
-    let fingerprint = Fingerprint { source: source.to_owned(), value: fingerprint };
-    let failpoint_name = format!("{source}.before-write");
-    failpoint::pause(&failpoint_name);
+    let fingerprint = Fingerprint { source: source.to_owned(), value: fingerprint, outbox };
+    failpoint::pause(&format!("{source}.before-write"));
     let changes = apply(db, dataset.tables, changes, run.run_id, fingerprint).await.map_err(database)?;
+    // Committed, and the run not finished yet: a crash here must not lose the announcement.
+    failpoint::pause(&format!("{source}.after-write"));
     Ok(LoadReport { counts: total, changes, notes })
 }
 
@@ -413,7 +443,14 @@ fn write_sqlite(
     for table in tables.iter().rev() {
         table.delete_sqlite(conn)?;
     }
-    super::common::record_feed_sqlite(conn, run_id, changes, &fingerprint.source, &fingerprint.value)
+    super::common::record_feed_sqlite(
+        conn,
+        run_id,
+        changes,
+        &fingerprint.source,
+        &fingerprint.value,
+        &fingerprint.outbox,
+    )
 }
 
 async fn write_postgres(
@@ -429,7 +466,15 @@ async fn write_postgres(
     for table in tables.iter().rev() {
         table.delete_postgres(conn).await?;
     }
-    super::common::record_feed_postgres(conn, run_id, changes, &fingerprint.source, &fingerprint.value).await
+    super::common::record_feed_postgres(
+        conn,
+        run_id,
+        changes,
+        &fingerprint.source,
+        &fingerprint.value,
+        &fingerprint.outbox,
+    )
+    .await
 }
 
 /// Runs the writes in one transaction; on SQLite through sync diesel on a blocking thread in a
