@@ -167,10 +167,16 @@ fn ops<'a>(ctx: &Context<'a>) -> Result<&'a Ops> {
 
 /// The GraphQL error for a command the core refused or could not carry out.
 fn command_error(error: CommandError) -> async_graphql::Error {
-    let kind = match error {
+    let kind = match &error {
         CommandError::Empty | CommandError::Unknown { .. } | CommandError::Usage { .. } => code::BAD_USER_INPUT,
         CommandError::Forbidden { .. } => code::FORBIDDEN,
-        CommandError::NotFound(_) => code::NOT_FOUND,
+        CommandError::NotFound(_) | CommandError::NoSuchRun(_) => code::NOT_FOUND,
+        // GraphQL has always quoted the name the way JSON does.
+        CommandError::UnknownPipeline { name, known } => {
+            return coded(code::NOT_FOUND, format!("unknown pipeline {name:?}; known pipelines: {}", known.join(", ")));
+        }
+        // Logged in full and worded like every other database failure of the API.
+        CommandError::Database(cause) => return database(cause),
         // Already running: the caller can try again later.
         CommandError::Failed(_) => code::BAD_USER_INPUT,
         CommandError::Unavailable(_) => code::UNAVAILABLE,
