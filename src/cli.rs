@@ -21,8 +21,9 @@ use tracing::info;
 
 use crate::app::{run_summary, Hayloft, Listeners, Mode};
 use crate::commands::CommandCore;
-use crate::config::{Config, LogFormat, Overrides};
+use crate::config::{Config, Overrides};
 use crate::db::Database;
+use crate::telemetry::LogFormat;
 use crate::{pipelines, telemetry};
 use hayloft_actors::ledger::Ledger as _;
 

@@ -1,5 +1,6 @@
 //! The command core: carries out the typed commands of [`hayloft_actors::command`] for every
-//! front door (CLI, SSH, dashboard, GraphQL), so they answer alike and are tested once.
+//! front door (CLI, SSH, dashboard, Discord, devices, GraphQL), so they answer alike and are
+//! tested once. Front doors reach the database and the pipelines only through it.
 //!
 //! A core built for the server holds the pipelines' handles and the supervisor tree; one built
 //! for a one-shot CLI command holds only the database and answers `tree` and `logs` with a hint
@@ -12,8 +13,8 @@ use actix::Addr;
 use chrono::Utc;
 use futures::{Stream, StreamExt};
 use hayloft_actors::command::{
-    help_text, Caller, ChangeList, Command, CommandError, LogItem, LogLevel, PipelineStatus, Reply, StatusReport,
-    LOGS_DEFAULT,
+    help_text, Caller, ChangeEntry, ChangeList, Command, CommandError, LogItem, LogLevel, PipelineStatus, Reply,
+    StatusReport, LOGS_DEFAULT,
 };
 use hayloft_actors::events::{BusItem, Change, ChangeOp, Event, EventBus};
 use hayloft_actors::ledger::{RunStatus, Trigger};
@@ -22,7 +23,7 @@ use hayloft_actors::schedule::{MaintenanceWindow, Schedule};
 use hayloft_actors::supervisor::{GetTree, Supervisor, TreeNode};
 use tracing::info;
 
-use crate::db::queries;
+use crate::db::queries::{self, ChangeRow};
 use crate::db::Database;
 use crate::pipelines;
 
@@ -67,11 +68,28 @@ fn entity_table(name: &str) -> Option<&'static str> {
 }
 
 fn database_error(error: impl std::fmt::Display) -> CommandError {
-    CommandError::Unavailable(format!("the database did not answer: {error}"))
+    CommandError::Database(error.to_string())
 }
 
 fn unknown_pipeline(name: &str) -> CommandError {
-    CommandError::NotFound(format!("unknown pipeline `{name}`; known pipelines: {}", pipelines::KNOWN.join(", ")))
+    CommandError::UnknownPipeline {
+        name: name.to_owned(),
+        known: pipelines::KNOWN.iter().map(|known| (*known).to_owned()).collect(),
+    }
+}
+
+/// A stored change-feed row as the engine's [`Change`].
+fn change_of_row(row: ChangeRow) -> Change {
+    Change {
+        op: match row.op.as_str() {
+            "insert" => ChangeOp::Insert,
+            "delete" => ChangeOp::Delete,
+            _ => ChangeOp::Update,
+        },
+        fields: row.fields.split(',').filter(|field| !field.is_empty()).map(str::to_owned).collect(),
+        entity: row.entity,
+        key: row.entity_key,
+    }
 }
 
 impl CommandCore {
@@ -135,6 +153,26 @@ impl CommandCore {
                 Ok(Reply::Recent { runs })
             }
             Command::Changes { run } => Ok(Reply::Changes(self.changes(run).await?)),
+            Command::Show { run } => match queries::run_by_id(&self.db, run).await.map_err(database_error)? {
+                Some(record) => Ok(Reply::Run(record)),
+                None => Err(CommandError::NoSuchRun(run)),
+            },
+            Command::History { run, entity, key, limit } => {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows = queries::changes(&self.db, run, entity.as_deref(), key.as_deref(), limit)
+                    .await
+                    .map_err(database_error)?;
+                let entries = rows
+                    .into_iter()
+                    .map(|row| ChangeEntry {
+                        id: row.id,
+                        run_id: row.run_id,
+                        recorded_at: row.recorded_at.and_utc(),
+                        change: change_of_row(row),
+                    })
+                    .collect();
+                Ok(Reply::History { entries })
+            }
             Command::Logs { level, .. } => {
                 self.require_server("logs")?;
                 Ok(Reply::Logs(crate::telemetry::recent_logs(LOGS_DEFAULT, level)))
@@ -250,7 +288,7 @@ impl CommandCore {
         let run_id = match run {
             Some(run_id) => {
                 if queries::run_by_id(&self.db, run_id).await.map_err(database_error)?.is_none() {
-                    return Err(CommandError::NotFound(format!("there is no run #{run_id}; `recent` lists the runs")));
+                    return Err(CommandError::NoSuchRun(run_id));
                 }
                 run_id
             }
@@ -261,20 +299,7 @@ impl CommandCore {
         };
         let rows = queries::changes_of_run(&self.db, run_id).await.map_err(database_error)?;
         let total = rows.len();
-        let changes = rows
-            .into_iter()
-            .take(CHANGES_SHOWN)
-            .map(|row| Change {
-                op: match row.op.as_str() {
-                    "insert" => ChangeOp::Insert,
-                    "delete" => ChangeOp::Delete,
-                    _ => ChangeOp::Update,
-                },
-                fields: row.fields.split(',').filter(|field| !field.is_empty()).map(str::to_owned).collect(),
-                entity: row.entity,
-                key: row.entity_key,
-            })
-            .collect();
+        let changes = rows.into_iter().take(CHANGES_SHOWN).map(change_of_row).collect();
         Ok(ChangeList { run_id: Some(run_id), changes, total })
     }
 }

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::db::DatabaseUrl;
 use crate::pipelines::shared::common::DeleteGuard;
 pub use crate::pipelines::shared::settings::PipelineConfig;
+use crate::secret::Secret;
+use crate::telemetry::LogFormat;
 use crate::upstream::UpstreamSettings;
 
 /// `HAYLOFT_*` variables that are not configuration keys: read elsewhere (the config path, the
@@ -65,16 +67,6 @@ impl From<figment::Error> for ConfigError {
     fn from(error: figment::Error) -> Self {
         ConfigError::Invalid(Box::new(error))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,27 +116,6 @@ pub struct Config {
     pub streamdeck: crate::front_doors::devices::streamdeck::StreamDeckSettings,
     /// The Discord bot (`[discord]`, off by default; token from `DISCORD_TOKEN`).
     pub discord: crate::front_doors::discord::DiscordSettings,
-}
-
-/// A value that is never printed: `Debug` and logs show `[redacted]`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
 }
 
 impl Default for Config {

@@ -14,5 +14,6 @@ pub mod front_doors;
 pub mod metrics;
 pub mod notify;
 pub mod pipelines;
+pub mod secret;
 pub mod telemetry;
 pub mod upstream;

@@ -13,6 +13,7 @@ use std::sync::{Mutex, OnceLock};
 
 use hayloft_actors::command::{LogLevel, LogPage};
 use hayloft_actors::events::{Event, EventBus, LogLine};
+use serde::{Deserialize, Serialize};
 use tracing::field::{Field, Visit};
 use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -20,7 +21,17 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
-use crate::config::LogFormat;
+/// How log lines are written (`log_format` in the configuration, `--log-format` on the command
+/// line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// The bus log records are published on, once the application has started one.
 static LOG_BUS: OnceLock<EventBus> = OnceLock::new();

@@ -21,6 +21,9 @@ pub const RECENT_DEFAULT: usize = 10;
 pub const RECENT_MAX: usize = 200;
 /// How many log lines `logs` shows from the ring.
 pub const LOGS_DEFAULT: usize = 50;
+/// How many change-feed entries `history` shows by default, and at most.
+pub const HISTORY_DEFAULT: usize = 20;
+pub const HISTORY_MAX: usize = 500;
 
 /// A request to the command core.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,6 +40,11 @@ pub enum Command {
     Recent { limit: usize, pipeline: Option<String> },
     /// What one run changed (default: the latest run that changed anything).
     Changes { run: Option<RunId> },
+    /// One run in full: status, counts, timings, error and notes.
+    Show { run: RunId },
+    /// The change feed, newest first, narrowed to one run, one entity type or one row (`entity`
+    /// and `key`) when given: how a row came to be what it is.
+    History { run: Option<RunId>, entity: Option<String>, key: Option<String>, limit: usize },
     /// Recent log lines at `level` or above; `follow` keeps streaming new ones.
     Logs { follow: bool, level: LogLevel },
     /// The live supervisor tree.
@@ -79,6 +87,13 @@ pub const COMMANDS: &[Usage] = &[
         name: "changes",
         arguments: "[run]",
         summary: "what a run changed (default: the latest change)",
+        admin: false,
+    },
+    Usage { name: "show", arguments: "<run>", summary: "one run in full: counts, timings, error, notes", admin: false },
+    Usage {
+        name: "history",
+        arguments: "[entity [key]] [--run <run>] [-n <n>]",
+        summary: "the change feed, newest first: of an entity, one row or one run",
         admin: false,
     },
     Usage {
@@ -160,6 +175,16 @@ pub enum CommandError {
     Forbidden { command: &'static str, why: String },
     #[error("{0}")]
     NotFound(String),
+    /// A pipeline name that is not registered. Carried as its own kind so each front door can
+    /// word it in its own medium (GraphQL quotes the name, a terminal uses backticks).
+    #[error("unknown pipeline `{name}`; known pipelines: {}", known.join(", "))]
+    UnknownPipeline { name: String, known: Vec<String> },
+    /// A run id the ledger does not hold: GraphQL answers it with `null`, terminals with an error.
+    #[error("there is no run #{0}; `recent` lists the runs")]
+    NoSuchRun(RunId),
+    /// The database failed; the text is its cause, for front doors that report it their own way.
+    #[error("the database did not answer: {0}")]
+    Database(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -172,8 +197,10 @@ impl CommandError {
         match self {
             CommandError::Empty | CommandError::Unknown { .. } | CommandError::Usage { .. } => "bad_request",
             CommandError::Forbidden { .. } => "forbidden",
-            CommandError::NotFound(_) => "not_found",
-            CommandError::Unavailable(_) => "unavailable",
+            CommandError::NotFound(_) | CommandError::UnknownPipeline { .. } | CommandError::NoSuchRun(_) => {
+                "not_found"
+            }
+            CommandError::Unavailable(_) | CommandError::Database(_) => "unavailable",
             CommandError::Failed(_) => "failed",
         }
     }
@@ -251,12 +278,15 @@ impl Command {
             }
             "changes" => match arguments {
                 [] => Command::Changes { run: None },
-                [run] => match run.trim_start_matches('#').parse::<RunId>() {
-                    Ok(run) if run > 0 => Command::Changes { run: Some(run) },
-                    _ => return Err(usage_error("changes", format!("`{run}` is not a run id"))),
-                },
+                [run] => Command::Changes { run: Some(parse_run_id("changes", run)?) },
                 _ => return Err(usage_error("changes", "changes takes one run id")),
             },
+            "show" => match arguments {
+                [run] => Command::Show { run: parse_run_id("show", run)? },
+                [] => return Err(usage_error("show", "show needs a run id, e.g. `show 42`")),
+                _ => return Err(usage_error("show", "show takes one run id")),
+            },
+            "history" => parse_history(arguments)?,
             "logs" | "log" => {
                 let mut follow = false;
                 let mut level = LogLevel::Info;
@@ -304,6 +334,8 @@ impl Command {
             Command::Run { .. } => "run",
             Command::Recent { .. } => "recent",
             Command::Changes { .. } => "changes",
+            Command::Show { .. } => "show",
+            Command::History { .. } => "history",
             Command::Logs { .. } => "logs",
             Command::Tree => "tree",
             Command::Help { .. } => "help",
@@ -325,6 +357,55 @@ impl Command {
         }
         Ok(())
     }
+}
+
+/// A run id as typed: `42` or `#42`.
+fn parse_run_id(command: &'static str, text: &str) -> Result<RunId, CommandError> {
+    match text.trim_start_matches('#').parse::<RunId>() {
+        Ok(run) if run > 0 => Ok(run),
+        _ => Err(usage_error(command, format!("`{text}` is not a run id"))),
+    }
+}
+
+/// `history [entity [key]] [--run <run>] [-n <n>]`. The count is an option rather than a bare
+/// number because keys are often numbers: `history npc 1` is npc 1's history.
+fn parse_history(arguments: &[&str]) -> Result<Command, CommandError> {
+    let mut run = None;
+    let mut limit = None;
+    let mut entity = None;
+    let mut key = None;
+    let mut rest = arguments.iter();
+    while let Some(argument) = rest.next() {
+        let (flag, inline_value) = match argument.split_once('=') {
+            Some((flag, value)) if flag.starts_with('-') => (flag, Some(value)),
+            _ => (*argument, None),
+        };
+        match flag {
+            "--run" | "-r" | "-n" | "--limit" => {
+                let Some(value) = inline_value.or_else(|| rest.next().copied()) else {
+                    return Err(usage_error("history", format!("{flag} needs a value")));
+                };
+                if flag == "--run" || flag == "-r" {
+                    run = Some(parse_run_id("history", value)?);
+                } else {
+                    match value.parse::<usize>() {
+                        Ok(n) if (1..=HISTORY_MAX).contains(&n) => limit = Some(n),
+                        _ => {
+                            return Err(usage_error("history", format!("n must be a number from 1 to {HISTORY_MAX}")));
+                        }
+                    }
+                }
+            }
+            other if other.starts_with('-') => {
+                return Err(usage_error("history", format!("unknown option `{other}`")));
+            }
+            // Entity names are lowercase, like `count`'s; keys are kept as typed.
+            word if entity.is_none() => entity = Some(word.to_ascii_lowercase()),
+            word if key.is_none() => key = Some(word.to_owned()),
+            _ => return Err(usage_error("history", "history takes an entity and a key at most")),
+        }
+    }
+    Ok(Command::History { run, entity, key, limit: limit.unwrap_or(HISTORY_DEFAULT) })
 }
 
 fn no_arguments(command: &'static str, arguments: &[&str]) -> Result<(), CommandError> {
@@ -412,6 +493,17 @@ pub struct ChangeList {
     pub total: usize,
 }
 
+/// One change-feed entry as recorded: the change, the run that made it, and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeEntry {
+    /// The entry's place in the feed: a later entry has a larger id.
+    pub id: i64,
+    pub run_id: RunId,
+    pub recorded_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
 /// What `logs` answers: the newest lines of the in-memory ring, oldest first.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogPage {
@@ -440,6 +532,12 @@ pub enum Reply {
         runs: Vec<RunRecord>,
     },
     Changes(ChangeList),
+    /// `show`: one run as the ledger holds it.
+    Run(RunRecord),
+    /// `history`: change-feed entries, newest first.
+    History {
+        entries: Vec<ChangeEntry>,
+    },
     Logs(LogPage),
     Tree(TreeNode),
     Help {
@@ -625,6 +723,43 @@ impl Reply {
                     }
                 }
             },
+            Reply::Run(run) => {
+                let _ = writeln!(out, "{}", run_line(run));
+                let times = [
+                    ("queued", Some(&run.queued_at)),
+                    ("started", run.started_at.as_ref()),
+                    ("finished", run.finished_at.as_ref()),
+                ];
+                for (what, at) in times {
+                    if let Some(at) = at {
+                        let _ = writeln!(out, "  {what} at {}", timestamp(at));
+                    }
+                }
+                for note in &run.notes {
+                    let _ = writeln!(out, "  note: {note}");
+                }
+            }
+            Reply::History { entries } => {
+                if entries.is_empty() {
+                    let _ = writeln!(out, "no changes recorded");
+                }
+                for entry in entries {
+                    let change = &entry.change;
+                    let _ = write!(
+                        out,
+                        "{} run #{} {:<6} {} {}",
+                        timestamp(&entry.recorded_at),
+                        entry.run_id,
+                        change.op.as_str(),
+                        change.entity,
+                        change.key
+                    );
+                    if !change.fields.is_empty() {
+                        let _ = write!(out, " ({})", change.fields.join(", "));
+                    }
+                    out.push('\n');
+                }
+            }
             Reply::Logs(page) => {
                 if page.truncated {
                     let _ = writeln!(out, "… older lines are no longer kept");
@@ -659,6 +794,17 @@ impl fmt::Display for Command {
             Command::Recent { limit, pipeline: None } => write!(f, "recent {limit}"),
             Command::Changes { run: Some(run) } => write!(f, "changes {run}"),
             Command::Changes { run: None } => f.write_str("changes"),
+            Command::Show { run } => write!(f, "show {run}"),
+            Command::History { run, entity, key, limit } => {
+                f.write_str("history")?;
+                for word in [entity, key].into_iter().flatten() {
+                    write!(f, " {word}")?;
+                }
+                if let Some(run) = run {
+                    write!(f, " --run {run}")?;
+                }
+                write!(f, " -n {limit}")
+            }
             Command::Logs { follow, level } => {
                 write!(f, "logs{} --level {}", if *follow { " -f" } else { "" }, format!("{level:?}").to_lowercase())
             }
@@ -740,6 +886,51 @@ mod tests {
         assert!(LogLevel::Warn.admits("WARN"));
         assert!(!LogLevel::Warn.admits("INFO"));
         assert!(LogLevel::Info.admits("INFO"));
+    }
+
+    // `show` takes one run id; `history` takes an entity, a key (often a number), a run and a
+    // count, and says what is wrong with anything else.
+    #[test]
+    fn parses_show_and_history() {
+        let history = |run, entity: Option<&str>, key: Option<&str>, limit| Command::History {
+            run,
+            entity: entity.map(str::to_owned),
+            key: key.map(str::to_owned),
+            limit,
+        };
+        let cases = [
+            ("show 42", Command::Show { run: 42 }),
+            ("SHOW #7", Command::Show { run: 7 }),
+            ("history", history(None, None, None, HISTORY_DEFAULT)),
+            ("history NPC 1", history(None, Some("npc"), Some("1"), HISTORY_DEFAULT)),
+            ("history item Apple -n 5", history(None, Some("item"), Some("Apple"), 5)),
+            ("history --run 12", history(Some(12), None, None, HISTORY_DEFAULT)),
+            ("history tower_reward --run=#3 --limit=500", history(Some(3), Some("tower_reward"), None, 500)),
+        ];
+        for (line, expected) in cases {
+            let command = Command::parse(line).unwrap();
+            assert_eq!(command, expected, "{line}");
+            // What the logs show of a command parses back to the same command.
+            assert_eq!(Command::parse(&command.to_string()).unwrap(), command, "{command}");
+        }
+        let message = |line: &str| Command::parse(line).unwrap_err().to_string();
+        assert_eq!(message("show"), "show needs a run id, e.g. `show 42`; usage: show <run>");
+        assert_eq!(message("show x"), "`x` is not a run id; usage: show <run>");
+        assert!(message("history -n 0").starts_with("n must be a number from 1 to 500"));
+        assert!(message("history --run").starts_with("--run needs a value"));
+        assert!(message("history npc 1 2").starts_with("history takes an entity and a key at most"));
+        assert!(message("history --since 1").starts_with("unknown option `--since`"));
+    }
+
+    // The new error kinds keep the words terminals have always shown, and their kinds.
+    #[test]
+    fn typed_errors_read_as_before() {
+        let unknown = CommandError::UnknownPipeline { name: "nope".into(), known: vec!["items".into(), "npcs".into()] };
+        assert_eq!(unknown.to_string(), "unknown pipeline `nope`; known pipelines: items, npcs");
+        assert_eq!(unknown.kind(), "not_found");
+        assert_eq!(CommandError::NoSuchRun(9).to_string(), "there is no run #9; `recent` lists the runs");
+        assert_eq!(CommandError::Database("gone".into()).to_string(), "the database did not answer: gone");
+        assert_eq!(CommandError::Database("gone".into()).kind(), "unavailable");
     }
 
     #[test]

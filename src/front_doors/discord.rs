@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::commands::CommandCore;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// `[discord]` in the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

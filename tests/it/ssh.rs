@@ -190,6 +190,29 @@ fn exec_commands_answer_like_the_cli() {
     assert!(text(&long.stderr).contains("longer than"), "{}", text(&long.stderr));
 }
 
+// `show` answers one run in full and `history` the change feed newest first, narrowed by entity
+// and count; a run that does not exist is a failure that says how to find one.
+#[test]
+fn show_and_history_answer_from_the_ledger() {
+    let Some(fixture) = SshFixture::new(&[]) else { return };
+    let server = fixture.env.serve();
+    let run = fixture.exec(&server, "admin", "run demo");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let recent = text(&fixture.exec(&server, "guest", "recent 1 demo").stdout);
+    let run_id: i64 = recent.trim_start_matches('#').split(' ').next().unwrap().parse().unwrap();
+
+    let shown = text(&fixture.exec(&server, "guest", &format!("show #{run_id}")).stdout);
+    assert!(shown.starts_with(&format!("#{run_id} demo succeeded +20 ~0 -0")), "{shown}");
+    assert!(shown.contains("  finished at "), "{shown}");
+    let history = text(&fixture.exec(&server, "guest", "history demo -n 3").stdout);
+    assert_eq!(history.lines().count(), 3, "{history}");
+    assert!(history.lines().all(|line| line.contains(&format!("run #{run_id} insert demo"))), "{history}");
+
+    let missing = fixture.exec(&server, "guest", "show 999999");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("there is no run #999999"), "{}", text(&missing.stderr));
+}
+
 // Password and keyboard-interactive logins are refused, and so are keys nobody authorized; the
 // SSH server offers no subsystem (sftp) either.
 #[test]

@@ -1,29 +1,40 @@
 //! Operations data in the same schema: pipelines (schedule, last and next run, state), runs, the
 //! change feed, the live supervisor tree; the one mutation (`runPipeline`, admin token only);
-//! and the subscriptions, driven by the event bus.
+//! and the subscriptions.
+//!
+//! Every field is a thin adapter over the command core, like SSH, Discord and the dashboard: it
+//! turns its arguments into a [`Command`], asks the core, and reshapes the [`Reply`] into the
+//! GraphQL types clients know. Nothing here reads the database or drives a pipeline itself, so
+//! the answers agree with every other front door. The run and change subscriptions listen to the
+//! event bus directly: they follow what the engine announces, which no command answers.
 
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
-use hayloft_actors::command::{Caller, Command, CommandError, Reply};
+use hayloft_actors::command::{Caller, ChangeEntry, Command, CommandError, LogItem, LogLevel, Reply};
 use hayloft_actors::events::{BusItem, Event, EventBus};
 use hayloft_actors::ledger::RunRecord;
 use hayloft_actors::supervisor::TreeNode;
 
 use super::errors::{bad_input, code, coded, database};
 use crate::commands::CommandCore;
-use crate::db::queries::{self, ChangeRow};
-use crate::db::Database;
-use crate::pipelines;
 
 /// What the operations fields read, shared by all requests.
 #[derive(Clone)]
 pub struct Ops {
-    /// Pipelines, runs and the tree come from the same core as every other front door.
+    /// Pipelines, runs, changes, logs and the tree come from the same core as every other front
+    /// door.
     pub commands: CommandCore,
+    /// What the run and change subscriptions follow.
     pub events: EventBus,
+}
+
+/// Who reads operations data: anyone who may query the API. Only `runPipeline` asks as an admin,
+/// after checking the token.
+fn reader() -> Caller {
+    Caller::new("graphql", "graphql", false)
 }
 
 /// Whether this request carries the admin token.
@@ -31,15 +42,16 @@ pub struct Ops {
 pub struct Admin(pub bool);
 
 /// The most runs or changes one list returns.
-const MAX_ROWS: i64 = 500;
+const MAX_ROWS: usize = 500;
 
-fn clamp(first: Option<i32>, default: i64) -> Result<i64> {
-    match first {
-        None => Ok(default),
-        Some(first) if first < 0 => Err(bad_input("`first` must not be negative")),
-        Some(first) if i64::from(first) > MAX_ROWS => Err(bad_input(format!("`first` may be at most {MAX_ROWS}"))),
-        Some(first) => Ok(i64::from(first)),
+/// How many rows a list returns: `first`, else `default`; never negative nor past [`MAX_ROWS`].
+fn rows(first: Option<i32>, default: usize) -> Result<usize> {
+    let Some(first) = first else { return Ok(default) };
+    let Ok(first) = usize::try_from(first) else { return Err(bad_input("`first` must not be negative")) };
+    if first > MAX_ROWS {
+        return Err(bad_input(format!("`first` may be at most {MAX_ROWS}")));
     }
+    Ok(first)
 }
 
 /// One run of a pipeline, as the ledger records it.
@@ -117,16 +129,16 @@ pub struct ChangeEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-impl From<ChangeRow> for ChangeEvent {
-    fn from(row: ChangeRow) -> Self {
+impl From<ChangeEntry> for ChangeEvent {
+    fn from(entry: ChangeEntry) -> Self {
         Self {
-            id: row.id,
-            run_id: row.run_id,
-            entity: row.entity,
-            key: row.entity_key,
-            op: row.op,
-            fields: row.fields.split(',').filter(|field| !field.is_empty()).map(str::to_owned).collect(),
-            recorded_at: row.recorded_at.and_utc(),
+            id: entry.id,
+            run_id: entry.run_id,
+            op: entry.change.op.as_str().to_owned(),
+            entity: entry.change.entity,
+            key: entry.change.key,
+            fields: entry.change.fields,
+            recorded_at: entry.recorded_at,
         }
     }
 }
@@ -167,10 +179,16 @@ fn ops<'a>(ctx: &Context<'a>) -> Result<&'a Ops> {
 
 /// The GraphQL error for a command the core refused or could not carry out.
 fn command_error(error: CommandError) -> async_graphql::Error {
-    let kind = match error {
+    let kind = match &error {
         CommandError::Empty | CommandError::Unknown { .. } | CommandError::Usage { .. } => code::BAD_USER_INPUT,
         CommandError::Forbidden { .. } => code::FORBIDDEN,
-        CommandError::NotFound(_) => code::NOT_FOUND,
+        CommandError::NotFound(_) | CommandError::NoSuchRun(_) => code::NOT_FOUND,
+        // GraphQL has always quoted the name the way JSON does.
+        CommandError::UnknownPipeline { name, known } => {
+            return coded(code::NOT_FOUND, format!("unknown pipeline {name:?}; known pipelines: {}", known.join(", ")));
+        }
+        // Logged in full and worded like every other database failure of the API.
+        CommandError::Database(cause) => return database(cause),
         // Already running: the caller can try again later.
         CommandError::Failed(_) => code::BAD_USER_INPUT,
         CommandError::Unavailable(_) => code::UNAVAILABLE,
@@ -178,11 +196,14 @@ fn command_error(error: CommandError) -> async_graphql::Error {
     coded(kind, error.to_string())
 }
 
-fn known(name: &str) -> Result<()> {
-    if pipelines::KNOWN.contains(&name) {
-        return Ok(());
-    }
-    Err(coded(code::NOT_FOUND, format!("unknown pipeline {name:?}; known pipelines: {}", pipelines::KNOWN.join(", "))))
+/// Carries out `command` for `caller` through the command core.
+async fn ask(ctx: &Context<'_>, caller: &Caller, command: Command) -> Result<Reply> {
+    ops(ctx)?.commands.execute(caller, command).await.map_err(command_error)
+}
+
+/// The error for a reply of the wrong shape: the core and this adapter disagree.
+fn unexpected(command: &str, reply: &Reply) -> async_graphql::Error {
+    coded(code::INTERNAL, format!("unexpected answer to `{command}`: {reply:?}"))
 }
 
 #[derive(Default)]
@@ -192,7 +213,10 @@ pub struct OpsQuery;
 impl OpsQuery {
     /// Every pipeline with its schedule, last and next run, in dependency order.
     async fn pipelines(&self, ctx: &Context<'_>) -> Result<Vec<Pipeline>> {
-        let report = ops(ctx)?.commands.status().await.map_err(command_error)?;
+        let report = match ask(ctx, &reader(), Command::Status).await? {
+            Reply::Status(report) => report,
+            other => return Err(unexpected("status", &other)),
+        };
         Ok(report
             .pipelines
             .into_iter()
@@ -212,18 +236,22 @@ impl OpsQuery {
 
     /// Recent runs, newest first, of one pipeline or all.
     async fn runs(&self, ctx: &Context<'_>, pipeline: Option<String>, first: Option<i32>) -> Result<Vec<Run>> {
-        if let Some(name) = &pipeline {
-            known(name)?;
+        let limit = rows(first, 20)?;
+        match ask(ctx, &reader(), Command::Recent { limit, pipeline }).await? {
+            Reply::Recent { runs } => Ok(runs.iter().map(Run::from).collect()),
+            other => Err(unexpected("recent", &other)),
         }
-        let db = ctx.data::<Database>()?;
-        let records = queries::recent_runs(db, pipeline.as_deref(), clamp(first, 20)?).await.map_err(database)?;
-        Ok(records.iter().map(Run::from).collect())
     }
 
     /// One run by id.
     async fn run(&self, ctx: &Context<'_>, id: i64) -> Result<Option<Run>> {
-        let db = ctx.data::<Database>()?;
-        Ok(queries::run_by_id(db, id).await.map_err(database)?.as_ref().map(Run::from))
+        match ops(ctx)?.commands.execute(&reader(), Command::Show { run: id }).await {
+            Ok(Reply::Run(record)) => Ok(Some(Run::from(&record))),
+            Ok(other) => Err(unexpected("show", &other)),
+            // A field that names one thing answers null when there is no such thing.
+            Err(CommandError::NoSuchRun(_)) => Ok(None),
+            Err(error) => Err(command_error(error)),
+        }
     }
 
     /// The change feed: what one run changed, or an entity's history (`entity` and `key`),
@@ -236,18 +264,18 @@ impl OpsQuery {
         key: Option<String>,
         first: Option<i32>,
     ) -> Result<Vec<ChangeEvent>> {
-        let db = ctx.data::<Database>()?;
-        let rows =
-            queries::changes(db, run, entity.as_deref(), key.as_deref(), clamp(first, 100)?).await.map_err(database)?;
-        Ok(rows.into_iter().map(ChangeEvent::from).collect())
+        let limit = rows(first, 100)?;
+        match ask(ctx, &reader(), Command::History { run, entity, key, limit }).await? {
+            Reply::History { entries } => Ok(entries.into_iter().map(ChangeEvent::from).collect()),
+            other => Err(unexpected("history", &other)),
+        }
     }
 
     /// The live supervisor tree: each actor, its state and restarts.
     async fn supervisor_tree(&self, ctx: &Context<'_>) -> Result<Actor> {
-        let caller = Caller::new("graphql", "graphql", false);
-        match ops(ctx)?.commands.execute(&caller, Command::Tree).await.map_err(command_error)? {
+        match ask(ctx, &reader(), Command::Tree).await? {
             Reply::Tree(tree) => Ok(Actor::from(tree)),
-            other => Err(coded(code::INTERNAL, format!("unexpected answer to `tree`: {other:?}"))),
+            other => Err(unexpected("tree", &other)),
         }
     }
 }
@@ -269,16 +297,18 @@ impl Mutation {
                 "runPipeline needs the admin token: send `Authorization: Bearer <token>` (HAYLOFT_ADMIN_TOKEN)",
             ));
         }
-        known(&name)?;
         let caller = Caller::new("graphql", "admin token", true);
         let command = Command::Run { pipeline: name, wait: false, allow_mass_delete: false };
-        let run_id = match ops(ctx)?.commands.execute(&caller, command).await.map_err(command_error)? {
+        let run_id = match ask(ctx, &caller, command).await? {
             Reply::RunStarted { run_id, .. } => run_id,
-            other => return Err(coded(code::INTERNAL, format!("unexpected answer to `run`: {other:?}"))),
+            other => return Err(unexpected("run", &other)),
         };
-        let db = ctx.data::<Database>()?;
-        let record = queries::run_by_id(db, run_id).await.map_err(database)?;
-        record.as_ref().map(Run::from).ok_or_else(|| coded(code::NOT_FOUND, format!("run {run_id} vanished")))
+        match ops(ctx)?.commands.execute(&caller, Command::Show { run: run_id }).await {
+            Ok(Reply::Run(record)) => Ok(Run::from(&record)),
+            Ok(other) => Err(unexpected("show", &other)),
+            Err(CommandError::NoSuchRun(_)) => Err(coded(code::NOT_FOUND, format!("run {run_id} vanished"))),
+            Err(error) => Err(command_error(error)),
+        }
     }
 }
 
@@ -316,9 +346,15 @@ pub struct RowChange {
     pub fields: Vec<String>,
 }
 
+// The engine's `LogLevel` as GraphQL spells it. The engine knows nothing of GraphQL, so this
+// mirror only names the values, in the order the schema has always listed them; it has no
+// ordering and no parser of its own. `remote` derives `From` both ways, so the engine's type
+// does all filtering and parsing, and the build fails if the two ever list different values.
+// (Its doc comment is the schema's description: keep it one line.)
 /// Log severities, from the most verbose.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, PartialOrd, Ord, Debug)]
-pub enum LogLevel {
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "LogLevel", remote = "hayloft_actors::command::LogLevel")]
+pub enum GraphqlLogLevel {
     Trace,
     Debug,
     Info,
@@ -326,23 +362,11 @@ pub enum LogLevel {
     Error,
 }
 
-impl LogLevel {
-    fn parse(level: &str) -> Self {
-        match level.to_ascii_uppercase().as_str() {
-            "TRACE" => LogLevel::Trace,
-            "DEBUG" => LogLevel::Debug,
-            "WARN" => LogLevel::Warn,
-            "ERROR" => LogLevel::Error,
-            _ => LogLevel::Info,
-        }
-    }
-}
-
 /// A log record.
 #[derive(SimpleObject, Clone)]
 pub struct LogRecord {
     pub at: DateTime<Utc>,
-    pub level: LogLevel,
+    pub level: GraphqlLogLevel,
     /// The actor that wrote it, as a supervisor path.
     pub actor: Option<String>,
     pub message: String,
@@ -464,19 +488,36 @@ impl SubscriptionRoot {
     }
 
     /// Log lines at or above `level` (default INFO).
-    async fn logs(&self, ctx: &Context<'_>, level: Option<LogLevel>) -> Result<impl Stream<Item = LogRecord> + use<>> {
-        let minimum = level.unwrap_or(LogLevel::Info);
-        Ok(bus(ctx)?.filter_map(move |event| async move {
-            match &*event {
-                Event::Log(line) if LogLevel::parse(&line.level) >= minimum => Some(LogRecord {
-                    at: line.at,
-                    level: LogLevel::parse(&line.level),
-                    actor: line.actor.clone(),
-                    message: line.message.clone(),
-                    fields: line.fields.clone(),
-                }),
-                _ => None,
-            }
-        }))
+    async fn logs(
+        &self,
+        ctx: &Context<'_>,
+        level: Option<GraphqlLogLevel>,
+    ) -> Result<impl Stream<Item = LogRecord> + use<>> {
+        let minimum = level.map(LogLevel::from).unwrap_or(LogLevel::Info);
+        let lines = ops(ctx)?.commands.follow_logs(minimum).map_err(command_error)?;
+        Ok(lines
+            .take_while(|item| {
+                let keep = match item {
+                    LogItem::Line(_) => true,
+                    LogItem::Missed { count } => {
+                        tracing::info!(missed = count, "a GraphQL subscriber fell behind and was dropped");
+                        false
+                    }
+                };
+                std::future::ready(keep)
+            })
+            .filter_map(|item| async move {
+                match item {
+                    LogItem::Line(line) => Some(LogRecord {
+                        at: line.at,
+                        // Tracing only writes the five levels; anything else reads as INFO.
+                        level: LogLevel::parse(&line.level).unwrap_or_default().into(),
+                        actor: line.actor,
+                        message: line.message,
+                        fields: line.fields,
+                    }),
+                    LogItem::Missed { .. } => None,
+                }
+            }))
     }
 }

@@ -283,11 +283,19 @@ pub async fn run(
         Ok(reply @ Reply::RunStarted { .. }) => HttpResponse::Accepted().body(reply.to_text()),
         Ok(other) => HttpResponse::Ok().body(other.to_text()),
         Err(error) => {
+            // Every kind named, no catch-all: a new kind of error must choose its status here.
             let status = match error {
-                CommandError::NotFound(_) => actix_web::http::StatusCode::NOT_FOUND,
+                CommandError::NotFound(_) | CommandError::UnknownPipeline { .. } | CommandError::NoSuchRun(_) => {
+                    actix_web::http::StatusCode::NOT_FOUND
+                }
                 CommandError::Forbidden { .. } => actix_web::http::StatusCode::FORBIDDEN,
-                CommandError::Unavailable(_) => actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                _ => actix_web::http::StatusCode::CONFLICT,
+                CommandError::Unavailable(_) | CommandError::Database(_) => {
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+                }
+                CommandError::Empty
+                | CommandError::Unknown { .. }
+                | CommandError::Usage { .. }
+                | CommandError::Failed(_) => actix_web::http::StatusCode::CONFLICT,
             };
             HttpResponse::build(status).body(error.to_string())
         }
