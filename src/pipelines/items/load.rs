@@ -111,8 +111,11 @@ impl UnreadableInput {
 /// The tables of one items load, parents first, each keeping the stored rows its unreadable
 /// input protects.
 pub fn dataset(data: ItemsData) -> Dataset {
-    let unreadable =
-        Arc::new(UnreadableInput { items: data.unreadable_items, recipes: data.unreadable_recipes, lists: data.unreadable_lists });
+    let unreadable = Arc::new(UnreadableInput {
+        items: data.unreadable_items,
+        recipes: data.unreadable_recipes,
+        lists: data.unreadable_lists,
+    });
     let (for_items, for_recipes, for_locksmith, for_seeds) =
         (unreadable.clone(), unreadable.clone(), unreadable.clone(), unreadable.clone());
     Dataset::new()
