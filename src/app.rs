@@ -144,7 +144,8 @@ impl Hayloft {
             events: events.clone(),
             settings: RunnerSettings { owner: owner.clone(), lease: config.lease, timeout: config.run_timeout },
         };
-        let upstream = Upstream::from_url(&config.upstream_url, &config.upstream).context("upstream_url")?;
+        let upstream = Upstream::from_url(&config.upstream_url, &config.upstream, &pipelines::registry::sample_pages())
+            .context("upstream_url")?;
         let built = pipelines::build_all(&db, &upstream, announcer, &deps, |entry| pipeline_setup(&config, entry))?;
         let command_settings = Arc::new(command_settings(&config)?);
         let registered: Vec<_> = built

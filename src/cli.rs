@@ -193,7 +193,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::DemoData { scale, out } => {
-            crate::upstream::demo_data::generate(*scale)
+            crate::upstream::demo_data::generate(*scale, &crate::pipelines::registry::sample_pages())
                 .write_to(out)
                 .with_context(|| format!("writing {}", out.display()))?;
             outln!("wrote sample data at scale {scale} to {}", out.display());

@@ -1,6 +1,8 @@
 //! The House of Cards (`/manage_hoc.php`, a staff table): which cards to play for which reward.
 //! Rewards are named, not linked; the names resolve to item ids.
 
+use std::fmt::Write as _;
+
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
 use select::predicate::Name;
@@ -11,6 +13,8 @@ use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{card_combo_cards, card_combos};
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 
 pub const NAME: &str = "cards";
 const REQUEST: &str = "/manage_hoc.php";
@@ -57,6 +61,10 @@ impl Source for Cards {
 
     fn requests(&self) -> Vec<String> {
         vec![REQUEST.to_owned()]
+    }
+
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        request.asks_for(REQUEST).then(|| SamplePage::html(sample_html()))
     }
 
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
@@ -113,6 +121,26 @@ impl Source for Cards {
             .with_notes(notes)
             .with_dropped(skipped))
     }
+}
+
+/// The sample House of Cards table: four combinations, each rewarding a plain sample item.
+fn sample_html() -> String {
+    let mut page = String::from("<h2>All Card Combos</h2><table><tr><td>ID</td><td>Cards to Play</td><td>Reward</td><td>Times Turned In</td></tr>\n");
+    let suits = ["Spades", "Hearts", "Diamonds", "Clubs"];
+    for combo in 0..4_usize {
+        let (_, reward) = plain_item(500 + combo);
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td><img> {} (x{}) <img> {} (x1) </td><td><img> {reward} (x{}) </td><td>{}</td></tr>",
+            combo + 1,
+            suits[combo],
+            combo + 2,
+            suits[(combo + 1) % 4],
+            combo * 5 + 1,
+            combo * 1234
+        );
+    }
+    page + "</table>"
 }
 
 #[cfg(test)]

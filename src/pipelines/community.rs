@@ -2,6 +2,8 @@
 //! game day. The goal item is given by name only (resolved to an id); the reward by link.
 //! Goals accumulate: a day that scrolled off the page keeps its row.
 
+use std::fmt::Write as _;
+
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
 use select::node::Node;
@@ -13,6 +15,8 @@ use super::shared::names::Resolver;
 use super::shared::source::{game_today, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::community_goals;
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "community";
 const REQUEST: &str = "/comm.php";
@@ -142,6 +146,10 @@ impl Source for Community {
         vec![REQUEST.to_owned()]
     }
 
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        request.asks_for(REQUEST).then(|| SamplePage::html(sample_html()))
+    }
+
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let page = Html::parse(&input.pages[0]);
         let mut resolver = Resolver::new(&input.names);
@@ -162,6 +170,33 @@ impl Source for Community {
         notes.extend(resolver.notes());
         Ok(Dataset::new().table(goals, DeletePolicy::KeepAll).with_notes(notes).with_dropped(skipped))
     }
+}
+
+/// The sample community center: the current goal and the last seven days'.
+fn sample_html() -> String {
+    let (goal_id, goal) = plain_item(300);
+    let (reward_id, reward) = plain_item(301);
+    let mut page = navbar("Community Center");
+    let _ = writeln!(
+        page,
+        "<div class=\"content-block-title\">Current Goal</div><div class=\"card\"><div class=\"card-content\"><div class=\"card-content-inner\">\
+         <div class=\"row\"><div class=\"col-50\"><strong>GOAL</strong><br/><br/><a href=\"item.php?id={goal_id}\"><img class='itemimg'></a><br/> {goal} (1,250,000) </div>\
+         <div class=\"col-50\"><strong>REWARD</strong><br/><br/><a href=\"item.php?id={reward_id}\"><img class='itemimg'></a><br/> <span>{reward} (x25)</span></div></div>\
+         <br/><strong>Progress: 612,500 / 1,250,000 (49.00%)</strong></div></div></div>\n\
+         <div class=\"content-block-title\">Last 7 Days</div><div class=\"list-block\"><ul>"
+    );
+    for day in (3..=9).rev() {
+        let (goal_id, goal) = plain_item(310 + day);
+        let (reward_id, reward) = plain_item(320 + day);
+        let _ = goal_id;
+        let _ = writeln!(
+            page,
+            "<li><div class=\"item-content\"><div class=\"item-media\"><a href=\"item.php?id={reward_id}\"><img class=\"itemimg\"></a></div>\
+             <div class=\"item-inner\"><div class=\"item-title\">Jul {day}th, 2023 <br/><span><strong>2,000,000 / 1,000,000 (200.00%)</strong><br/>\
+             Goal: {goal} (1,000,000)<br/> Reward: {reward} (x10) </span></div></div></div></li>"
+        );
+    }
+    page + "</ul></div>\n" + PAGE_END
 }
 
 #[cfg(test)]

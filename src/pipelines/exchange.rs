@@ -2,6 +2,8 @@
 //! accumulate with the game days they were first and last seen on; an offer that left the page
 //! keeps its row.
 
+use std::fmt::Write as _;
+
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
 use select::node::Node;
@@ -13,6 +15,8 @@ use super::shared::names::Resolver;
 use super::shared::source::{game_today, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::exchange_offers;
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "exchange";
 const REQUEST: &str = "/exchange.php";
@@ -99,12 +103,37 @@ impl Source for Exchange {
         vec![REQUEST.to_owned()]
     }
 
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        request.asks_for(REQUEST).then(|| SamplePage::html(sample_html()))
+    }
+
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let page = Html::parse(&input.pages[0]);
         let mut resolver = Resolver::new(&input.names);
         let offers = parse_offers(&page, &game_today().to_string(), &mut resolver)?;
         Ok(Dataset::new().table(offers, DeletePolicy::KeepAll).with_notes(resolver.notes()))
     }
+}
+
+/// The sample exchange center: three offers, the first of them once only.
+fn sample_html() -> String {
+    let mut page = navbar("Exchange Center") + "<div class=\"content-block-title\">Current Offers</div>\n";
+    for offer in 0..3 {
+        let (give_id, give) = plain_item(400 + offer * 2);
+        let (get_id, get) = plain_item(401 + offer * 2);
+        let _ = writeln!(
+            page,
+            "<div class=\"card\"><div class=\"card-content\"><div class=\"card-content-inner\"><div class=\"row\">\
+             <div class=\"col-50\"><strong>Trade in</strong><br/><br/><a href=\"item.php?id={give_id}\"><img class='itemimg'></a><br/> {give} (x{}) <br/><span>You have 12</span></div>\
+             <div class=\"col-50\"><strong>You receive</strong><br/><br/><a href=\"item.php?id={get_id}\"><img class='itemimg'></a><br/> {get} (x{}) <br/><span>You have 3</span></div></div>\
+             <div>{}</div></div></div></div>\n<a href=\"#\" class='button btngreen acceptbtn' data-id=\"{}\">Accept Offer</a>",
+            (offer + 1) * 100,
+            offer + 1,
+            if offer == 0 { "This offer can only ever be accepted once" } else { "" },
+            offer + 1
+        );
+    }
+    page + PAGE_END
 }
 
 #[cfg(test)]

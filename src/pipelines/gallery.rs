@@ -13,6 +13,8 @@ use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::profile_backgrounds;
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "gallery";
 const REQUEST: &str = "/gallery.php";
@@ -64,6 +66,10 @@ impl Source for Gallery {
         vec![REQUEST.to_owned()]
     }
 
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        request.asks_for(REQUEST).then(|| SamplePage::html(sample_html()))
+    }
+
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let page = Html::parse(&input.pages[0]);
         let selector = "div.col-50 > img[src*=\"/pbgs/\"] + strong + button";
@@ -112,6 +118,38 @@ impl Source for Gallery {
         }
         Ok(Dataset::new().table(backgrounds, DeletePolicy::Replace).with_notes(resolver.notes()))
     }
+}
+
+/// The sample art gallery: the default background and theme, and four scenes to unlock (one
+/// for gold).
+fn sample_html() -> String {
+    let mut page = navbar("Art Gallery") + "<div class=\"row\">\n";
+    let tile = |image: &str, name: &str, button: &str| {
+        format!("<div class=\"col-50\"><img src=\"{image}\"><br/><strong>{name}</strong><br/><span>1,024 players unlocked</span><br/>{button}</div>\n")
+    };
+    page += &tile(
+        "/img/pbgs/light/bg_def.jpg",
+        "Home Farm",
+        "<button class='button btnblue activepbgbtn' data-id='1'>Use this Background</button>",
+    );
+    for index in 0..4_usize {
+        let (_, name) = plain_item(720 + index);
+        let cost = if index == 3 { "250 Gold".to_owned() } else { format!("{}x {name}", (index + 1) * 10) };
+        page += &tile(
+            &format!("/img/pbgs/light/bg_{index}.jpg"),
+            &format!("Scene {}", index + 1),
+            &format!(
+                "<button class='button btngreen unlockpbgbtn' data-type='bg' data-id='{}'>Unlock ({cost})</button>",
+                index + 2
+            ),
+        );
+    }
+    page += &tile(
+        "/img/pbgs/theme_def.jpg",
+        "Default Theme",
+        "<button class='button btnblue activepthmbtn' data-id='9'>Use this Theme</button>",
+    );
+    page + "</div>\n" + PAGE_END
 }
 
 #[cfg(test)]

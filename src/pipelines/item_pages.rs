@@ -5,6 +5,7 @@
 //! item list; a page that fails is reported and its item's stored rows stay.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,12 +16,14 @@ use select::node::Node;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
-use super::locations::location_key;
+use super::locations::{location_key, SAMPLE_LOCATIONS};
 use super::shared::html::{next_element, number, own_text, query_value, squash, Html, LinkTo};
 use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{item_details, item_sources, items};
 use crate::db::{with_conn, Database, DbError};
+use crate::upstream::demo_data::{sample_item, ITEMS_PER_BLOCK};
+use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 
 pub const NAME: &str = "item_pages";
 
@@ -57,8 +60,11 @@ pub struct ItemSource {
 }
 stored_table!(ItemSource, item_sources, "item_source", key(item_id, activity, location_type, location_id), update());
 
+/// The path of an item page.
+const PATH: &str = "/item.php";
+
 pub fn request(item_id: i64) -> String {
-    format!("/item.php?id={item_id}")
+    format!("{PATH}?id={item_id}")
 }
 
 /// The elements of the section titled like `title` matches: everything after its
@@ -146,6 +152,17 @@ impl Source for ItemPages {
         Vec::new()
     }
 
+    fn sample_requests(&self) -> Vec<String> {
+        (0..ITEMS_PER_BLOCK as i64).map(|position| request(position + 11)).collect()
+    }
+
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        if request.path() != PATH {
+            return None;
+        }
+        sample_html(request.param("id")?.parse().ok()?).map(SamplePage::html)
+    }
+
     async fn fan_out(&self, _pages: &[Page], db: &Database) -> Result<Vec<String>, StageError> {
         let ids: Vec<i64> = with_conn!(db, readers, |conn| {
             items::table.select(items::id).order(items::id).load(conn).await.map_err(DbError::Query)
@@ -204,6 +221,32 @@ impl Source for ItemPages {
             .with_notes(notes)
             .with_dropped(broken))
     }
+}
+
+/// The sample page of the item with `id`, for every item of the first generated block: its XP
+/// and rarity, and for every fourth item a sample location it is found at.
+fn sample_html(id: i64) -> Option<String> {
+    let position = usize::try_from(id - 11).ok().filter(|position| *position < ITEMS_PER_BLOCK)?;
+    let (_, name) = sample_item(position);
+    let mut page = format!(
+        "<div class=\"navbar\"><div class=\"navbar-inner\"><div class=\"center sliding\"><a class=\"sharelink\" data-clipboard-text=\"(({name}))\">{name}</a></div></div></div>\n\
+         <div class=\"content-block-title\">Item Details</div><div class=\"card\"><div class=\"list-block\"><ul>\
+         <li><div class=\"item-content\"><div class=\"item-inner\"><div class=\"item-title\">XP Value <br/><span>XP gained to Skill</span></div><div class=\"item-after\"> {} XP </div></div></div></li>\
+         <li><div class=\"item-content\"><div class=\"item-inner\"><div class=\"item-title\">Rarity <br/><span>Difficulty to Acquire</span></div><div class=\"item-after\"> {} </div></div></div></li>\
+         </ul></div></div>\n",
+        position % 50 + 1,
+        ["Common", "Uncommon", "Rare"][position % 3]
+    );
+    if position % 4 == 0 {
+        let (kind, location_id, _, _) = SAMPLE_LOCATIONS[position % SAMPLE_LOCATIONS.len()];
+        let activity = if kind == "fishing" { "Fishing" } else { "Exploring" };
+        let _ = writeln!(
+            page,
+            "<div class=\"content-block-title\">{activity}</div><div class=\"card\"><div class=\"card-content-inner\"><strong>{name}</strong> can be found here.</div></div>\
+             <div class=\"list-block\"><ul><li><a href=\"location.php?id={location_id}&type={kind}\" class=\"item-link\">there</a></li></ul></div>"
+        );
+    }
+    Some(page)
 }
 
 #[cfg(test)]

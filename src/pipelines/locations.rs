@@ -4,6 +4,7 @@
 //! fails alone — it is reported, and the drops already stored for that location stay.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,6 +19,8 @@ use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{location_drops, locations};
 use crate::db::Database;
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "locations";
 const LIST: &str = "/locations.php";
@@ -46,9 +49,12 @@ pub struct LocationDrop {
 }
 stored_table!(LocationDrop, location_drops, "location_drop", key(location_type, location_id, item_id), update());
 
+/// The path of a location's detail page.
+const DETAIL_PATH: &str = "/location.php";
+
 /// The request of a location's detail page.
 pub fn detail_request(location_type: &str, id: i64) -> String {
-    format!("/location.php?type={location_type}&id={id}")
+    format!("{DETAIL_PATH}?type={location_type}&id={id}")
 }
 
 /// `(type, id)` of a `location.php?type=…&id=…` link, in either parameter order.
@@ -111,6 +117,22 @@ impl Source for Locations {
         vec![LIST.to_owned()]
     }
 
+    fn sample_requests(&self) -> Vec<String> {
+        let details = SAMPLE_LOCATIONS.iter().map(|(kind, id, _, _)| detail_request(kind, *id));
+        self.requests().into_iter().chain(details).collect()
+    }
+
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        if request.asks_for(LIST) {
+            return Some(SamplePage::html(sample_list_html()));
+        }
+        if request.path() != DETAIL_PATH {
+            return None;
+        }
+        let id = request.param("id")?.parse().ok()?;
+        sample_detail_html(request.param("type")?, id).map(SamplePage::html)
+    }
+
     async fn fan_out(&self, pages: &[Page], _db: &Database) -> Result<Vec<String>, StageError> {
         let list = parse_list(&Html::parse(&pages[0]))?;
         Ok(list.iter().map(|location| detail_request(&location.location_type, location.id)).collect())
@@ -156,6 +178,49 @@ impl Source for Locations {
             .with_notes(notes)
             .with_dropped(broken))
     }
+}
+
+/// The locations of the generated sample upstream: (type, id, name, subtitle). Item and NPC
+/// sample pages name them too.
+pub const SAMPLE_LOCATIONS: [(&str, i64, &str, &str); 4] = [
+    ("fishing", 1, "Quiet Pond", "A still freshwater pond"),
+    ("fishing", 2, "Windy Bay", "Salt water and gulls"),
+    ("explore", 1, "Hollow Woods", "Mossy and dim"),
+    ("explore", 2, "Copper Hills", "Dusty trails"),
+];
+
+/// The sample location list: the fishing and the exploring locations.
+fn sample_list_html() -> String {
+    let mut page = navbar("Locations");
+    for section in ["fishing", "explore"] {
+        let title = if section == "fishing" { "Fishing Locations" } else { "Exploring Locations" };
+        let _ = writeln!(
+            page,
+            "<div class=\"content-block-title\">{title}</div><div class=\"card\"><div class=\"list-block\"><ul>"
+        );
+        for (kind, id, name, subtitle) in SAMPLE_LOCATIONS.iter().filter(|location| location.0 == section) {
+            let _ = writeln!(
+                page,
+                "<li><a href=\"location.php?type={kind}&id={id}\" class=\"item-link close-panel\"><div class=\"item-content\">\
+                 <div class=\"item-media\"><img src=\"/img/items/{kind}{id}.png\" class=\"itemimg\"></div><div class=\"item-inner\">\
+                 <div class=\"item-title\">{name}<br/><span style=\"font-size: 11px\">{subtitle}</span></div></div></div></a></li>"
+            );
+        }
+        page.push_str("</ul></div></div>\n");
+    }
+    page + PAGE_END
+}
+
+/// The sample page of one location: six plain sample items found there.
+fn sample_detail_html(kind: &str, id: i64) -> Option<String> {
+    let (_, _, name, _) = SAMPLE_LOCATIONS.iter().find(|location| location.0 == kind && location.1 == id)?;
+    let mut page = navbar(name);
+    let _ = write!(page, "<img src=\"/img/items/{kind}{id}.png\" class=\"exploreimg\">\n<div class=\"content-block-title\">Things found here</div>\n<div class=\"card\"><div class=\"card-content-inner\"><div class=\"row no-gutter\">");
+    for step in 0..6 {
+        let (item_id, item_name) = plain_item(id as usize * 20 + step * 2 + usize::from(kind == "explore") * 200);
+        let _ = write!(page, "<div class=\"col-25\"><a href='item.php?id={item_id}'><img class='itemimg'></a><br/>{item_name}<br/><span>1,204 / 1,204</span></div>");
+    }
+    Some(page + "</div></div></div>\n" + PAGE_END)
 }
 
 #[cfg(test)]

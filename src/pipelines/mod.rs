@@ -1,8 +1,9 @@
 //! The pipelines this build ships, one module per upstream source, and their wiring into the
 //! engine: each becomes a supervised extractor → transformer → loader chain with a schedule.
 //!
-//! `items` has its own modules (it is the hub, with the most columns and self references); every
-//! other source implements [`source::Source`] and is loaded by the generic [`table`] loader.
+//! `items` has its own modules (it is the hub, with the most columns and self references, and its
+//! own fetch and parse); every other source implements [`shared::source::Source`]. All of them load
+//! through the generic [`shared::table`] loader.
 
 pub mod cards;
 pub mod community;

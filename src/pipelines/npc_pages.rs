@@ -5,17 +5,22 @@
 //! against the API's lists (stored by the `npcs` pipeline) and any difference is reported.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name};
 use serde::Serialize;
 
+use super::locations::SAMPLE_LOCATIONS;
+use super::npcs::SAMPLE_NPCS;
 use super::shared::html::{cells, number, own_text, query_value, squash, text_lines, Html, LinkTo};
 use super::shared::names::{normalize, Resolver};
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::npc_profiles;
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "npc_pages";
 const LEVELS: &str = "/npclevels.php";
@@ -175,6 +180,13 @@ impl Source for NpcPages {
         vec![LEVELS.to_owned(), STAFF.to_owned()]
     }
 
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        if request.asks_for(LEVELS) {
+            return Some(SamplePage::html(sample_levels_html()));
+        }
+        request.asks_for(STAFF).then(|| SamplePage::html(sample_staff_html()))
+    }
+
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let mut profiles = BTreeMap::new();
         let mut resolver = Resolver::new(&input.names);
@@ -207,6 +219,44 @@ impl Source for NpcPages {
         let profiles: Vec<NpcProfile> = profiles.into_values().collect();
         Ok(Dataset::new().table(profiles, DeletePolicy::Replace).with_notes(notes))
     }
+}
+
+/// The sample friendship levels of the first four sample NPCs.
+fn sample_levels_html() -> String {
+    let mut page = navbar("Friendship Levels")
+        + "<div class=\"card\"><div class=\"card-content-inner\"><strong>WREN</strong> is the Townsfolk of the Day!</div></div>\n<div class=\"row\">";
+    for (index, (_, user_id, name)) in SAMPLE_NPCS.iter().enumerate().take(4) {
+        let _ = write!(
+            page,
+            "<div class=\"col-33\"><a href='mailbox.php?id={user_id}'><img class='itemimg'></a><br/><strong>{name}</strong><br/>Level {} <div class=\"progressbar\" data-progress=\"{}.5\"></div></div>",
+            index * 10 + 5,
+            index * 20
+        );
+    }
+    page + "</div>\n" + PAGE_END
+}
+
+/// The sample staff table of every sample NPC: zone, numbers, and item lists naming plain
+/// sample items.
+fn sample_staff_html() -> String {
+    let mut page = String::from(
+        "<table><tr><td>ID</td><td>Name</td><td>&nbsp;</td><td>Zone</td><td>&nbsp;</td><td>&nbsp;</td><td>&nbsp;</td><td>&nbsp;</td>\
+         <td>Gives in Chat</td><td>Can Be Given <td>Likes</td><td>Loves</td><td>Hates</td></tr>\n",
+    );
+    for (index, (_, user_id, name)) in SAMPLE_NPCS.iter().enumerate() {
+        let names = |start: usize| (0..4).map(|step| plain_item(start + step * 3).1).collect::<Vec<_>>().join(",");
+        let _ = writeln!(
+            page,
+            "<tr><td>{user_id}</td><td>{name}</td><td><img src='img/items/npc.png'></td><td>{}</td><td>99</td><td>36</td><td>36</td><td>36</td>\
+             <td>{}</td><td></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            SAMPLE_LOCATIONS[index % SAMPLE_LOCATIONS.len()].2,
+            names(index * 10),
+            names(index * 10 + 1),
+            names(index * 10 + 2),
+            names(index * 10 + 50)
+        );
+    }
+    page + "</table>"
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use diesel::{Insertable, Queryable, Selectable};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::items::transform::flag;
@@ -12,6 +13,8 @@ use super::shared::names::{NameIndex, Resolver};
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{npc_items, npc_reward_items, npc_rewards, npcs};
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 use hayloft_actors::pipeline::StageError;
 
 pub const NAME: &str = "npcs";
@@ -151,6 +154,10 @@ impl Source for Npcs {
         vec![REQUEST.to_owned()]
     }
 
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        request.asks_for(REQUEST).then(|| SamplePage::json(sample_answer()))
+    }
+
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let page = &input.pages[0];
         #[derive(Deserialize)]
@@ -266,6 +273,53 @@ impl Source for Npcs {
             .with_notes(notes)
             .with_dropped(dropped))
     }
+}
+
+/// The NPCs of the generated sample upstream: (id, user id, name). The NPC pages' sample
+/// shows them too.
+pub const SAMPLE_NPCS: [(i64, i64, &str); 5] = [
+    (1, 30001, "Marigold"),
+    (2, 30002, "Captain Finch"),
+    (3, 30003, "Old Tobias"),
+    (4, 30004, "Wren"),
+    (5, 30005, "Juniper Vale"),
+];
+
+/// The sample NPC API answer: item lists name plain sample items by id, rewards name their NPC
+/// (sometimes by a short alias, as the API does).
+fn sample_answer() -> String {
+    let list =
+        |start: usize| (0..4).map(|step| plain_item(start + step * 3).0.to_string()).collect::<Vec<_>>().join(",");
+    let npcs: Vec<_> = SAMPLE_NPCS
+        .iter()
+        .enumerate()
+        .map(|(index, (id, user_id, name))| {
+            json!({
+                "id": id, "user_id": user_id, "name": name, "img": format!("/img/items/npc_{id}.png"),
+                "img_oct": "", "img_dec": "", "explore_id": if index < 2 { index as i64 + 1 } else { 0 },
+                "friendship": i64::from(index != 4), "items": list(index * 10),
+                "like_items": list(index * 10 + 1), "love_items": list(index * 10 + 2),
+                "hate_items": list(index * 10 + 50), "can_be_given_items": ""
+            })
+        })
+        .collect();
+    let mut rewards = Vec::new();
+    for (index, (_, _, name)) in SAMPLE_NPCS.iter().enumerate() {
+        // The API names NPCs in rewards, sometimes by a short alias.
+        let alias = match *name {
+            "Captain Finch" => "Cpt Finch",
+            "Juniper Vale" => "Juniper",
+            other => other,
+        };
+        for level in [10, 20, 30] {
+            rewards.push(json!({
+                "id": rewards.len() + 1, "npc": alias, "level": level, "silver": level * 100, "gold": 0,
+                "item1": plain_item(index * 7 + level as usize).0, "item1_amt": level / 10,
+                "item2": 0, "item2_amt": 0, "item3": 0, "item3_amt": 0
+            }));
+        }
+    }
+    json!({ "npcs": npcs, "npc_rewards": rewards }).to_string()
 }
 
 #[cfg(test)]

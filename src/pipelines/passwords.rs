@@ -3,6 +3,7 @@
 //! The log accumulates: a password that scrolled off the page keeps its rows.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use diesel::{Insertable, Queryable, Selectable};
@@ -15,6 +16,8 @@ use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{password_rewards, passwords};
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "passwords";
 const REQUEST: &str = "/popwlog.php";
@@ -61,6 +64,10 @@ impl Source for Passwords {
 
     fn requests(&self) -> Vec<String> {
         vec![REQUEST.to_owned()]
+    }
+
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        request.asks_for(REQUEST).then(|| SamplePage::html(sample_html()))
     }
 
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
@@ -116,6 +123,24 @@ impl Source for Passwords {
             .with_notes(notes)
             .with_dropped(skipped))
     }
+}
+
+/// The sample password log: six passwords, every other one also giving silver.
+fn sample_html() -> String {
+    let mut page = navbar("Password Log") + "<div class=\"list-block\"><ul>\n";
+    for (index, password) in ["lantern", "quill", "acorn", "kettle", "anchor", "clover"].iter().enumerate() {
+        let (_, name) = plain_item(700 + index);
+        let _ = writeln!(
+            page,
+            "<li class=\"item-content\"><div class=\"item-inner\"><div class=\"item-title\"><span>{password}</span> <span><br/>May {}, 10:{:02}:00 PM</span></div>\
+             <div class=\"item-after\"><span><img>{name} (x{})<br/>{}</span></div></div></li>",
+            index + 1,
+            index * 7,
+            index + 1,
+            if index % 2 == 0 { "<img>Silver (x1,000)<br/>" } else { "" }
+        );
+    }
+    page + "</ul></div>\n" + PAGE_END
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Everything that needs to know which pipelines exist reads [`REGISTRY`]: the names ([`KNOWN`]),
 //! default schedules and time zones, the order `run all` uses, the entities `count` knows, the
-//! dashboard's and status's lists, and the builder of each supervised chain. Adding a source is
+//! dashboard's and status's lists, the builder of each supervised chain, and the sample pages the
+//! embedded upstream and `hayloft demo-data` serve ([`sample_pages`]). Adding a source is
 //! its module, its migrations and one entry here; a name without an entry cannot be run, built
 //! or configured, because nothing else lists names.
 
@@ -15,6 +16,7 @@ use super::{
     cards, community, demo, exchange, gallery, item_pages, items, locations, npc_pages, npcs, passwords, tent, tower,
     updates,
 };
+use crate::upstream::demo_pages::{SamplePage, SamplePages, SampleRequest, SampleSource};
 
 /// Builds one pipeline's supervised extractor → transformer → loader chain.
 pub type BuildFn = fn(&BuildParts<'_>, PipelineDeps) -> (ChildSpec, PipelineHandle);
@@ -44,6 +46,9 @@ pub struct PipelineEntry {
     /// The tables it loads, first the one its rows hang from.
     pub entities: &'static [Entity],
     pub build: BuildFn,
+    /// Its pages in the generated sample upstream; `None` for a pipeline that fetches no page
+    /// of its own there.
+    pub sample_pages: Option<SampleSource>,
 }
 
 impl std::fmt::Debug for PipelineEntry {
@@ -68,11 +73,20 @@ const fn source_entry<S: Source + Default>(
         depends_on,
         entities,
         build: build_source::<S>,
+        sample_pages: Some(SampleSource { requests: sample_requests::<S>, page: sample_page::<S> }),
     }
 }
 
 fn build_source<S: Source + Default>(parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
     source::build(S::default(), parts, deps)
+}
+
+fn sample_requests<S: Source + Default>() -> Vec<String> {
+    S::default().sample_requests()
+}
+
+fn sample_page<S: Source + Default>(request: &SampleRequest) -> Option<SamplePage> {
+    S::default().sample_page(request)
 }
 
 /// Every pipeline, in the order `run all` uses: items first (everything refers to them), NPCs
@@ -91,6 +105,9 @@ pub const REGISTRY: [PipelineEntry; 14] = [
             entity("well", "wishing_well_outputs", "wishing-well outputs"),
         ],
         build: items::build,
+        // The item API's sample is the generated item list itself, which the embedded upstream
+        // serves at any scale and every other sample page names.
+        sample_pages: None,
     },
     source_entry::<npcs::Npcs>(
         &[items::NAME],
@@ -148,6 +165,8 @@ pub const REGISTRY: [PipelineEntry; 14] = [
         depends_on: &[],
         entities: &[entity("demo", "demo_records", "rows loaded by the demo pipeline")],
         build: demo::build,
+        // It generates its rows and fetches nothing.
+        sample_pages: None,
     },
 ];
 
@@ -213,9 +232,20 @@ pub fn entities() -> impl Iterator<Item = &'static Entity> {
     REGISTRY.iter().flat_map(|entry| entry.entities.iter())
 }
 
+/// Every pipeline's sample pages, in registry order: what the embedded upstream answers besides
+/// the item API, and what `hayloft demo-data` writes beside it.
+pub fn sample_pages() -> SamplePages {
+    SamplePages::new(REGISTRY.iter().filter_map(|entry| entry.sample_pages))
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::pipelines::shared::names::{NameIndex, Names};
+    use crate::pipelines::shared::source::{parse_pages, Page};
+    use crate::pipelines::shared::table::Dataset;
+    use crate::upstream::demo_data::{items_body, ITEMS_PER_BLOCK};
 
     // Entity names are unique across pipelines, so `count <entity>` means one table.
     #[test]
@@ -242,5 +272,82 @@ mod tests {
         let zoned: Vec<_> = REGISTRY.iter().filter(|entry| entry.default_time_zone.is_some()).map(|e| e.name).collect();
         assert_eq!(zoned, [tent::NAME]);
         assert_eq!(entry(tent::NAME).and_then(|entry| entry.default_time_zone), Some("America/Chicago"));
+    }
+
+    // Every sample request has a page, which only the source listing it answers, in a file of
+    // its own.
+    #[test]
+    fn every_sample_page_has_one_source_and_a_distinct_file() {
+        let samples = sample_pages();
+        let requests: Vec<String> = samples.sources().iter().flat_map(|source| (source.requests)()).collect();
+        let pages = samples.all();
+        assert_eq!(pages.len(), 13 + locations::SAMPLE_LOCATIONS.len() + ITEMS_PER_BLOCK);
+        assert_eq!(pages.len(), requests.len(), "every listed request has a page");
+        for request in &requests {
+            let parsed = SampleRequest::parse(request);
+            let answering = samples.sources().iter().filter(|source| (source.page)(&parsed).is_some()).count();
+            assert_eq!(answering, 1, "{request} is answered by {answering} sources");
+        }
+        let files: std::collections::BTreeSet<_> = pages.iter().map(|(route, _)| route.file.clone()).collect();
+        assert_eq!(files.len(), pages.len());
+        assert!(samples.page("/item.php?id=99999").is_none());
+        assert!(samples.page("/location.php?type=explore&id=1").is_some());
+    }
+
+    fn sample(request: &str) -> Page {
+        let page = sample_pages().page(request).unwrap();
+        Page { request: request.to_owned(), url: request.to_owned(), body: page.body.into() }
+    }
+
+    // Every source parses its sample pages, and every name in them resolves to a sample item:
+    // a fresh server on the embedded data loads every pipeline without a note.
+    #[test]
+    fn sample_pages_parse_and_resolve() {
+        let items = items::transform::parse(&items_body(1), "sample").unwrap();
+        let mut names = Names {
+            item_ids: items.items.iter().map(|item| item.id).collect(),
+            items: NameIndex::new(items.items.iter().map(|item| (item.name.clone(), item.id))),
+            ..Names::default()
+        };
+        for (id, user_id, _) in npcs::SAMPLE_NPCS {
+            names.npc_user_ids.insert(user_id, id);
+        }
+        let check = |dataset: Dataset| {
+            assert!(dataset.table_rows().iter().all(|(_, rows)| *rows > 0), "{:?}", dataset.table_rows());
+            assert!(dataset.notes.is_empty(), "{:?}", dataset.notes);
+        };
+        let one = |request: &str| vec![sample(request)];
+        let npcs = parse_pages(&npcs::Npcs, one("/api.php?method=npcs"), vec![], names.clone()).unwrap();
+        for row in npcs.rows_of("npc_items") {
+            let key = (row["npc_id"].as_i64().unwrap(), row["relation"].as_str().unwrap().to_owned());
+            names.npc_items.entry(key).or_default().insert(row["item_id"].as_i64().unwrap());
+        }
+        check(npcs);
+        check(parse_pages(&tower::Tower, one("/api.php?method=tower"), vec![], names.clone()).unwrap());
+        let details = locations::SAMPLE_LOCATIONS
+            .iter()
+            .map(|(kind, id, _, _)| sample(&format!("/location.php?type={kind}&id={id}")));
+        check(parse_pages(&locations::Locations, one("/locations.php"), details.collect(), names.clone()).unwrap());
+        check(parse_pages(&community::Community, one("/comm.php"), vec![], names.clone()).unwrap());
+        check(parse_pages(&exchange::Exchange, one("/exchange.php"), vec![], names.clone()).unwrap());
+        check(parse_pages(&cards::Cards, one("/manage_hoc.php"), vec![], names.clone()).unwrap());
+        check(parse_pages(&tent::Tent, one("/tent.php"), vec![], names.clone()).unwrap());
+        check(
+            parse_pages(
+                &updates::Updates,
+                vec![sample("/about.php?all=1"), sample("/about.php")],
+                vec![],
+                names.clone(),
+            )
+            .unwrap(),
+        );
+        check(parse_pages(&passwords::Passwords, one("/popwlog.php"), vec![], names.clone()).unwrap());
+        check(parse_pages(&gallery::Gallery, one("/gallery.php"), vec![], names.clone()).unwrap());
+        let items_pages = (11..31).map(|id| sample(&format!("/item.php?id={id}"))).collect();
+        check(parse_pages(&item_pages::ItemPages, vec![], items_pages, names.clone()).unwrap());
+        check(
+            parse_pages(&npc_pages::NpcPages, vec![sample("/npclevels.php"), sample("/manage_npc.php")], vec![], names)
+                .unwrap(),
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! Wednesdays in game time, so the default schedule runs only then; each week's stock is kept
 //! under the date of that Wednesday.
 
+use std::fmt::Write as _;
+
 use chrono::Datelike;
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
@@ -13,6 +15,8 @@ use super::shared::names::Resolver;
 use super::shared::source::{game_today, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::tent_offers;
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "tent";
 const REQUEST: &str = "/tent.php";
@@ -78,6 +82,10 @@ impl Source for Tent {
         vec![REQUEST.to_owned()]
     }
 
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        request.asks_for(REQUEST).then(|| SamplePage::html(sample_html()))
+    }
+
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let page = Html::parse(&input.pages[0]);
         let mut resolver = Resolver::new(&input.names);
@@ -87,6 +95,23 @@ impl Source for Tent {
         }
         Ok(Dataset::new().table(offers, DeletePolicy::KeepAll).with_notes(resolver.notes()))
     }
+}
+
+/// The sample tent: five offers of plain sample items.
+fn sample_html() -> String {
+    let mut page = navbar("Borgen's Camp")
+        + "<div class=\"content-block-title\">Take a look</div><div class=\"card\"><div class=\"list-block\"><ul>\n";
+    for offer in 0..5_usize {
+        let (id, name) = plain_item(520 + offer);
+        let _ = writeln!(
+            page,
+            "<li class=\"close-panel\"><div class=\"item-content\"><div class=\"item-media\"><a href=\"item.php?id={id}\"><img class=\"itemimg\"></a></div>\
+             <div class=\"item-inner\"><div class=\"item-title\"><strong data-inv=\"3\">{name}</strong></div>\
+             <div class=\"item-after\"><button class=\"button buybtn\"><span>{}</span> AC</button></div></div></div></li>",
+            offer * 2 + 1
+        );
+    }
+    page + "</ul></div></div>\n" + PAGE_END
 }
 
 #[cfg(test)]

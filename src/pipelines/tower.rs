@@ -5,6 +5,7 @@
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::shared::common::{json_answer, read_rows, ItemSlots};
@@ -12,6 +13,8 @@ use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{tower_levels, tower_rewards};
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 
 pub const NAME: &str = "tower";
 const REQUEST: &str = "/api.php?method=tower";
@@ -82,6 +85,10 @@ impl Source for Tower {
         vec![REQUEST.to_owned()]
     }
 
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        request.asks_for(REQUEST).then(|| SamplePage::json(sample_answer()))
+    }
+
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let page = &input.pages[0];
         #[derive(Deserialize)]
@@ -124,6 +131,24 @@ impl Source for Tower {
             .with_notes(notes)
             .with_dropped(dropped))
     }
+}
+
+/// The sample tower API answer: 100 levels, every tenth with silver, every 25th with gold.
+fn sample_answer() -> String {
+    let levels: Vec<_> = (1..=100_i64)
+        .map(|level| {
+            json!({
+                "id": level, "level": level,
+                "silver": if level % 10 == 0 { level * 1000 } else { 0 },
+                "gold": if level % 25 == 0 { 10 } else { 0 },
+                "item1": plain_item(level as usize).0, "item1_amt": level % 5 + 1,
+                "item2": plain_item(level as usize + 40).0, "item2_amt": 1,
+                "item3": if level % 3 == 0 { plain_item(level as usize + 80).0 } else { 0 }, "item3_amt": 1,
+                "mm_id1": 0, "mm_id2": 0, "mm_id3": 0
+            })
+        })
+        .collect();
+    json!({ "tower_levels": levels }).to_string()
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! feed at `/updates/feed`.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use diesel::{Insertable, Queryable, Selectable};
@@ -17,10 +18,14 @@ use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{game_update_items, game_updates};
+use crate::upstream::demo_data::plain_item;
+use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "updates";
+const ALL: &str = "/about.php?all=1";
+const NEWEST: &str = "/about.php";
 /// The whole history first, then the newest posts (which win where both have a post).
-const REQUESTS: [&str; 2] = ["/about.php?all=1", "/about.php"];
+const REQUESTS: [&str; 2] = [ALL, NEWEST];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
 #[graphql(complex)]
@@ -93,6 +98,17 @@ impl Source for Updates {
         REQUESTS.iter().map(|request| (*request).to_owned()).collect()
     }
 
+    fn sample_requests(&self) -> Vec<String> {
+        vec![NEWEST.to_owned(), ALL.to_owned()]
+    }
+
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
+        if request.asks_for(ALL) {
+            return Some(SamplePage::html(sample_html(true)));
+        }
+        request.asks_for(NEWEST).then(|| SamplePage::html(sample_html(false)))
+    }
+
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let mut resolver = Resolver::new(&input.names);
         let mut notes = Vec::new();
@@ -152,6 +168,24 @@ impl Source for Updates {
             .with_notes(notes)
             .with_dropped(skipped))
     }
+}
+
+/// The sample about page: the newest updates, or with `all` every one of the first 30.
+fn sample_html(all: bool) -> String {
+    let mut page = navbar("About") + "<div class=\"content-block-title\">Game Updates</div>\n";
+    let ids: Vec<i64> = if all { (1..=30).collect() } else { (21..=32).collect() };
+    for id in ids.into_iter().rev() {
+        let (item_id, name) = plain_item(600 + id as usize);
+        let _ = writeln!(
+            page,
+            "<div class=\"card recentUpdates\"><div class=\"card-header\"><a href=\"about.php?id={id}\"><i class=\"fa fa-calendar\"></i>&nbsp;May {}th, 2023</a></div>\
+             <div class=\"card-content\"><div class=\"card-content-inner\">SMALL UPDATES:<br /> - <a href=\"item.php?id={item_id}\">{name}</a> can now be found in more places<br />\
+             - Thanks to <strong>Sparkfoo</strong> for the help</div></div><div class=\"card-footer\">{} likes</div></div>",
+            id % 20 + 4,
+            id * 7
+        );
+    }
+    page + PAGE_END
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::upstream::demo_pages::SamplePages;
 use crate::upstream::routes::{Route, Routes};
 
 /// A capture held in memory: routes plus file bodies.
@@ -91,8 +92,9 @@ const NOUNS: [&str; 40] = [
 ];
 
 /// Generates the sample capture at `scale` (1 = the size of the real item list): the item API
-/// answer at that scale plus the sample pages of every other source (see [`crate::upstream::demo_pages`]).
-pub fn generate(scale: u32) -> Capture {
+/// answer at that scale plus the sample pages of every other source (`pages`, which the
+/// pipeline registry provides; see [`crate::upstream::demo_pages`]).
+pub fn generate(scale: u32, pages: &SamplePages) -> Capture {
     let route = Route {
         file: "api/items.json".to_owned(),
         path: Some("/api.php".to_owned()),
@@ -101,7 +103,7 @@ pub fn generate(scale: u32) -> Capture {
     };
     let mut files = BTreeMap::from([(route.file.clone(), items_body(scale))]);
     let mut routes = vec![route];
-    for (route, body) in crate::upstream::demo_pages::all() {
+    for (route, body) in pages.all() {
         files.insert(route.file.clone(), Bytes::from(body));
         routes.push(route);
     }
@@ -139,6 +141,12 @@ pub fn sample_item(position: usize) -> (i64, String) {
         name
     };
     (id, name)
+}
+
+/// A plain sample item (one whose name the generator does not rewrite) by position, as
+/// `(id, name)`: the items the other sources' sample pages refer to.
+pub fn plain_item(position: usize) -> (i64, String) {
+    sample_item(120 + position % 700)
 }
 
 /// The layout of one block: which positions hold which kinds of item.
@@ -343,8 +351,8 @@ mod tests {
     // The same scale gives the same bytes, with the real capture's shape and size.
     #[test]
     fn generation_is_deterministic_and_shaped_like_the_api() {
-        let first = generate(1);
-        let second = generate(1);
+        let first = generate(1, &SamplePages::default());
+        let second = generate(1, &SamplePages::default());
         let body = &first.files["api/items.json"];
         assert_eq!(body, &second.files["api/items.json"]);
         let parsed: Value = serde_json::from_slice(body).unwrap();
@@ -359,7 +367,8 @@ mod tests {
     // Scale N repeats the block with distinct ids and names.
     #[test]
     fn scale_multiplies_the_data() {
-        let parsed: Value = serde_json::from_slice(&generate(3).files["api/items.json"]).unwrap();
+        let parsed: Value =
+            serde_json::from_slice(&generate(3, &SamplePages::default()).files["api/items.json"]).unwrap();
         let items = parsed["items"].as_array().unwrap();
         assert_eq!(items.len(), 3 * ITEMS_PER_BLOCK);
         let ids: BTreeSet<i64> = items.iter().map(|item| item["id"].as_i64().unwrap()).collect();

@@ -8,7 +8,9 @@
 //!   optional auth cookie from `HAYLOFT_UPSTREAM_COOKIE` (never logged);
 //! * `file:///dir/` — a capture directory laid out by its `routes.json` (see [`routes`]);
 //! * `embedded` (the default) — generated sample data compiled into the binary, so Hayloft
-//!   serves real-looking data with no network at all.
+//!   serves real-looking data with no network at all: the generated item list
+//!   ([`demo_data`]) and every source's sample pages, which the pipelines provide (see
+//!   [`demo_pages`]).
 
 pub mod demo_data;
 pub mod demo_pages;
@@ -31,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use demo_pages::SamplePages;
 use routes::{split_request, Routes};
 
 /// The environment variable holding a session cookie for the upstream, if it needs one.
@@ -136,7 +139,7 @@ pub enum Upstream {
     },
     /// Generated on each fetch (a few milliseconds) rather than kept: two idle megabytes matter
     /// to a server whose whole footprint is meant to stay under twenty.
-    Embedded,
+    Embedded(SamplePages),
 }
 
 pub struct HttpUpstream {
@@ -152,25 +155,31 @@ impl std::fmt::Debug for Upstream {
         match self {
             Upstream::Http(http) => write!(f, "Upstream::Http({})", http.base),
             Upstream::Files { dir, .. } => write!(f, "Upstream::Files({})", dir.display()),
-            Upstream::Embedded => f.write_str("Upstream::Embedded"),
+            Upstream::Embedded(_) => f.write_str("Upstream::Embedded"),
         }
     }
 }
 
 impl Upstream {
-    /// Builds the upstream named by `url`: `embedded`, `file:///dir/` or `http(s)://host/`, with
-    /// the session cookie from [`COOKIE_VARIABLE`] if set. Must be called on the arbiter that
-    /// will fetch (the HTTP client is thread-local).
-    pub fn from_url(url: &str, settings: &UpstreamSettings) -> Result<Self, UpstreamError> {
+    /// Builds the upstream named by `url`: `embedded` (answering with `samples` besides the
+    /// generated item list), `file:///dir/` or `http(s)://host/`, with the session cookie from
+    /// [`COOKIE_VARIABLE`] if set. Must be called on the arbiter that will fetch (the HTTP client
+    /// is thread-local).
+    pub fn from_url(url: &str, settings: &UpstreamSettings, samples: &SamplePages) -> Result<Self, UpstreamError> {
         let cookie = std::env::var(COOKIE_VARIABLE).ok().filter(|cookie| !cookie.is_empty());
-        Self::with_cookie(url, settings, cookie)
+        Self::with_cookie(url, settings, samples, cookie)
     }
 
     /// As [`Upstream::from_url`], with an explicit session cookie for HTTP upstreams.
-    pub fn with_cookie(url: &str, settings: &UpstreamSettings, cookie: Option<String>) -> Result<Self, UpstreamError> {
+    pub fn with_cookie(
+        url: &str,
+        settings: &UpstreamSettings,
+        samples: &SamplePages,
+        cookie: Option<String>,
+    ) -> Result<Self, UpstreamError> {
         let url = url.trim();
         if url.is_empty() || url == "embedded" {
-            return Ok(Upstream::Embedded);
+            return Ok(Upstream::Embedded(samples.clone()));
         }
         if let Some(path) = url.strip_prefix("file://") {
             let dir = PathBuf::from(path);
@@ -207,7 +216,7 @@ impl Upstream {
                     .await
                     .map_err(|error| UpstreamError::Invalid(format!("file reader failed: {error}")))?
             }
-            Upstream::Embedded => {
+            Upstream::Embedded(samples) => {
                 let url = format!("embedded:{request}");
                 if request.trim_start_matches('/') == "api.php?method=items" {
                     let body = tokio::task::spawn_blocking(|| demo_data::items_body(1))
@@ -215,12 +224,11 @@ impl Upstream {
                         .map_err(|error| UpstreamError::Invalid(format!("sample data generator failed: {error}")))?;
                     return Ok(Fetched { url, body, content_type: Some("application/json".to_owned()) });
                 }
-                let (body, content_type) =
-                    crate::upstream::demo_pages::page(request).ok_or_else(|| UpstreamError::NotCaptured {
-                        dir: "the embedded sample data".to_owned(),
-                        request: request.to_owned(),
-                    })?;
-                Ok(Fetched { url, body: Bytes::from(body), content_type: Some(content_type.to_owned()) })
+                let page = samples.page(request).ok_or_else(|| UpstreamError::NotCaptured {
+                    dir: "the embedded sample data".to_owned(),
+                    request: request.to_owned(),
+                })?;
+                Ok(Fetched { url, body: Bytes::from(page.body), content_type: Some(page.content_type.to_owned()) })
             }
         }
     }

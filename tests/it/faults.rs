@@ -71,12 +71,12 @@ impl FaultUpstream {
 
     /// Serves Hayloft's own sample pages (as `hayloft serve` with no upstream does).
     pub fn sample() -> Self {
-        Self::start(|request| {
+        let samples = hayloft::pipelines::registry::sample_pages();
+        Self::start(move |request| {
             if request == "/api.php?method=items" {
                 return Some((hayloft::upstream::demo_data::items_body(1).to_vec(), "application/json".to_owned()));
             }
-            hayloft::upstream::demo_pages::page(request)
-                .map(|(body, content_type)| (body.into_bytes(), content_type.to_owned()))
+            samples.page(request).map(|page| (page.body.into_bytes(), page.content_type.to_owned()))
         })
     }
 

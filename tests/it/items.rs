@@ -161,6 +161,68 @@ fn a_changed_capture_produces_exactly_those_changes() {
     assert_eq!(count(&env, "items"), 1138 - 3 + 2);
 }
 
+// New items that reference each other are written in two steps (first without the references,
+// then whole), and the recipe rows a capture drops are deleted — only those — in the same run.
+#[test]
+fn a_reference_cycle_and_dropped_recipe_rows_load_in_one_run() {
+    let Some(Loaded { env, mut items, _replay }) = loaded_from_real_capture() else { return };
+    let before = items_snapshot(&env);
+
+    let list = items["items"].as_array_mut().unwrap();
+    let template = list[0].clone();
+    for (id, partner) in [(6000, 6001), (6001, 6000)] {
+        let mut added = template.clone();
+        added["id"] = json!(id);
+        added["name"] = json!(format!("Cycle Key {id}"));
+        added["loot_key_id"] = json!(partner);
+        list.push(added);
+    }
+    let containers: BTreeSet<i64> = before["locksmith_contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["container_id"].as_i64().unwrap())
+        .collect();
+    let mut crafted: Vec<i64> = before["recipe_ingredients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["item_id"].as_i64().unwrap())
+        .filter(|item| !containers.contains(item))
+        .collect();
+    crafted.dedup();
+    crafted.truncate(2);
+    items["recipes"].as_array_mut().unwrap().retain(|row| !crafted.contains(&row["item_id"].as_i64().unwrap()));
+    let kept_recipes: Vec<Value> = before["recipe_ingredients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| !crafted.contains(&row["item_id"].as_i64().unwrap()))
+        .cloned()
+        .collect();
+    let dropped = before["recipe_ingredients"].as_array().unwrap().len() - kept_recipes.len();
+    assert!(crafted.len() == 2 && dropped > 2, "two items with several recipe rows each: {crafted:?}");
+
+    let changed = items_capture(&serde_json::to_vec(&items).unwrap());
+    let changed_replay = Replay::start(changed.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &changed_replay.url);
+    let (code, run) = run_items(&env, &[]);
+    assert_eq!(code, Some(0), "{run}");
+    assert_eq!(counts(&run)[..3], [2, 0, dropped as i64], "{run}");
+    let notes: Vec<&str> = run["notes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(notes.contains(&"items: 2 rows reference each other in a cycle; written in two steps"), "{notes:?}");
+
+    let after = items_snapshot(&env);
+    let loot_key = |id: i64| {
+        after["items"].as_array().unwrap().iter().find(|item| item["id"] == id).map(|item| item["loot_key_id"].clone())
+    };
+    assert_eq!((loot_key(6000), loot_key(6001)), (Some(json!(6001)), Some(json!(6000))));
+    assert_eq!(after["recipe_ingredients"].as_array().unwrap(), &kept_recipes);
+    for table in ["locksmith_contents", "seed_crops", "wishing_well_outputs"] {
+        assert_eq!(after[table], before[table], "{table}");
+    }
+}
+
 // A capture with most items missing trips the delete guard: nothing changes, the reason is
 // clear, and --allow-mass-delete lets it through once.
 #[test]

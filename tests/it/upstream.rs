@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hayloft::upstream::demo_pages::SamplePages;
 use hayloft::upstream::{Upstream, UpstreamError, UpstreamSettings};
 
 /// What the scripted server saw.
@@ -64,7 +65,7 @@ fn settings() -> UpstreamSettings {
 #[actix::test]
 async fn server_errors_are_retried_until_success() {
     let (url, seen) = scripted_server(vec![503, 502, 200], Duration::ZERO);
-    let upstream = Upstream::from_url(&url, &settings()).unwrap();
+    let upstream = Upstream::from_url(&url, &settings(), &SamplePages::default()).unwrap();
     let started = Instant::now();
     let fetched = upstream.fetch("/api.php?method=items").await.unwrap();
     assert_eq!(&fetched.body[..], b"{\"ok\": true}");
@@ -79,13 +80,15 @@ async fn server_errors_are_retried_until_success() {
 #[actix::test]
 async fn client_errors_fail_at_once_and_server_errors_give_up() {
     let (url, seen) = scripted_server(vec![404], Duration::ZERO);
-    let error = Upstream::from_url(&url, &settings()).unwrap().fetch("/x.php").await.unwrap_err();
+    let error =
+        Upstream::from_url(&url, &settings(), &SamplePages::default()).unwrap().fetch("/x.php").await.unwrap_err();
     assert!(matches!(error, UpstreamError::Status { status: 404, .. }), "{error}");
     assert_eq!(seen.requests.lock().unwrap().len(), 1);
 
     let (url, seen) = scripted_server(vec![500], Duration::ZERO);
     let settings = UpstreamSettings { retries: 2, ..settings() };
-    let error = Upstream::from_url(&url, &settings).unwrap().fetch("/x.php").await.unwrap_err();
+    let error =
+        Upstream::from_url(&url, &settings, &SamplePages::default()).unwrap().fetch("/x.php").await.unwrap_err();
     assert!(error.to_string().contains("answered HTTP 500"), "{error}");
     assert_eq!(seen.requests.lock().unwrap().len(), 3, "the first attempt and two retries");
 }
@@ -94,7 +97,9 @@ async fn client_errors_fail_at_once_and_server_errors_give_up() {
 #[actix::test]
 async fn the_session_cookie_is_sent() {
     let (url, seen) = scripted_server(vec![200], Duration::ZERO);
-    let upstream = Upstream::with_cookie(&url, &settings(), Some("session=secret-value".to_owned())).unwrap();
+    let upstream =
+        Upstream::with_cookie(&url, &settings(), &SamplePages::default(), Some("session=secret-value".to_owned()))
+            .unwrap();
     upstream.fetch("/x.php").await.unwrap();
     let request = seen.requests.lock().unwrap()[0].1.to_ascii_lowercase();
     assert!(request.contains("cookie: session=secret-value"), "{request}");
@@ -106,7 +111,7 @@ async fn the_session_cookie_is_sent() {
 async fn per_host_concurrency_and_rate_are_limited() {
     let (url, seen) = scripted_server(vec![200], Duration::from_millis(100));
     let settings = UpstreamSettings { concurrency: 2, rate_per_second: 5, ..settings() };
-    let upstream = Upstream::from_url(&url, &settings).unwrap();
+    let upstream = Upstream::from_url(&url, &settings, &SamplePages::default()).unwrap();
     let started = Instant::now();
     let fetches = (0..10).map(|index| {
         let upstream = upstream.clone();

@@ -53,36 +53,6 @@ impl<R: StoredRow> RowKey for R {
     }
 }
 
-impl RowKey for Item {
-    fn row_key(&self) -> String {
-        self.id.to_string()
-    }
-}
-
-impl RowKey for RecipeIngredient {
-    fn row_key(&self) -> String {
-        format!("{}/{}", self.item_id, self.ingredient_id)
-    }
-}
-
-impl RowKey for LocksmithContent {
-    fn row_key(&self) -> String {
-        format!("{}/{}", self.container_id, self.item_id)
-    }
-}
-
-impl RowKey for SeedCrop {
-    fn row_key(&self) -> String {
-        format!("{}/{}", self.seed_id, self.crop_id)
-    }
-}
-
-impl RowKey for WellOutput {
-    fn row_key(&self) -> String {
-        format!("{}/{}", self.item_id, self.output_id)
-    }
-}
-
 /// Orders rows by their key columns, numbers as numbers (`9` before `10`), so related lists
 /// come out the same on every backend.
 fn by_key<R: RowKey>(a: &R, b: &R) -> std::cmp::Ordering {

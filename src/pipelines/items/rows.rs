@@ -1,12 +1,13 @@
 //! The stored rows of the items pipeline (tables `items`, `recipe_ingredients`,
-//! `locksmith_contents`, `seed_crops`, `wishing_well_outputs`).
-
-use std::fmt;
+//! `locksmith_contents`, `seed_crops`, `wishing_well_outputs`), loaded by the generic table
+//! loader. Items reference items (`cooking_recipe_id`, `loot_key_id`), so they are written in
+//! the order [`super::load::insertion_order`] gives.
 
 use diesel::{Insertable, Queryable, Selectable};
 use serde::Serialize;
 
 use crate::db::schema::{items, locksmith_contents, recipe_ingredients, seed_crops, wishing_well_outputs};
+use crate::pipelines::shared::table::stored_table;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
 #[graphql(complex)]
@@ -74,6 +75,25 @@ pub struct Item {
     pub mastery_count_3: i64,
 }
 
+stored_table!(
+    Item,
+    items,
+    "item",
+    key(id),
+    update(
+        name, item_type, rarity, description, description_ext, image, farm_image, xp_value, buy_price, sell_price,
+        craft_price, crafting_level, flea_market_price, flea_market_rotates, tent_price, tent_rotates, tent_max,
+        black_market_price, soap_price, soap_rotates, event_price, yield_minutes, yield_quantity, farming_level,
+        can_cook, cooking_level, cooking_recipe_id, drop_weight, runecube_weight, manual_fishing_only, charter_drop,
+        openable, random_contents, loot_key_id, loot_gold, loot_shown, void_bag, void_bag_excluded, active,
+        event_item, givable, mastery, start_locked, find_alert, min_trade_level, min_send_level, min_receive_level,
+        phr_excluded, phr_limit, effect_minutes, effect_count, effect_type, effect_amount, date_added,
+        mastery_count_1, mastery_count_2, mastery_count_3
+    ),
+    label name,
+    order super::load::insertion_order
+);
+
 impl Item {
     /// Items this row points at, which must exist before it (self references).
     pub fn references(&self) -> impl Iterator<Item = i64> {
@@ -92,6 +112,13 @@ pub struct RecipeIngredient {
     /// `crafting` or `cooking`.
     pub kind: String,
 }
+stored_table!(
+    RecipeIngredient,
+    recipe_ingredients,
+    "recipe_ingredient",
+    key(item_id, ingredient_id),
+    update(quantity, kind)
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
 #[graphql(complex)]
@@ -103,6 +130,13 @@ pub struct LocksmithContent {
     pub quantity_min: i64,
     pub quantity_max: i64,
 }
+stored_table!(
+    LocksmithContent,
+    locksmith_contents,
+    "locksmith_content",
+    key(container_id, item_id),
+    update(quantity_min, quantity_max)
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
 #[graphql(complex)]
@@ -112,6 +146,7 @@ pub struct SeedCrop {
     pub seed_id: i64,
     pub crop_id: i64,
 }
+stored_table!(SeedCrop, seed_crops, "seed_crop", key(seed_id, crop_id), update());
 
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
 #[graphql(complex)]
@@ -121,13 +156,4 @@ pub struct WellOutput {
     pub item_id: i64,
     pub output_id: i64,
 }
-
-/// The key of a link row, shown as `a:b` in the change feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PairKey(pub i64, pub i64);
-
-impl fmt::Display for PairKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.0, self.1)
-    }
-}
+stored_table!(WellOutput, wishing_well_outputs, "wishing_well_output", key(item_id, output_id), update());

@@ -21,6 +21,7 @@ use super::table::{load_dataset, Dataset};
 use super::BuildParts;
 use crate::db::outbox::Announcer;
 use crate::db::Database;
+use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 use crate::upstream::Upstream;
 
 /// One fetched page.
@@ -83,6 +84,17 @@ pub trait Source: Send + Sync + 'static {
 
     /// Turns the pages into rows. Runs on a blocking thread.
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError>;
+
+    /// The requests the generated sample upstream answers for this source, fan-out included,
+    /// in the order `hayloft demo-data` lists them.
+    fn sample_requests(&self) -> Vec<String> {
+        self.requests()
+    }
+
+    /// This source's page of the generated sample upstream answering `request` (invented
+    /// content in the game's shapes, naming the generated items), so a server with no upstream
+    /// loads every pipeline; `None` when the request is not one of this source's.
+    fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage>;
 }
 
 /// Today in game time (the game runs on US Central time).

@@ -1,12 +1,13 @@
-//! Loading any source's rows the way the items pipeline does — diff against what is stored,
-//! guard deletes, write only the changes plus the change feed and the fingerprint in one
-//! transaction — without writing that code once per table.
+//! Loading any source's rows — diff against what is stored, guard deletes, write only the
+//! changes plus the change feed and the fingerprint in one transaction — without writing that
+//! code once per table. Every pipeline that loads upstream rows, items included, loads them here.
 //!
 //! A row type becomes loadable through [`stored_table!`], which generates its reads, batched
-//! multi-row upserts and deletes for both backends. A source hands the loader a [`Dataset`]: its
-//! tables in write order (parents first), each with a [`DeletePolicy`].
+//! multi-row upserts and grouped deletes for both backends. A source hands the loader a
+//! [`Dataset`]: its tables in write order (parents first), each with a [`DeletePolicy`]. A table
+//! whose rows reference rows of the same table orders its own writes ([`StoredRow::write_order`]).
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use diesel::SqliteConnection;
@@ -48,6 +49,13 @@ pub trait StoredRow: Clone + PartialEq + Serialize + Send + Sync + 'static {
     /// first seen). Called before diffing.
     fn merge_stored(&mut self, _stored: &Self) {}
 
+    /// Orders the rows to write so that every row comes after the rows of its own table it
+    /// references (self references are foreign keys, checked per statement). The default keeps
+    /// the order given, for tables that reference no row of themselves.
+    fn write_order(rows: Vec<Self>) -> WriteOrder<Self> {
+        WriteOrder { rows, fixups: Vec::new() }
+    }
+
     fn read_all(db: &Database) -> impl std::future::Future<Output = Result<Vec<Self>, DbError>>;
     fn upsert_sqlite(conn: &mut SqliteConnection, rows: &[Self]) -> diesel::QueryResult<()>;
     fn delete_sqlite(conn: &mut SqliteConnection, rows: &[Self]) -> diesel::QueryResult<()>;
@@ -61,6 +69,17 @@ pub trait StoredRow: Clone + PartialEq + Serialize + Send + Sync + 'static {
     }
 }
 
+/// The rows of one table in the order they are written, from [`StoredRow::write_order`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteOrder<R> {
+    /// Every row, in an order its references allow; rows that could not be ordered (they sit on
+    /// a reference cycle) come last, without the references that could not be written yet.
+    pub rows: Vec<R>,
+    /// Those unordered rows again, whole: written after `rows`, once every row they reference
+    /// exists.
+    pub fixups: Vec<R>,
+}
+
 /// Implements [`StoredRow`] for a `Queryable + Selectable + Insertable` row struct whose field
 /// names are its column names:
 ///
@@ -69,10 +88,15 @@ pub trait StoredRow: Clone + PartialEq + Serialize + Send + Sync + 'static {
 /// ```
 ///
 /// With an empty `update ()` list a conflicting row is left as it is (link tables). A trailing
-/// `label field` names new rows in announcements ([`StoredRow::label`]); `merge path::to::fn`
-/// becomes [`StoredRow::merge_stored`].
+/// `label field` names new rows in announcements ([`StoredRow::label`]), `merge path::to::fn`
+/// becomes [`StoredRow::merge_stored`], a trailing `order path::to::fn`
+/// [`StoredRow::write_order`].
+///
+/// Deletes are grouped: `DELETE … WHERE key IN (…)` for a one-column key, `WHERE a = ? AND b IN
+/// (…)` per first column for a two-column key, one statement per row for longer keys.
 macro_rules! stored_table {
-    ($row:ty, $table:ident, $entity:literal, key ($($key:ident),+), update ($($update:ident),*) $(, label $label:ident)? $(, merge $merge:path)?) => {
+    ($row:ty, $table:ident, $entity:literal, key ($($key:ident),+), update ($($update:ident),*)
+        $(, label $label:ident)? $(, merge $merge:path)? $(, order $order:path)?) => {
         impl $crate::pipelines::shared::table::StoredRow for $row {
             const TABLE: &'static str = stringify!($table);
             const ENTITY: &'static str = $entity;
@@ -88,6 +112,10 @@ macro_rules! stored_table {
 
             $(fn merge_stored(&mut self, stored: &Self) {
                 $merge(self, stored)
+            })?
+
+            $(fn write_order(rows: Vec<Self>) -> $crate::pipelines::shared::table::WriteOrder<Self> {
+                $order(rows)
             })?
 
             async fn read_all(db: &$crate::db::Database) -> Result<Vec<Self>, $crate::db::DbError> {
@@ -110,13 +138,8 @@ macro_rules! stored_table {
             }
 
             fn delete_sqlite(conn: &mut diesel::SqliteConnection, rows: &[Self]) -> diesel::QueryResult<()> {
-                use diesel::{ExpressionMethods as _, QueryDsl as _, RunQueryDsl as _};
-                for row in rows {
-                    diesel::delete($crate::db::schema::$table::table
-                        $(.filter($crate::db::schema::$table::$key.eq(&row.$key)))+)
-                        .execute(&mut *conn)?;
-                }
-                Ok(())
+                use diesel::RunQueryDsl as _;
+                stored_table!(@delete $table, conn, rows, ($($key),+), )
             }
 
             fn upsert_postgres<'a>(
@@ -137,15 +160,8 @@ macro_rules! stored_table {
                 rows: &'a [Self],
             ) -> futures::future::BoxFuture<'a, diesel::QueryResult<()>> {
                 Box::pin(async move {
-                    use diesel::{ExpressionMethods as _, QueryDsl as _};
                     use diesel_async::RunQueryDsl as _;
-                    for row in rows {
-                        diesel::delete($crate::db::schema::$table::table
-                            $(.filter($crate::db::schema::$table::$key.eq(&row.$key)))+)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
+                    stored_table!(@delete $table, conn, rows, ($($key),+), .await)
                 })
             }
         }
@@ -161,6 +177,45 @@ macro_rules! stored_table {
             .on_conflict(($($crate::db::schema::$table::$key,)+))
             .do_update()
             .set(($($crate::db::schema::$table::$update.eq(excluded($crate::db::schema::$table::$update)),)+))
+    }};
+    // The delete statements, written once for both backends: `$($await)*` is empty (sync
+    // SQLite) or `.await` (PostgreSQL).
+    (@delete $table:ident, $conn:ident, $rows:ident, ($key:ident), $($await:tt)*) => {{
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        for chunk in $rows.chunks($crate::pipelines::shared::table::MAX_PARAMETERS) {
+            let keys = chunk.iter().map(|row| &row.$key);
+            diesel::delete($crate::db::schema::$table::table.filter($crate::db::schema::$table::$key.eq_any(keys)))
+                .execute(&mut *$conn)$($await)*?;
+        }
+        Ok(())
+    }};
+    (@delete $table:ident, $conn:ident, $rows:ident, ($first:ident, $second:ident), $($await:tt)*) => {{
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        let mut by_first: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
+        for row in $rows {
+            by_first.entry(&row.$first).or_default().push(&row.$second);
+        }
+        for (first, seconds) in by_first {
+            // One parameter goes to the first column.
+            for chunk in seconds.chunks($crate::pipelines::shared::table::MAX_PARAMETERS - 1) {
+                diesel::delete(
+                    $crate::db::schema::$table::table
+                        .filter($crate::db::schema::$table::$first.eq(first))
+                        .filter($crate::db::schema::$table::$second.eq_any(chunk.iter().copied())),
+                )
+                .execute(&mut *$conn)$($await)*?;
+            }
+        }
+        Ok(())
+    }};
+    (@delete $table:ident, $conn:ident, $rows:ident, ($($key:ident),+), $($await:tt)*) => {{
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        for row in $rows {
+            diesel::delete($crate::db::schema::$table::table
+                $(.filter($crate::db::schema::$table::$key.eq(&row.$key)))+)
+                .execute(&mut *$conn)$($await)*?;
+        }
+        Ok(())
     }};
 }
 pub(crate) use stored_table;
@@ -192,6 +247,8 @@ trait TableSync: Send + Sync {
     /// Reads the stored rows and decides the writes.
     async fn plan(&mut self, db: &Database) -> Result<TableCounts, DbError>;
     fn guarded(&self) -> bool;
+    /// The run-report note of a planned write that needs a second step (a reference cycle).
+    fn write_order_note(&self) -> Option<String>;
     fn take_changes(&mut self) -> Vec<Change>;
     /// The first few rows this load inserts, by [`StoredRow::label`] (planned loads only).
     fn new_names(&self) -> Vec<String>;
@@ -207,7 +264,10 @@ trait TableSync: Send + Sync {
 struct TableLoad<R: StoredRow> {
     incoming: Vec<R>,
     policy: DeletePolicy<R>,
+    /// New and changed rows, in [`StoredRow::write_order`].
     upserts: Vec<R>,
+    /// Rows written again after `upserts`, whole (see [`WriteOrder::fixups`]).
+    fixups: Vec<R>,
     deletes: Vec<R>,
     changes: Vec<Change>,
 }
@@ -228,29 +288,43 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
 
     async fn plan(&mut self, db: &Database) -> Result<TableCounts, DbError> {
         let stored = R::read_all(db).await?;
-        let by_key: BTreeMap<String, &R> = stored.iter().map(|row| (row.key(), row)).collect();
         let mut incoming = std::mem::take(&mut self.incoming);
-        for row in &mut incoming {
-            if let Some(old) = by_key.get(&row.key()) {
-                row.merge_stored(old);
+        // Only stored rows missing from this load may be deleted: those alone are kept aside
+        // (for the delete policy and the delete statements), not a copy of the whole table.
+        let mut missing: HashMap<String, R> = {
+            let by_key: HashMap<String, &R> = stored.iter().map(|row| (row.key(), row)).collect();
+            let mut present = HashSet::with_capacity(incoming.len());
+            for row in &mut incoming {
+                let key = row.key();
+                if let Some(old) = by_key.get(&key) {
+                    row.merge_stored(old);
+                }
+                present.insert(key);
             }
-        }
-        drop(by_key);
-        let stored_rows: BTreeMap<String, R> = stored.iter().map(|row| (row.key(), row.clone())).collect();
+            by_key.into_iter().filter(|(key, _)| !present.contains(key)).map(|(key, row)| (key, row.clone())).collect()
+        };
         let mut diff = diff_rows(R::ENTITY, stored, incoming, StoredRow::key);
         match &self.policy {
             DeletePolicy::Replace => {}
             DeletePolicy::KeepAll => diff.keep_rows(|_| true),
-            DeletePolicy::KeepWhere(keep) => diff.keep_rows(|key| stored_rows.get(key).is_some_and(keep)),
+            DeletePolicy::KeepWhere(keep) => diff.keep_rows(|key| missing.get(key).is_some_and(keep)),
         }
-        self.deletes = diff.deletes.iter().filter_map(|key| stored_rows.get(key).cloned()).collect();
-        self.upserts = diff.upserts;
+        self.deletes = diff.deletes.iter().filter_map(|key| missing.remove(key)).collect();
+        let WriteOrder { rows, fixups } = R::write_order(diff.upserts);
+        self.upserts = rows;
+        self.fixups = fixups;
         self.changes = diff.changes;
         Ok(diff.counts)
     }
 
     fn guarded(&self) -> bool {
         !matches!(self.policy, DeletePolicy::KeepAll)
+    }
+
+    fn write_order_note(&self) -> Option<String> {
+        (!self.fixups.is_empty()).then(|| {
+            format!("{}: {} rows reference each other in a cycle; written in two steps", R::TABLE, self.fixups.len())
+        })
     }
 
     fn take_changes(&mut self) -> Vec<Change> {
@@ -288,7 +362,8 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
     }
 
     fn upsert_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
-        R::upsert_sqlite(conn, &self.upserts)
+        R::upsert_sqlite(conn, &self.upserts)?;
+        R::upsert_sqlite(conn, &self.fixups)
     }
 
     fn delete_sqlite(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
@@ -296,7 +371,10 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
     }
 
     fn upsert_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>> {
-        R::upsert_postgres(conn, &self.upserts)
+        Box::pin(async move {
+            R::upsert_postgres(conn, &self.upserts).await?;
+            R::upsert_postgres(conn, &self.fixups).await
+        })
     }
 
     fn delete_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>> {
@@ -325,6 +403,7 @@ impl Dataset {
             incoming: rows,
             policy,
             upserts: Vec::new(),
+            fixups: Vec::new(),
             deletes: Vec::new(),
             changes: Vec::new(),
         }));
@@ -376,6 +455,12 @@ struct Fingerprint {
     outbox: Vec<NewOutboxRow>,
 }
 
+/// The failpoint between the first table's upserts and the rest, inside the transaction: crash
+/// tests kill the process there, in the middle of a write.
+fn during_write(source: &str) {
+    failpoint::pause(&format!("{source}.during-write"));
+}
+
 /// Diffs `dataset` against the database and writes the changes, the change feed, the
 /// fingerprint of `source` and the announcement of the changes (when `announcer` wants one) in
 /// one transaction.
@@ -418,6 +503,7 @@ pub async fn load_dataset(
             ));
         }
     }
+    notes.extend(dataset.tables.iter().filter_map(|table| table.write_order_note()));
     let mut new_names: Vec<String> = dataset.tables.iter().flat_map(|table| table.new_names()).collect();
     new_names.truncate(NEW_NAMES);
     let outbox = change_announcements(announcer, run, total, &new_names);
@@ -437,8 +523,11 @@ fn write_sqlite(
     run_id: i64,
     fingerprint: &Fingerprint,
 ) -> diesel::QueryResult<()> {
-    for table in tables {
+    for (index, table) in tables.iter().enumerate() {
         table.upsert_sqlite(conn)?;
+        if index == 0 {
+            during_write(&fingerprint.source);
+        }
     }
     for table in tables.iter().rev() {
         table.delete_sqlite(conn)?;
@@ -460,8 +549,11 @@ async fn write_postgres(
     run_id: i64,
     fingerprint: &Fingerprint,
 ) -> diesel::QueryResult<()> {
-    for table in tables {
+    for (index, table) in tables.iter().enumerate() {
         table.upsert_postgres(conn).await?;
+        if index == 0 {
+            during_write(&fingerprint.source);
+        }
     }
     for table in tables.iter().rev() {
         table.delete_postgres(conn).await?;
