@@ -4,17 +4,32 @@
 //! default schedules and time zones, the order `run all` uses, the entities `count` knows, the
 //! dashboard's and status's lists, and the builder of each supervised chain. Adding a source is
 //! its module, its migrations and one entry here; a name without an entry cannot be run, built
-//! or configured, because nothing else lists names.
+//! or configured, because nothing else lists names. Its GraphQL entities join [`EntityQuery`]
+//! below, the one list the query root is made of.
 
 use hayloft_actors::pipeline::{PipelineDeps, PipelineHandle};
 use hayloft_actors::supervisor::ChildSpec;
 
+use super::cards::{CardCombo, CardComboCard};
+use super::community::CommunityGoal;
+use super::exchange::ExchangeOffer;
+use super::gallery::ProfileBackground;
+use super::item_pages::{ItemDetail, ItemSource};
+use super::items::rows::{Item, LocksmithContent, RecipeIngredient, SeedCrop, WellOutput};
+use super::locations::{Location, LocationDrop};
+use super::npc_pages::NpcProfile;
+use super::npcs::{Npc, NpcItem, NpcReward, NpcRewardItem};
+use super::passwords::{Password, PasswordReward};
 use super::shared::source::{self, Source};
 use super::shared::BuildParts;
+use super::tent::TentOffer;
+use super::tower::{TowerLevel, TowerReward};
+use super::updates::{GameUpdate, GameUpdateItem};
 use super::{
     cards, community, demo, exchange, gallery, item_pages, items, locations, npc_pages, npcs, passwords, tent, tower,
     updates,
 };
+use crate::front_doors::graphql::entity::entity_schema;
 
 /// Builds one pipeline's supervised extractor → transformer → loader chain.
 pub type BuildFn = fn(&BuildParts<'_>, PipelineDeps) -> (ChildSpec, PipelineHandle);
@@ -150,6 +165,40 @@ pub const REGISTRY: [PipelineEntry; 14] = [
         build: demo::build,
     },
 ];
+
+entity_schema! {
+    /// Every entity's root fields, in the schema's order: a source's entities, then the next
+    /// source's. `+ [sources]` names the sources that add relations to an entity (their
+    /// `links!`), in the order the entity's fields list them.
+    pub struct EntityQuery {
+        Item + [npcs, locations, tower, passwords, community, exchange, cards, tent, updates, gallery, item_pages],
+        RecipeIngredient,
+        LocksmithContent,
+        SeedCrop,
+        WellOutput,
+        Npc,
+        NpcItem,
+        NpcReward,
+        NpcRewardItem,
+        NpcProfile,
+        TowerLevel,
+        TowerReward,
+        Location + [item_pages],
+        LocationDrop,
+        CommunityGoal,
+        ExchangeOffer,
+        CardCombo,
+        CardComboCard,
+        TentOffer,
+        GameUpdate,
+        GameUpdateItem,
+        Password,
+        PasswordReward,
+        ProfileBackground,
+        ItemDetail,
+        ItemSource,
+    }
+}
 
 /// Every pipeline name, in [`REGISTRY`] order.
 pub const KNOWN: [&str; REGISTRY.len()] = {

@@ -120,243 +120,220 @@ pub fn page<Node: async_graphql::OutputType>(
     connection
 }
 
-/// Applies one field's filter to a boxed diesel query.
-macro_rules! apply_filter {
-    (int, $query:ident, $column:expr, $filter:expr) => {
-        if let Some(filter) = $filter {
-            use diesel::ExpressionMethods as _;
-            if let Some(value) = filter.eq {
-                $query = $query.filter($column.eq(value));
-            }
-            if let Some(values) = &filter.in_list {
-                $query = $query.filter($column.eq_any(values.clone()));
-            }
-            if let Some(value) = filter.gt {
-                $query = $query.filter($column.gt(value));
-            }
-            if let Some(value) = filter.gte {
-                $query = $query.filter($column.ge(value));
-            }
-            if let Some(value) = filter.lt {
-                $query = $query.filter($column.lt(value));
-            }
-            if let Some(value) = filter.lte {
-                $query = $query.filter($column.le(value));
-            }
-        }
-    };
-    (nullable_int, $query:ident, $column:expr, $filter:expr) => {
-        $crate::front_doors::graphql::lists::apply_filter!(int, $query, $column, $filter);
-        $crate::front_doors::graphql::lists::apply_filter!(@null, $query, $column, $filter);
-    };
-    (text, $query:ident, $column:expr, $filter:expr) => {
-        if let Some(filter) = $filter {
-            use diesel::{EscapeExpressionMethods as _, ExpressionMethods as _, TextExpressionMethods as _};
-            if let Some(value) = &filter.eq {
-                $query = $query.filter($column.eq(value.clone()));
-            }
-            if let Some(values) = &filter.in_list {
-                $query = $query.filter($column.eq_any(values.clone()));
-            }
-            if let Some(text) = &filter.contains {
-                $query = $query
-                    .filter($crate::front_doors::graphql::lists::lower($column).like($crate::front_doors::graphql::lists::contains_pattern(text)).escape('\\'));
-            }
-        }
-    };
-    (nullable_text, $query:ident, $column:expr, $filter:expr) => {
-        if let Some(filter) = $filter {
-            use diesel::ExpressionMethods as _;
-            if let Some(value) = &filter.eq {
-                $query = $query.filter($column.eq(value.clone()));
-            }
-            if let Some(values) = &filter.in_list {
-                $query = $query.filter($column.eq_any(values.clone()));
-            }
-        }
-        $crate::front_doors::graphql::lists::apply_filter!(@null, $query, $column, $filter);
-    };
-    (nullable_float, $query:ident, $column:expr, $filter:expr) => {
-        if let Some(filter) = $filter {
-            use diesel::ExpressionMethods as _;
-            if let Some(value) = filter.gt {
-                $query = $query.filter($column.gt(value));
-            }
-            if let Some(value) = filter.gte {
-                $query = $query.filter($column.ge(value));
-            }
-            if let Some(value) = filter.lt {
-                $query = $query.filter($column.lt(value));
-            }
-            if let Some(value) = filter.lte {
-                $query = $query.filter($column.le(value));
-            }
-        }
-        $crate::front_doors::graphql::lists::apply_filter!(@null, $query, $column, $filter);
-    };
-    (bool, $query:ident, $column:expr, $filter:expr) => {
-        if let Some(value) = $filter {
-            use diesel::ExpressionMethods as _;
-            $query = $query.filter($column.eq(*value));
-        }
-    };
-    (@null, $query:ident, $column:expr, $filter:expr) => {
-        if let Some(is_null) = $filter.as_ref().and_then(|filter| filter.is_null) {
-            use diesel::ExpressionMethods as _;
-            $query = if is_null { $query.filter($column.is_null()) } else { $query.filter($column.is_not_null()) };
-        }
-    };
+
+/// The filter a column gets, chosen by its SQL type: whole numbers get [`IntFilter`], text
+/// [`TextFilter`], decimals [`FloatFilter`], booleans a plain `Boolean`. A column of a type
+/// with no impl here cannot be declared on an entity (the build says which).
+pub trait Filterable: diesel::sql_types::SqlType {
+    type Input: async_graphql::InputType + Clone + Send + Sync;
 }
-pub(crate) use apply_filter;
 
-/// The GraphQL input type of a filter kind.
-macro_rules! filter_type {
-    (int) => { Option<$crate::front_doors::graphql::lists::IntFilter> };
-    (nullable_int) => { Option<$crate::front_doors::graphql::lists::IntFilter> };
-    (text) => { Option<$crate::front_doors::graphql::lists::TextFilter> };
-    (nullable_text) => { Option<$crate::front_doors::graphql::lists::TextFilter> };
-    (nullable_float) => { Option<$crate::front_doors::graphql::lists::FloatFilter> };
-    (bool) => { Option<bool> };
+/// The filter input of column `C`.
+pub type FilterOf<C> = <<C as diesel::Expression>::SqlType as Filterable>::Input;
+
+/// Narrows query `Q` by one column `C` of this SQL type. The conditions a type honours are
+/// the API's contract: `isNull` only on nullable columns, `contains` only on non-null text,
+/// ranges on numbers.
+pub trait Narrow<C, Q>: Filterable {
+    fn narrow(query: Q, column: C, filter: Option<&Self::Input>) -> Q;
 }
-pub(crate) use filter_type;
 
-/// Declares the root fields of one entity: `$list` (a connection) and `$one` (by key), with a
-/// filter input (`$filter`: one optional condition per listed column) and an order input
-/// (`$order` of `$order_field`: any listed column, ascending or descending; the key breaks ties).
-macro_rules! entity_root {
-    (
-        $query:ident, $row:ty, $table:ident,
-        list $list:ident, one $one:ident,
-        key ($($key:ident: $key_type:ty),+),
-        filter $filter:ident { $($filter_column:ident: $kind:ident),* $(,)? },
-        order $order:ident / $order_field:ident { $($variant:ident => $order_column:ident),* $(,)? } $(,)?
-    ) => {
-        #[derive(async_graphql::InputObject, Default, Clone)]
-        pub struct $filter {
-            $(pub $filter_column: $crate::front_doors::graphql::lists::filter_type!($kind),)*
-        }
-
-        #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
-        pub enum $order_field {
-            $($variant,)*
-        }
-
-        #[derive(async_graphql::InputObject, Clone)]
-        pub struct $order {
-            pub field: $order_field,
-            #[graphql(default)]
-            pub direction: $crate::front_doors::graphql::lists::Direction,
-        }
-
-        #[derive(Default)]
-        pub struct $query;
-
-        #[async_graphql::Object]
-        impl $query {
-            /// One page of rows, filtered and ordered (by key when no order is given).
-            #[allow(clippy::too_many_arguments)]
-            async fn $list(
-                &self,
-                ctx: &async_graphql::Context<'_>,
-                filter: Option<$filter>,
-                order_by: Option<Vec<$order>>,
-                after: Option<String>,
-                before: Option<String>,
-                first: Option<i32>,
-                last: Option<i32>,
-            ) -> async_graphql::Result<async_graphql::connection::Connection<usize, $row, $crate::front_doors::graphql::lists::ListTotals>> {
-                let db = ctx.data::<$crate::db::Database>()?;
-                let filter = filter.unwrap_or_default();
-                let order_by = order_by.unwrap_or_default();
-                let want_total = ctx.look_ahead().field("totalCount").exists();
-                async_graphql::connection::query(after, before, first, last, |after: Option<usize>, before: Option<usize>, first, last| async move {
-                    let count = || async {
-                        $crate::db::with_conn!(db, readers, |conn| {
-                            #[allow(unused_imports)]
-                            use diesel::QueryDsl as _;
-                            #[allow(unused_mut)]
-                            let mut query = $crate::db::schema::$table::table.into_boxed();
-                            $($crate::front_doors::graphql::lists::apply_filter!($kind, query, $crate::db::schema::$table::$filter_column, &filter.$filter_column);)*
-                            query.count().get_result::<i64>(conn).await.map_err($crate::db::DbError::Query)
-                        })
-                        .map_err($crate::front_doors::graphql::errors::database)
-                    };
-                    let total = if want_total || (last.is_some() && before.is_none()) { Some(Box::pin(count()).await?) } else { None };
-                    let (offset, limit) = $crate::front_doors::graphql::lists::window(
-                        after,
-                        before,
-                        first,
-                        last,
-                        total.map(|total| usize::try_from(total).unwrap_or(usize::MAX)),
-                    )?;
-                    let rows: Vec<$row> = Box::pin(async { $crate::db::with_conn!(db, readers, |conn| {
-                        use diesel::{QueryDsl as _, SelectableHelper as _, ExpressionMethods as _};
-                        #[allow(unused_mut)]
-                        let mut query = $crate::db::schema::$table::table.select(<$row>::as_select()).into_boxed();
-                        $($crate::front_doors::graphql::lists::apply_filter!($kind, query, $crate::db::schema::$table::$filter_column, &filter.$filter_column);)*
-                        for order in &order_by {
-                            let ascending = order.direction == $crate::front_doors::graphql::lists::Direction::Asc;
-                            query = match order.field {
-                                $($order_field::$variant => if ascending {
-                                    query.then_order_by($crate::db::schema::$table::$order_column.asc())
-                                } else {
-                                    query.then_order_by($crate::db::schema::$table::$order_column.desc())
-                                },)*
-                            };
-                        }
-                        $(query = query.then_order_by($crate::db::schema::$table::$key.asc());)+
-                        query
-                            .offset(i64::try_from(offset).unwrap_or(i64::MAX))
-                            .limit(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
-                            .load(conn)
-                            .await
-                            .map_err($crate::db::DbError::Query)
-                    }) })
-                    .await
-                    .map_err($crate::front_doors::graphql::errors::database)?;
-                    Ok::<_, async_graphql::Error>($crate::front_doors::graphql::lists::page(rows, offset, limit, total))
-                })
-                .await
-            }
-
-            /// The row with this key, or `null`.
-            async fn $one(
-                &self,
-                ctx: &async_graphql::Context<'_>,
-                $($key: $key_type),+
-            ) -> async_graphql::Result<Option<$row>> {
-                let db = ctx.data::<$crate::db::Database>()?;
-                $crate::db::with_conn!(db, readers, |conn| {
-                    use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _};
-                    $crate::db::schema::$table::table
-                        $(.filter($crate::db::schema::$table::$key.eq($key.clone())))+
-                        .select(<$row>::as_select())
-                        .first(conn)
-                        .await
-                        .optional()
-                        .map_err($crate::db::DbError::Query)
-                })
-                .map_err($crate::front_doors::graphql::errors::database)
-            }
-        }
-    };
+/// Applies `filter` (if given) on `column` to `query`.
+pub fn narrow<C, Q>(query: Q, column: C, filter: Option<&FilterOf<C>>) -> Q
+where
+    C: diesel::Expression,
+    C::SqlType: Narrow<C, Q>,
+{
+    <C::SqlType as Narrow<C, Q>>::narrow(query, column, filter)
 }
-pub(crate) use entity_root;
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
+use diesel::dsl;
+use diesel::query_dsl::methods::FilterDsl;
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
+use diesel::{EscapeExpressionMethods as _, Expression, ExpressionMethods as _, TextExpressionMethods as _};
 
-    // Relay arguments map to offset and limit; oversized pages are refused.
-    #[test]
-    fn windows_follow_relay_arguments() {
-        assert_eq!(window(None, None, None, None, None).unwrap(), (0, DEFAULT_PAGE));
-        assert_eq!(window(Some(9), None, Some(5), None, None).unwrap(), (10, 5));
-        assert_eq!(window(None, Some(10), None, Some(3), None).unwrap(), (7, 3));
-        assert_eq!(window(None, None, None, Some(3), Some(50)).unwrap(), (47, 3));
-        assert_eq!(window(Some(4), Some(6), Some(10), None, None).unwrap(), (5, 1));
-        assert!(window(None, None, Some(MAX_PAGE + 1), None, None).is_err());
-        assert_eq!(contains_pattern("50%_A"), "%50\\%\\_a%");
+impl Filterable for BigInt {
+    type Input = IntFilter;
+}
+impl Filterable for Nullable<BigInt> {
+    type Input = IntFilter;
+}
+impl Filterable for Text {
+    type Input = TextFilter;
+}
+impl Filterable for Nullable<Text> {
+    type Input = TextFilter;
+}
+impl Filterable for Nullable<Double> {
+    type Input = FloatFilter;
+}
+impl Filterable for Bool {
+    type Input = bool;
+}
+
+/// Equality, `in` and ranges on a whole-number column, nullable or not.
+fn int_conditions<C, Q>(mut query: Q, column: C, filter: &IntFilter) -> Q
+where
+    C: Expression + diesel::ExpressionMethods + Copy,
+    C::SqlType: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
+    i64: diesel::expression::AsExpression<C::SqlType>,
+    Q: FilterDsl<dsl::Eq<C, i64>, Output = Q>
+        + FilterDsl<dsl::EqAny<C, Vec<i64>>, Output = Q>
+        + FilterDsl<dsl::Gt<C, i64>, Output = Q>
+        + FilterDsl<dsl::GtEq<C, i64>, Output = Q>
+        + FilterDsl<dsl::Lt<C, i64>, Output = Q>
+        + FilterDsl<dsl::LtEq<C, i64>, Output = Q>,
+{
+    if let Some(value) = filter.eq {
+        query = query.filter(column.eq(value));
+    }
+    if let Some(values) = &filter.in_list {
+        query = query.filter(column.eq_any(values.clone()));
+    }
+    if let Some(value) = filter.gt {
+        query = query.filter(column.gt(value));
+    }
+    if let Some(value) = filter.gte {
+        query = query.filter(column.ge(value));
+    }
+    if let Some(value) = filter.lt {
+        query = query.filter(column.lt(value));
+    }
+    if let Some(value) = filter.lte {
+        query = query.filter(column.le(value));
+    }
+    query
+}
+
+/// `isNull: true` keeps rows without a value, `false` rows with one.
+fn null_condition<C, Q>(query: Q, column: C, is_null: Option<bool>) -> Q
+where
+    C: Expression + diesel::ExpressionMethods,
+    Q: FilterDsl<dsl::IsNull<C>, Output = Q> + FilterDsl<dsl::IsNotNull<C>, Output = Q>,
+{
+    match is_null {
+        Some(true) => query.filter(column.is_null()),
+        Some(false) => query.filter(column.is_not_null()),
+        None => query,
+    }
+}
+
+impl<C, Q> Narrow<C, Q> for BigInt
+where
+    C: Expression<SqlType = BigInt> + Copy,
+    Q: FilterDsl<dsl::Eq<C, i64>, Output = Q>
+        + FilterDsl<dsl::EqAny<C, Vec<i64>>, Output = Q>
+        + FilterDsl<dsl::Gt<C, i64>, Output = Q>
+        + FilterDsl<dsl::GtEq<C, i64>, Output = Q>
+        + FilterDsl<dsl::Lt<C, i64>, Output = Q>
+        + FilterDsl<dsl::LtEq<C, i64>, Output = Q>,
+{
+    fn narrow(query: Q, column: C, filter: Option<&IntFilter>) -> Q {
+        match filter {
+            Some(filter) => int_conditions(query, column, filter),
+            None => query,
+        }
+    }
+}
+
+impl<C, Q> Narrow<C, Q> for Nullable<BigInt>
+where
+    C: Expression<SqlType = Nullable<BigInt>> + Copy,
+    Q: FilterDsl<dsl::Eq<C, i64>, Output = Q>
+        + FilterDsl<dsl::EqAny<C, Vec<i64>>, Output = Q>
+        + FilterDsl<dsl::Gt<C, i64>, Output = Q>
+        + FilterDsl<dsl::GtEq<C, i64>, Output = Q>
+        + FilterDsl<dsl::Lt<C, i64>, Output = Q>
+        + FilterDsl<dsl::LtEq<C, i64>, Output = Q>
+        + FilterDsl<dsl::IsNull<C>, Output = Q>
+        + FilterDsl<dsl::IsNotNull<C>, Output = Q>,
+{
+    fn narrow(query: Q, column: C, filter: Option<&IntFilter>) -> Q {
+        let Some(filter) = filter else { return query };
+        let query = int_conditions(query, column, filter);
+        null_condition(query, column, filter.is_null)
+    }
+}
+
+impl<C, Q> Narrow<C, Q> for Text
+where
+    C: Expression<SqlType = Text> + Copy,
+    Q: FilterDsl<dsl::Eq<C, String>, Output = Q>
+        + FilterDsl<dsl::EqAny<C, Vec<String>>, Output = Q>
+        + FilterDsl<dsl::Escape<dsl::Like<lower<C>, String>>, Output = Q>,
+{
+    fn narrow(mut query: Q, column: C, filter: Option<&TextFilter>) -> Q {
+        let Some(filter) = filter else { return query };
+        if let Some(value) = &filter.eq {
+            query = query.filter(column.eq(value.clone()));
+        }
+        if let Some(values) = &filter.in_list {
+            query = query.filter(column.eq_any(values.clone()));
+        }
+        if let Some(text) = &filter.contains {
+            query = query.filter(lower(column).like(contains_pattern(text)).escape('\\'));
+        }
+        query
+    }
+}
+
+impl<C, Q> Narrow<C, Q> for Nullable<Text>
+where
+    C: Expression<SqlType = Nullable<Text>> + Copy,
+    Q: FilterDsl<dsl::Eq<C, String>, Output = Q>
+        + FilterDsl<dsl::EqAny<C, Vec<String>>, Output = Q>
+        + FilterDsl<dsl::IsNull<C>, Output = Q>
+        + FilterDsl<dsl::IsNotNull<C>, Output = Q>,
+{
+    fn narrow(mut query: Q, column: C, filter: Option<&TextFilter>) -> Q {
+        let Some(filter) = filter else { return query };
+        if let Some(value) = &filter.eq {
+            query = query.filter(column.eq(value.clone()));
+        }
+        if let Some(values) = &filter.in_list {
+            query = query.filter(column.eq_any(values.clone()));
+        }
+        null_condition(query, column, filter.is_null)
+    }
+}
+
+impl<C, Q> Narrow<C, Q> for Nullable<Double>
+where
+    C: Expression<SqlType = Nullable<Double>> + Copy,
+    Q: FilterDsl<dsl::Gt<C, f64>, Output = Q>
+        + FilterDsl<dsl::GtEq<C, f64>, Output = Q>
+        + FilterDsl<dsl::Lt<C, f64>, Output = Q>
+        + FilterDsl<dsl::LtEq<C, f64>, Output = Q>
+        + FilterDsl<dsl::IsNull<C>, Output = Q>
+        + FilterDsl<dsl::IsNotNull<C>, Output = Q>,
+{
+    fn narrow(mut query: Q, column: C, filter: Option<&FloatFilter>) -> Q {
+        let Some(filter) = filter else { return query };
+        if let Some(value) = filter.gt {
+            query = query.filter(column.gt(value));
+        }
+        if let Some(value) = filter.gte {
+            query = query.filter(column.ge(value));
+        }
+        if let Some(value) = filter.lt {
+            query = query.filter(column.lt(value));
+        }
+        if let Some(value) = filter.lte {
+            query = query.filter(column.le(value));
+        }
+        null_condition(query, column, filter.is_null)
+    }
+}
+
+impl<C, Q> Narrow<C, Q> for Bool
+where
+    C: Expression<SqlType = Bool> + Copy,
+    Q: FilterDsl<dsl::Eq<C, bool>, Output = Q>,
+{
+    fn narrow(query: Q, column: C, filter: Option<&bool>) -> Q {
+        match filter {
+            Some(value) => query.filter(column.eq(*value)),
+            None => query,
+        }
     }
 }
