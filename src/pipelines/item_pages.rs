@@ -16,14 +16,14 @@ use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
 use super::items::rows::Item;
-use super::locations::Location;
 use super::locations::location_key;
+use super::locations::Location;
 use super::shared::html::{next_element, number, own_text, query_value, squash, Html, LinkTo};
 use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::front_doors::graphql::entity::{entity, links};
 use crate::db::schema::items;
 use crate::db::{with_conn, Database, DbError};
+use crate::front_doors::graphql::entity::{entity, links};
 
 pub const NAME: &str = "item_pages";
 

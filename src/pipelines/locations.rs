@@ -17,8 +17,8 @@ use super::shared::html::{item_link_id, own_text, query_value, squash, Html, Lin
 use super::shared::names::Resolver;
 use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::front_doors::graphql::entity::{entity, links};
 use crate::db::Database;
+use crate::front_doors::graphql::entity::{entity, links};
 
 pub const NAME: &str = "locations";
 const LIST: &str = "/locations.php";

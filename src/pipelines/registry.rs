@@ -264,6 +264,7 @@ pub fn entities() -> impl Iterator<Item = &'static Entity> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     // Entity names are unique across pipelines, so `count <entity>` means one table.
@@ -285,11 +286,127 @@ mod tests {
         }
     }
 
+    // Every column an entity declares is a field of its GraphQL type under the name the
+    // projection maps it from, so a selected field is never missed.
+    #[test]
+    fn entity_columns_are_the_fields_of_their_types() {
+        let schema = crate::front_doors::graphql::build(None, None, &Default::default());
+        for (type_name, columns) in GRAPHQL_ENTITIES {
+            let query = format!("{{ __type(name: \"{type_name}\") {{ fields {{ name }} }} }}");
+            let response = futures::executor::block_on(schema.execute(query));
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let data = response.data.into_json().unwrap_or_default();
+            let fields: Vec<&str> = data["__type"]["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|field| field["name"].as_str())
+                .collect();
+            for column in *columns {
+                assert!(
+                    fields.iter().any(|field| crate::front_doors::graphql::entity::names_match(field, column)),
+                    "{type_name}.{column} is not among {fields:?}"
+                );
+            }
+        }
+    }
+
+    // docs/adding-a-source.md names files that exist and the declarations they hold, so its
+    // list of what a new source touches stays true.
+    #[test]
+    fn the_adding_a_source_guide_names_real_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let guide = std::fs::read_to_string(root.join("docs/adding-a-source.md")).unwrap();
+        let paths: Vec<&str> = guide
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|quoted| ["src/", "tests/", "migrations/"].iter().any(|top| quoted.starts_with(top)))
+            .filter(|quoted| !quoted.contains('<'))
+            .collect();
+        assert!(paths.len() >= 5, "{paths:?}");
+        for path in paths {
+            assert!(root.join(path).exists(), "docs/adding-a-source.md names {path}, which does not exist");
+        }
+        let registry = include_str!("registry.rs");
+        for declared in ["pub struct EntityQuery", "source_entry::<"] {
+            assert!(guide.contains(declared.trim_start_matches("pub struct ")) && registry.contains(declared));
+        }
+        let tower = include_str!("tower.rs");
+        for macro_name in ["entity! {", "links! {", "stored_table!("] {
+            assert!(guide.contains(macro_name) && tower.contains(macro_name), "{macro_name}");
+        }
+    }
+
     // The tent opens on Wednesdays in game time; every other default is the server's zone.
     #[test]
     fn only_the_tent_has_its_own_time_zone() {
         let zoned: Vec<_> = REGISTRY.iter().filter(|entry| entry.default_time_zone.is_some()).map(|e| e.name).collect();
         assert_eq!(zoned, [tent::NAME]);
         assert_eq!(entry(tent::NAME).and_then(|entry| entry.default_time_zone), Some("America/Chicago"));
+    }
+
+    /// A query root over the real `Item` type that records the projections a list and a
+    /// nested relation compute, the way the generated resolvers compute them.
+    mod projection {
+        use std::sync::{Arc, Mutex};
+
+        use async_graphql::connection::Connection;
+        use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Request, Schema};
+
+        use super::super::{Item, RecipeIngredient};
+        use crate::front_doors::graphql::entity::Projection;
+        use crate::front_doors::graphql::lists::ListTotals;
+
+        /// What the probe saw, shared between the request and the test.
+        #[derive(Default, Clone)]
+        struct Seen(Arc<Mutex<Vec<Probed>>>);
+
+        /// A resolver's name and the columns it computed.
+        type Probed = (&'static str, Vec<&'static str>);
+
+        struct Probe;
+
+        #[Object]
+        impl Probe {
+            async fn items(&self, ctx: &Context<'_>) -> Connection<usize, Item, ListTotals> {
+                let seen = ctx.data_unchecked::<Seen>();
+                let field = ctx.field();
+                let mut seen = seen.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                seen.push(("items", Projection::for_connection::<Item>(field).columns().collect()));
+                for nodes in field.selection_set().filter(|child| child.name() == "nodes") {
+                    for relation in nodes.selection_set().filter(|child| child.name() == "recipeIngredients") {
+                        let projection = Projection::for_relation::<RecipeIngredient>(relation, &["item_id"]);
+                        seen.push(("recipeIngredients", projection.columns().collect()));
+                    }
+                }
+                Connection::with_additional_fields(false, false, ListTotals { total_count: None })
+            }
+        }
+
+        // A list reads its key, the columns selected under `nodes` and `edges { node }`
+        // (fragments included) and the columns its selected relations follow; a relation
+        // reads its own selection plus its batching column.
+        #[test]
+        fn list_and_relation_resolvers_know_the_columns_their_query_selects() {
+            let schema = Schema::new(Probe, EmptyMutation, EmptySubscription);
+            let query = r#"{ items {
+                totalCount
+                nodes { name cookingRecipe { name } recipeIngredients { quantity ingredient { name } } ...drops }
+                edges { cursor node { dateAdded } }
+            } }
+            fragment drops on Item { droppedAt { location { name } } }"#;
+            let seen = Seen::default();
+            let response = futures::executor::block_on(schema.execute(Request::new(query).data(seen.clone())));
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let seen = seen.0.lock().unwrap().clone();
+            assert_eq!(
+                seen,
+                [
+                    ("items", vec!["cooking_recipe_id", "date_added", "id", "name"]),
+                    ("recipeIngredients", vec!["ingredient_id", "item_id", "quantity"]),
+                ]
+            );
+        }
     }
 }

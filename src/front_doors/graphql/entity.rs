@@ -187,9 +187,7 @@ impl Projection {
             let name = field.name();
             if let Some(column) = E::COLUMNS.iter().find(|column| names_match(name, column)) {
                 columns.insert(column);
-            } else if let Some(read) =
-                <E::Relations as Relations<E>>::columns(name).or_else(|| E::link_columns(name))
-            {
+            } else if let Some(read) = <E::Relations as Relations<E>>::columns(name).or_else(|| E::link_columns(name)) {
                 columns.extend(read);
             }
         }

@@ -175,8 +175,11 @@ pub struct Via<R, K> {
 /// and batching column, so every relation reaching the same rows the same way shares a batch.
 pub struct Loaders {
     db: Database,
-    batchers: Mutex<HashMap<(TypeId, &'static str), Arc<dyn Any + Send + Sync>>>,
+    batchers: Mutex<HashMap<BatcherSlot, Arc<dyn Any + Send + Sync>>>,
 }
+
+/// A batcher's type (its row and key types) and its batching column.
+type BatcherSlot = (TypeId, &'static str);
 
 impl Loaders {
     pub fn new(db: &Database) -> Self {
@@ -201,7 +204,12 @@ impl Loaders {
     }
 
     /// Every row related to `key` through `via` (none is an empty list), reading `columns`.
-    pub async fn many<R, K>(&self, via: &Via<R, K>, key: Option<K>, columns: &Projection) -> async_graphql::Result<Vec<R>>
+    pub async fn many<R, K>(
+        &self,
+        via: &Via<R, K>,
+        key: Option<K>,
+        columns: &Projection,
+    ) -> async_graphql::Result<Vec<R>>
     where
         R: Entity,
         K: Clone + Eq + Hash + Send + Sync + 'static,
