@@ -16,8 +16,7 @@ use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
 use super::items::rows::Item;
-use super::locations::location_key;
-use super::locations::Location;
+use super::locations::{location_key, Location};
 use super::shared::html::{next_element, number, own_text, query_value, squash, Html, LinkTo};
 use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
