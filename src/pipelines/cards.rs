@@ -8,11 +8,12 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::Name;
 use serde::Serialize;
 
+use super::items::rows::Item;
 use super::shared::html::{cells, name_and_quantity, number, squash, text_lines, Html};
 use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::{card_combo_cards, card_combos};
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 
@@ -20,16 +21,23 @@ pub const NAME: &str = "cards";
 const REQUEST: &str = "/manage_hoc.php";
 const HEADER: [&str; 4] = ["ID", "Cards to Play", "Reward", "Times Turned In"];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = card_combos)]
-pub struct CardCombo {
-    pub id: i64,
-    pub reward_item_id: Option<i64>,
-    pub reward_item_name: String,
-    pub reward_quantity: i64,
-    pub times_turned_in: i64,
+entity! {
+    #[diesel(table_name = card_combos)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct CardCombo {
+        pub id: i64,
+        pub reward_item_id: Option<i64>,
+        pub reward_item_name: String,
+        pub reward_quantity: i64,
+        pub times_turned_in: i64,
+    }
+    key (id);
+    roots (card_combos, card_combo);
+    relations {
+        cards: many card_combo_cards.combo_id = id;
+        reward_item: one items.id = reward_item_id;
+    }
 }
 stored_table!(
     CardCombo,
@@ -39,16 +47,29 @@ stored_table!(
     update(reward_item_id, reward_item_name, reward_quantity, times_turned_in)
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = card_combo_cards)]
-pub struct CardComboCard {
-    pub combo_id: i64,
-    pub suit: String,
-    pub quantity: i64,
+entity! {
+    #[diesel(table_name = card_combo_cards)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct CardComboCard {
+        pub combo_id: i64,
+        pub suit: String,
+        pub quantity: i64,
+    }
+    key (combo_id, suit);
+    roots (card_combo_cards, card_combo_card);
+    relations {
+        combo: one card_combos.id = combo_id;
+    }
 }
 stored_table!(CardComboCard, card_combo_cards, "card_combo_card", key(combo_id, suit), update(quantity));
+
+links! {
+    Item {
+        /// House of Cards combinations that reward this item.
+        card_combos: many card_combos.reward_item_id = id;
+    }
+}
 
 #[derive(Default)]
 pub struct Cards;

@@ -10,32 +10,40 @@ use select::node::Node;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
+use super::items::rows::Item;
 use super::shared::html::{game_date, item_link_id, name_and_quantity, progress, text_lines, Html, LinkTo};
 use super::shared::names::Resolver;
 use super::shared::source::{game_today, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::community_goals;
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "community";
 const REQUEST: &str = "/comm.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = community_goals)]
-pub struct CommunityGoal {
-    /// The game day, `YYYY-MM-DD`.
-    pub goal_date: String,
-    pub goal_item_id: Option<i64>,
-    pub goal_item_name: String,
-    pub goal_quantity: i64,
-    pub reward_item_id: Option<i64>,
-    pub reward_item_name: String,
-    pub reward_quantity: i64,
-    pub progress: Option<i64>,
-    pub progress_percent: Option<f64>,
+entity! {
+    #[diesel(table_name = community_goals)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct CommunityGoal {
+        /// The game day, `YYYY-MM-DD`.
+        pub goal_date: String,
+        pub goal_item_id: Option<i64>,
+        pub goal_item_name: String,
+        pub goal_quantity: i64,
+        pub reward_item_id: Option<i64>,
+        pub reward_item_name: String,
+        pub reward_quantity: i64,
+        pub progress: Option<i64>,
+        pub progress_percent: Option<f64>,
+    }
+    key (goal_date);
+    roots (community_goals, community_goal);
+    relations {
+        goal_item: one items.id = goal_item_id;
+        reward_item: one items.id = reward_item_id;
+    }
 }
 stored_table!(
     CommunityGoal,
@@ -53,6 +61,15 @@ stored_table!(
         progress_percent
     )
 );
+
+links! {
+    Item {
+        /// Community-center days whose goal was this item.
+        community_goals: many community_goals.goal_item_id = id;
+        /// Community-center days that rewarded this item.
+        community_rewards: many community_goals.reward_item_id = id;
+    }
+}
 
 /// The last line of `node` that reads as `Name (quantity)`, after `prefix` if given.
 fn quantity_line(node: Node<'_>, prefix: Option<&str>) -> Option<(String, i64)> {

@@ -10,36 +10,53 @@ use select::node::Node;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
+use super::items::rows::Item;
 use super::shared::html::{item_link_id, name_and_quantity, next_element, squash, text_lines, Html, LinkTo};
 use super::shared::names::Resolver;
 use super::shared::source::{game_today, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::exchange_offers;
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "exchange";
 const REQUEST: &str = "/exchange.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = exchange_offers)]
-pub struct ExchangeOffer {
-    pub give_item_id: i64,
-    pub give_quantity: i64,
-    pub receive_item_id: i64,
-    pub receive_quantity: i64,
-    pub give_item_name: String,
-    pub receive_item_name: String,
-    pub one_shot: bool,
-    pub trade_id: Option<i64>,
-    pub first_seen: String,
-    pub last_seen: String,
+entity! {
+    #[diesel(table_name = exchange_offers)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct ExchangeOffer {
+        pub give_item_id: i64,
+        pub give_quantity: i64,
+        pub receive_item_id: i64,
+        pub receive_quantity: i64,
+        pub give_item_name: String,
+        pub receive_item_name: String,
+        pub one_shot: bool,
+        pub trade_id: Option<i64>,
+        pub first_seen: String,
+        pub last_seen: String,
+    }
+    key (give_item_id, give_quantity, receive_item_id, receive_quantity);
+    roots (exchange_offers, exchange_offer);
+    relations {
+        give_item: one items.id = give_item_id;
+        receive_item: one items.id = receive_item_id;
+    }
 }
 stored_table!(ExchangeOffer, exchange_offers, "exchange_offer",
     key (give_item_id, give_quantity, receive_item_id, receive_quantity),
     update (give_item_name, receive_item_name, one_shot, trade_id, first_seen, last_seen), merge keep_first_seen);
+
+links! {
+    Item {
+        /// Exchange offers that take this item.
+        exchange_offers_taking: many exchange_offers.give_item_id = id;
+        /// Exchange offers that give this item.
+        exchange_offers_giving: many exchange_offers.receive_item_id = id;
+    }
+}
 
 /// An offer seen again keeps the day it was first seen on.
 fn keep_first_seen(row: &mut ExchangeOffer, stored: &ExchangeOffer) {

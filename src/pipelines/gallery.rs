@@ -8,31 +8,38 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
+use super::items::rows::Item;
 use super::shared::html::{number, squash, Html};
 use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::profile_backgrounds;
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "gallery";
 const REQUEST: &str = "/gallery.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = profile_backgrounds)]
-pub struct ProfileBackground {
-    pub name: String,
-    pub background_id: Option<i64>,
-    pub image: String,
-    pub players_unlocked: Option<i64>,
-    /// `item`, `silver` or `gold`; `None` for a background the page shows without a cost.
-    pub cost_kind: Option<String>,
-    pub cost_item_id: Option<i64>,
-    pub cost_item_name: Option<String>,
-    pub cost_quantity: Option<i64>,
+entity! {
+    #[diesel(table_name = profile_backgrounds)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct ProfileBackground {
+        pub name: String,
+        pub background_id: Option<i64>,
+        pub image: String,
+        pub players_unlocked: Option<i64>,
+        /// `item`, `silver` or `gold`; `None` for a background the page shows without a cost.
+        pub cost_kind: Option<String>,
+        pub cost_item_id: Option<i64>,
+        pub cost_item_name: Option<String>,
+        pub cost_quantity: Option<i64>,
+    }
+    key (name);
+    roots (profile_backgrounds, profile_background);
+    relations {
+        cost_item: one items.id = cost_item_id;
+    }
 }
 stored_table!(
     ProfileBackground,
@@ -41,6 +48,13 @@ stored_table!(
     key(name),
     update(background_id, image, players_unlocked, cost_kind, cost_item_id, cost_item_name, cost_quantity)
 );
+
+links! {
+    Item {
+        /// Profile backgrounds that cost this item.
+        unlocks_backgrounds: many profile_backgrounds.cost_item_id = id;
+    }
+}
 
 /// `Unlock (10x Model Ship)`, `Unlock (5/25 Winged Amulet)` (5 of 25 owned),
 /// `Unlock (1,000,000,000 Silver)` → (quantity, name).

@@ -16,28 +16,36 @@ use select::node::Node;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
-use super::locations::{location_key, SAMPLE_LOCATIONS};
+use super::items::rows::Item;
+use super::locations::{location_key, Location, SAMPLE_LOCATIONS};
 use super::shared::html::{next_element, number, own_text, query_value, squash, Html, LinkTo};
 use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::{item_details, item_sources, items};
+use crate::db::schema::items;
 use crate::db::{with_conn, Database, DbError};
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::{sample_item, ITEMS_PER_BLOCK};
 use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 
 pub const NAME: &str = "item_pages";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = item_details)]
-pub struct ItemDetail {
-    pub item_id: i64,
-    pub name: String,
-    pub rarity: Option<String>,
-    pub xp_value: Option<i64>,
-    pub flea_market_gold: Option<i64>,
-    pub contents_gold: Option<i64>,
+entity! {
+    #[diesel(table_name = item_details)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct ItemDetail {
+        pub item_id: i64,
+        pub name: String,
+        pub rarity: Option<String>,
+        pub xp_value: Option<i64>,
+        pub flea_market_gold: Option<i64>,
+        pub contents_gold: Option<i64>,
+    }
+    key (item_id);
+    roots (item_details, item_detail);
+    relations {
+        item: one items.id = item_id;
+    }
 }
 stored_table!(
     ItemDetail,
@@ -47,21 +55,40 @@ stored_table!(
     update(name, rarity, xp_value, flea_market_gold, contents_gold)
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = item_sources)]
-pub struct ItemSource {
-    pub item_id: i64,
-    /// The page section listing the location, lower case: `fishing`, `exploring`, ...
-    pub activity: String,
-    pub location_type: String,
-    pub location_id: i64,
+entity! {
+    #[diesel(table_name = item_sources)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct ItemSource {
+        pub item_id: i64,
+        /// The page section listing the location, lower case: `fishing`, `exploring`, ...
+        pub activity: String,
+        pub location_type: String,
+        pub location_id: i64,
+    }
+    key (item_id, activity, location_type, location_id);
+    roots (item_sources, item_source);
+    relations {
+        item: one items.id = item_id;
+        location: one locations.id = location_id, location_type = location_type;
+    }
 }
 stored_table!(ItemSource, item_sources, "item_source", key(item_id, activity, location_type, location_id), update());
 
 /// The path of an item page.
 const PATH: &str = "/item.php";
+links! {
+    Item {
+        /// What the item's own page adds.
+        page_details: one item_details.item_id = id;
+        /// Locations the item's page lists as sources.
+        page_sources: many item_sources.item_id = id;
+    }
+    Location {
+        /// Items whose pages list this location as a source.
+        listed_by_item_pages: many item_sources.location_id = id, location_type = location_type;
+    }
+}
 
 pub fn request(item_id: i64) -> String {
     format!("{PATH}?id={item_id}")

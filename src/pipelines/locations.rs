@@ -13,44 +13,65 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
+use super::items::rows::Item;
 use super::shared::html::{item_link_id, own_text, query_value, squash, Html, LinkTo};
 use super::shared::names::Resolver;
 use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::{location_drops, locations};
 use crate::db::Database;
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "locations";
 const LIST: &str = "/locations.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = locations)]
-pub struct Location {
-    pub location_type: String,
-    pub id: i64,
-    pub name: String,
-    pub subtitle: Option<String>,
-    pub image: Option<String>,
+entity! {
+    #[diesel(table_name = locations)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct Location {
+        pub location_type: String,
+        pub id: i64,
+        pub name: String,
+        pub subtitle: Option<String>,
+        pub image: Option<String>,
+    }
+    key (location_type, id);
+    roots (locations, location);
+    relations {
+        /// Items found here.
+        drops: many location_drops.location_id = id, location_type = location_type;
+    }
 }
 stored_table!(Location, locations, "location", key(location_type, id), update(name, subtitle, image));
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = location_drops)]
-pub struct LocationDrop {
-    pub location_type: String,
-    pub location_id: i64,
-    pub item_id: i64,
+entity! {
+    #[diesel(table_name = location_drops)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct LocationDrop {
+        pub location_type: String,
+        pub location_id: i64,
+        pub item_id: i64,
+    }
+    key (location_type, location_id, item_id);
+    roots (location_drops, location_drop);
+    relations {
+        location: one locations.id = location_id, location_type = location_type;
+        item: one items.id = item_id;
+    }
 }
 stored_table!(LocationDrop, location_drops, "location_drop", key(location_type, location_id, item_id), update());
 
 /// The path of a location's detail page.
 const DETAIL_PATH: &str = "/location.php";
+links! {
+    Item {
+        /// Locations where this item is found.
+        dropped_at: many location_drops.item_id = id;
+    }
+}
 
 /// The request of a location's detail page.
 pub fn detail_request(location_type: &str, id: i64) -> String {

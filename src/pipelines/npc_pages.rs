@@ -18,7 +18,7 @@ use super::shared::html::{cells, number, own_text, query_value, squash, text_lin
 use super::shared::names::{normalize, Resolver};
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::npc_profiles;
+use crate::front_doors::graphql::entity::entity;
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
@@ -26,24 +26,30 @@ pub const NAME: &str = "npc_pages";
 const LEVELS: &str = "/npclevels.php";
 const STAFF: &str = "/manage_npc.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = npc_profiles)]
-pub struct NpcProfile {
-    pub user_id: i64,
-    /// The API's NPC with this account, when stored.
-    pub npc_id: Option<i64>,
-    pub name: String,
-    pub zone: Option<String>,
-    pub staff_image: Option<String>,
-    pub friendship_level: Option<i64>,
-    pub friendship_progress: Option<f64>,
-    pub townsfolk_of_the_day: bool,
-    pub staff_stat_1: Option<i64>,
-    pub staff_stat_2: Option<i64>,
-    pub staff_stat_3: Option<i64>,
-    pub staff_stat_4: Option<i64>,
+entity! {
+    #[diesel(table_name = npc_profiles)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct NpcProfile {
+        pub user_id: i64,
+        /// The API's NPC with this account, when stored.
+        pub npc_id: Option<i64>,
+        pub name: String,
+        pub zone: Option<String>,
+        pub staff_image: Option<String>,
+        pub friendship_level: Option<i64>,
+        pub friendship_progress: Option<f64>,
+        pub townsfolk_of_the_day: bool,
+        pub staff_stat_1: Option<i64>,
+        pub staff_stat_2: Option<i64>,
+        pub staff_stat_3: Option<i64>,
+        pub staff_stat_4: Option<i64>,
+    }
+    key (user_id);
+    roots (npc_profiles, npc_profile);
+    relations {
+        npc: one npcs.id = npc_id;
+    }
 }
 stored_table!(
     NpcProfile,

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use super::items::rows::Item;
 use super::items::transform::flag;
 use super::shared::common::{json_answer, read_rows, ItemSlots};
 use super::shared::names::{NameIndex, Resolver};
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::{npc_items, npc_reward_items, npc_rewards, npcs};
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 use hayloft_actors::pipeline::StageError;
@@ -20,19 +21,32 @@ use hayloft_actors::pipeline::StageError;
 pub const NAME: &str = "npcs";
 const REQUEST: &str = "/api.php?method=npcs";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = npcs)]
-pub struct Npc {
-    pub id: i64,
-    pub user_id: i64,
-    pub name: String,
-    pub image: String,
-    pub image_halloween: Option<String>,
-    pub image_christmas: Option<String>,
-    pub explore_location_id: Option<i64>,
-    pub friendship: bool,
+entity! {
+    #[diesel(table_name = npcs)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct Npc {
+        pub id: i64,
+        pub user_id: i64,
+        pub name: String,
+        pub image: String,
+        pub image_halloween: Option<String>,
+        pub image_christmas: Option<String>,
+        pub explore_location_id: Option<i64>,
+        pub friendship: bool,
+    }
+    key (id);
+    roots (npcs, npc);
+    relations {
+        /// Items this NPC gives, likes, loves, hates or can be given (`relation` narrows it).
+        items(relation): many npc_items.npc_id = id;
+        /// Friendship rewards by level.
+        rewards: many npc_rewards.npc_id = id;
+        /// Friendship level and staff details from the NPC pages.
+        profile: one npc_profiles.npc_id = id;
+        /// The explore location the NPC lives at.
+        explore_location: one locations.id = explore_location_id, location_type = "explore";
+    }
 }
 stored_table!(
     Npc,
@@ -42,42 +56,72 @@ stored_table!(
     update(user_id, name, image, image_halloween, image_christmas, explore_location_id, friendship)
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = npc_items)]
-pub struct NpcItem {
-    pub npc_id: i64,
-    pub relation: String,
-    pub item_id: i64,
+entity! {
+    #[diesel(table_name = npc_items)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct NpcItem {
+        pub npc_id: i64,
+        pub relation: String,
+        pub item_id: i64,
+    }
+    key (npc_id, relation, item_id);
+    roots (npc_items, npc_item);
+    relations {
+        npc: one npcs.id = npc_id;
+        item: one items.id = item_id;
+    }
 }
 stored_table!(NpcItem, npc_items, "npc_item", key(npc_id, relation, item_id), update());
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = npc_rewards)]
-pub struct NpcReward {
-    pub id: i64,
-    pub npc_id: Option<i64>,
-    pub npc_name: String,
-    pub level: i64,
-    pub silver: Option<i64>,
-    pub gold: Option<i64>,
+entity! {
+    #[diesel(table_name = npc_rewards)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct NpcReward {
+        pub id: i64,
+        pub npc_id: Option<i64>,
+        pub npc_name: String,
+        pub level: i64,
+        pub silver: Option<i64>,
+        pub gold: Option<i64>,
+    }
+    key (id);
+    roots (npc_rewards, npc_reward);
+    relations {
+        npc: one npcs.id = npc_id;
+        items: many npc_reward_items.reward_id = id;
+    }
 }
 stored_table!(NpcReward, npc_rewards, "npc_reward", key(id), update(npc_id, npc_name, level, silver, gold));
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = npc_reward_items)]
-pub struct NpcRewardItem {
-    pub reward_id: i64,
-    pub slot: i64,
-    pub item_id: i64,
-    pub quantity: i64,
+entity! {
+    #[diesel(table_name = npc_reward_items)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct NpcRewardItem {
+        pub reward_id: i64,
+        pub slot: i64,
+        pub item_id: i64,
+        pub quantity: i64,
+    }
+    key (reward_id, slot);
+    roots (npc_reward_items, npc_reward_item);
+    relations {
+        reward: one npc_rewards.id = reward_id;
+        item: one items.id = item_id;
+    }
 }
 stored_table!(NpcRewardItem, npc_reward_items, "npc_reward_item", key(reward_id, slot), update(item_id, quantity));
+
+links! {
+    Item {
+        /// NPCs that give, like, love, hate or can be given this item (`relation` narrows it).
+        npc_relations(relation): many npc_items.item_id = id;
+        /// NPC friendship rewards that give this item.
+        npc_rewards: many npc_reward_items.item_id = id;
+    }
+}
 
 #[derive(Debug, Deserialize)]
 struct RawNpc {

@@ -11,39 +11,54 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
+use super::items::rows::Item;
 use super::shared::html::{name_and_quantity, squash, text_lines, Html};
 use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::{password_rewards, passwords};
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "passwords";
 const REQUEST: &str = "/popwlog.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = passwords)]
-pub struct Password {
-    pub password: String,
-    pub redeemed_at: Option<String>,
+entity! {
+    #[diesel(table_name = passwords)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct Password {
+        pub password: String,
+        pub redeemed_at: Option<String>,
+    }
+    key (password);
+    roots (passwords, password);
+    relations {
+        rewards: many password_rewards.password = password;
+    }
 }
 stored_table!(Password, passwords, "password", key(password), update(redeemed_at));
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = password_rewards)]
-pub struct PasswordReward {
-    pub password: String,
-    pub slot: i64,
-    /// `item`, `silver` or `gold`.
-    pub kind: String,
-    pub item_id: Option<i64>,
-    pub item_name: String,
-    pub quantity: i64,
+entity! {
+    #[diesel(table_name = password_rewards)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct PasswordReward {
+        pub password: String,
+        pub slot: i64,
+        /// `item`, `silver` or `gold`.
+        pub kind: String,
+        pub item_id: Option<i64>,
+        pub item_name: String,
+        pub quantity: i64,
+    }
+    key (password, slot);
+    roots (password_rewards, password_reward);
+    relations {
+        /// The item, for item rewards (Silver and Gold have none).
+        item: one items.id = item_id;
+        password_entry: one passwords.password = password;
+    }
 }
 stored_table!(
     PasswordReward,
@@ -52,6 +67,13 @@ stored_table!(
     key(password, slot),
     update(kind, item_id, item_name, quantity)
 );
+
+links! {
+    Item {
+        /// Passwords that reward this item.
+        password_rewards: many password_rewards.item_id = id;
+    }
+}
 
 #[derive(Default)]
 pub struct Passwords;

@@ -5,17 +5,32 @@
 //! dashboard's and status's lists, the builder of each supervised chain, and the sample pages the
 //! embedded upstream and `hayloft demo-data` serve ([`sample_pages`]). Adding a source is
 //! its module, its migrations and one entry here; a name without an entry cannot be run, built
-//! or configured, because nothing else lists names.
+//! or configured, because nothing else lists names. Its GraphQL entities join [`EntityQuery`]
+//! below, the one list the query root is made of.
 
 use hayloft_actors::pipeline::{PipelineDeps, PipelineHandle};
 use hayloft_actors::supervisor::ChildSpec;
 
+use super::cards::{CardCombo, CardComboCard};
+use super::community::CommunityGoal;
+use super::exchange::ExchangeOffer;
+use super::gallery::ProfileBackground;
+use super::item_pages::{ItemDetail, ItemSource};
+use super::items::rows::{Item, LocksmithContent, RecipeIngredient, SeedCrop, WellOutput};
+use super::locations::{Location, LocationDrop};
+use super::npc_pages::NpcProfile;
+use super::npcs::{Npc, NpcItem, NpcReward, NpcRewardItem};
+use super::passwords::{Password, PasswordReward};
 use super::shared::source::{self, Source};
 use super::shared::BuildParts;
+use super::tent::TentOffer;
+use super::tower::{TowerLevel, TowerReward};
+use super::updates::{GameUpdate, GameUpdateItem};
 use super::{
     cards, community, demo, exchange, gallery, item_pages, items, locations, npc_pages, npcs, passwords, tent, tower,
     updates,
 };
+use crate::front_doors::graphql::entity::entity_schema;
 use crate::upstream::demo_pages::{SamplePage, SamplePages, SampleRequest, SampleSource};
 
 /// Builds one pipeline's supervised extractor → transformer → loader chain.
@@ -170,6 +185,40 @@ pub const REGISTRY: [PipelineEntry; 14] = [
     },
 ];
 
+entity_schema! {
+    /// Every entity's root fields, in the schema's order: a source's entities, then the next
+    /// source's. `+ [sources]` names the sources that add relations to an entity (their
+    /// `links!`), in the order the entity's fields list them.
+    pub struct EntityQuery {
+        Item + [npcs, locations, tower, passwords, community, exchange, cards, tent, updates, gallery, item_pages],
+        RecipeIngredient,
+        LocksmithContent,
+        SeedCrop,
+        WellOutput,
+        Npc,
+        NpcItem,
+        NpcReward,
+        NpcRewardItem,
+        NpcProfile,
+        TowerLevel,
+        TowerReward,
+        Location + [item_pages],
+        LocationDrop,
+        CommunityGoal,
+        ExchangeOffer,
+        CardCombo,
+        CardComboCard,
+        TentOffer,
+        GameUpdate,
+        GameUpdateItem,
+        Password,
+        PasswordReward,
+        ProfileBackground,
+        ItemDetail,
+        ItemSource,
+    }
+}
+
 /// Every pipeline name, in [`REGISTRY`] order.
 pub const KNOWN: [&str; REGISTRY.len()] = {
     let mut names = [""; REGISTRY.len()];
@@ -266,6 +315,58 @@ mod tests {
         }
     }
 
+    // Every column an entity declares is a field of its GraphQL type under the name the
+    // projection maps it from, so a selected field is never missed.
+    #[test]
+    fn entity_columns_are_the_fields_of_their_types() {
+        let schema = crate::front_doors::graphql::build(None, None, &Default::default());
+        for (type_name, columns) in GRAPHQL_ENTITIES {
+            let query = format!("{{ __type(name: \"{type_name}\") {{ fields {{ name }} }} }}");
+            let response = futures::executor::block_on(schema.execute(query));
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let data = response.data.into_json().unwrap_or_default();
+            let fields: Vec<&str> = data["__type"]["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|field| field["name"].as_str())
+                .collect();
+            for column in *columns {
+                assert!(
+                    fields.iter().any(|field| crate::front_doors::graphql::entity::names_match(field, column)),
+                    "{type_name}.{column} is not among {fields:?}"
+                );
+            }
+        }
+    }
+
+    // docs/adding-a-source.md names files that exist and the declarations they hold, so its
+    // list of what a new source touches stays true.
+    #[test]
+    fn the_adding_a_source_guide_names_real_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let guide = std::fs::read_to_string(root.join("docs/adding-a-source.md")).unwrap();
+        let paths: Vec<&str> = guide
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|quoted| ["src/", "tests/", "migrations/"].iter().any(|top| quoted.starts_with(top)))
+            .filter(|quoted| !quoted.contains('<'))
+            .collect();
+        assert!(paths.len() >= 5, "{paths:?}");
+        for path in paths {
+            assert!(root.join(path).exists(), "docs/adding-a-source.md names {path}, which does not exist");
+        }
+        let registry = include_str!("registry.rs");
+        for declared in ["pub struct EntityQuery", "source_entry::<"] {
+            assert!(guide.contains(declared.trim_start_matches("pub struct ")) && registry.contains(declared));
+        }
+        let tower = include_str!("tower.rs");
+        for macro_name in ["entity! {", "links! {", "stored_table!("] {
+            assert!(guide.contains(macro_name) && tower.contains(macro_name), "{macro_name}");
+        }
+    }
+
     // The tent opens on Wednesdays in game time; every other default is the server's zone.
     #[test]
     fn only_the_tent_has_its_own_time_zone() {
@@ -349,5 +450,69 @@ mod tests {
             parse_pages(&npc_pages::NpcPages, vec![sample("/npclevels.php"), sample("/manage_npc.php")], vec![], names)
                 .unwrap(),
         );
+    }
+
+    /// A query root over the real `Item` type that records the projections a list and a
+    /// nested relation compute, the way the generated resolvers compute them.
+    mod projection {
+        use std::sync::{Arc, Mutex};
+
+        use async_graphql::connection::Connection;
+        use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Request, Schema};
+
+        use super::super::{Item, RecipeIngredient};
+        use crate::front_doors::graphql::entity::Projection;
+        use crate::front_doors::graphql::lists::ListTotals;
+
+        /// What the probe saw, shared between the request and the test.
+        #[derive(Default, Clone)]
+        struct Seen(Arc<Mutex<Vec<Probed>>>);
+
+        /// A resolver's name and the columns it computed.
+        type Probed = (&'static str, Vec<&'static str>);
+
+        struct Probe;
+
+        #[Object]
+        impl Probe {
+            async fn items(&self, ctx: &Context<'_>) -> Connection<usize, Item, ListTotals> {
+                let seen = ctx.data_unchecked::<Seen>();
+                let field = ctx.field();
+                let mut seen = seen.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                seen.push(("items", Projection::for_connection::<Item>(field).columns().collect()));
+                for nodes in field.selection_set().filter(|child| child.name() == "nodes") {
+                    for relation in nodes.selection_set().filter(|child| child.name() == "recipeIngredients") {
+                        let projection = Projection::for_relation::<RecipeIngredient>(relation, &["item_id"]);
+                        seen.push(("recipeIngredients", projection.columns().collect()));
+                    }
+                }
+                Connection::with_additional_fields(false, false, ListTotals { total_count: None })
+            }
+        }
+
+        // A list reads its key, the columns selected under `nodes` and `edges { node }`
+        // (fragments included) and the columns its selected relations follow; a relation
+        // reads its own selection plus its batching column.
+        #[test]
+        fn list_and_relation_resolvers_know_the_columns_their_query_selects() {
+            let schema = Schema::new(Probe, EmptyMutation, EmptySubscription);
+            let query = r#"{ items {
+                totalCount
+                nodes { name cookingRecipe { name } recipeIngredients { quantity ingredient { name } } ...drops }
+                edges { cursor node { dateAdded } }
+            } }
+            fragment drops on Item { droppedAt { location { name } } }"#;
+            let seen = Seen::default();
+            let response = futures::executor::block_on(schema.execute(Request::new(query).data(seen.clone())));
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let seen = seen.0.lock().unwrap().clone();
+            assert_eq!(
+                seen,
+                [
+                    ("items", vec!["cooking_recipe_id", "date_added", "id", "name"]),
+                    ("recipeIngredients", vec!["ingredient_id", "item_id", "quantity"]),
+                ]
+            );
+        }
     }
 }

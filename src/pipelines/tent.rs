@@ -10,30 +10,44 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Attr, Class, Name, Predicate};
 use serde::Serialize;
 
+use super::items::rows::Item;
 use super::shared::html::{item_link_id, number, squash, Html, LinkTo};
 use super::shared::names::Resolver;
 use super::shared::source::{game_today, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::tent_offers;
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
 pub const NAME: &str = "tent";
 const REQUEST: &str = "/tent.php";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = tent_offers)]
-pub struct TentOffer {
-    /// The Wednesday (game time) the tent opened, `YYYY-MM-DD`.
-    pub week: String,
-    pub item_id: i64,
-    pub item_name: String,
-    /// Ancient Coins; `None` when the page shows no price ("Inv Full").
-    pub price: Option<i64>,
+entity! {
+    #[diesel(table_name = tent_offers)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct TentOffer {
+        /// The Wednesday (game time) the tent opened, `YYYY-MM-DD`.
+        pub week: String,
+        pub item_id: i64,
+        pub item_name: String,
+        /// Ancient Coins; `None` when the page shows no price ("Inv Full").
+        pub price: Option<i64>,
+    }
+    key (week, item_id);
+    roots (tent_offers, tent_offer);
+    relations {
+        item: one items.id = item_id;
+    }
 }
 stored_table!(TentOffer, tent_offers, "tent_offer", key(week, item_id), update(item_name, price));
+
+links! {
+    Item {
+        /// Weeks Borgen sold this item.
+        tent_offers: many tent_offers.item_id = id;
+    }
+}
 
 /// The Wednesday on or before `day`.
 pub fn tent_week(day: chrono::NaiveDate) -> chrono::NaiveDate {

@@ -8,28 +8,35 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use super::items::rows::Item;
 use super::shared::common::{json_answer, read_rows, ItemSlots};
 use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::{tower_levels, tower_rewards};
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 
 pub const NAME: &str = "tower";
 const REQUEST: &str = "/api.php?method=tower";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = tower_levels)]
-pub struct TowerLevel {
-    pub level: i64,
-    pub silver: Option<i64>,
-    pub gold: Option<i64>,
-    pub mm_item_1: Option<i64>,
-    pub mm_item_2: Option<i64>,
-    pub mm_item_3: Option<i64>,
+entity! {
+    #[diesel(table_name = tower_levels)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct TowerLevel {
+        pub level: i64,
+        pub silver: Option<i64>,
+        pub gold: Option<i64>,
+        pub mm_item_1: Option<i64>,
+        pub mm_item_2: Option<i64>,
+        pub mm_item_3: Option<i64>,
+    }
+    key (level);
+    roots (tower_levels, tower_level);
+    relations {
+        rewards: many tower_rewards.level = level;
+    }
 }
 stored_table!(
     TowerLevel,
@@ -39,17 +46,31 @@ stored_table!(
     update(silver, gold, mm_item_1, mm_item_2, mm_item_3)
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = tower_rewards)]
-pub struct TowerReward {
-    pub level: i64,
-    pub slot: i64,
-    pub item_id: i64,
-    pub quantity: i64,
+entity! {
+    #[diesel(table_name = tower_rewards)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct TowerReward {
+        pub level: i64,
+        pub slot: i64,
+        pub item_id: i64,
+        pub quantity: i64,
+    }
+    key (level, slot);
+    roots (tower_rewards, tower_reward);
+    relations {
+        tower_level: one tower_levels.level = level;
+        item: one items.id = item_id;
+    }
 }
 stored_table!(TowerReward, tower_rewards, "tower_reward", key(level, slot), update(item_id, quantity));
+
+links! {
+    Item {
+        /// Tower levels that reward this item.
+        tower_rewards: many tower_rewards.item_id = id;
+    }
+}
 
 #[derive(Debug, Deserialize)]
 struct RawLevel {

@@ -13,11 +13,12 @@ use hayloft_actors::pipeline::StageError;
 use select::predicate::{Attr, Class, Name, Predicate};
 use serde::Serialize;
 
+use super::items::rows::Item;
 use super::shared::html::{game_date, item_link_id, query_value, squash, text_lines, Html, LinkTo};
 use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::{game_update_items, game_updates};
+use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
 
@@ -27,28 +28,49 @@ const NEWEST: &str = "/about.php";
 /// The whole history first, then the newest posts (which win where both have a post).
 const REQUESTS: [&str; 2] = [ALL, NEWEST];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = game_updates)]
-pub struct GameUpdate {
-    pub id: i64,
-    /// `YYYY-MM-DD`.
-    pub posted_on: String,
-    pub text: String,
-    pub html: String,
+entity! {
+    #[diesel(table_name = game_updates)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct GameUpdate {
+        pub id: i64,
+        /// `YYYY-MM-DD`.
+        pub posted_on: String,
+        pub text: String,
+        pub html: String,
+    }
+    key (id);
+    roots (game_updates, game_update);
+    relations {
+        /// Items the post mentions.
+        items: many game_update_items.update_id = id;
+    }
 }
 stored_table!(GameUpdate, game_updates, "game_update", key(id), update(posted_on, text, html));
 
-#[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable, async_graphql::SimpleObject)]
-#[graphql(complex)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(table_name = game_update_items)]
-pub struct GameUpdateItem {
-    pub update_id: i64,
-    pub item_id: i64,
+entity! {
+    #[diesel(table_name = game_update_items)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct GameUpdateItem {
+        pub update_id: i64,
+        pub item_id: i64,
+    }
+    key (update_id, item_id);
+    roots (game_update_items, game_update_item);
+    relations {
+        update: one game_updates.id = update_id;
+        item: one items.id = item_id;
+    }
 }
 stored_table!(GameUpdateItem, game_update_items, "game_update_item", key(update_id, item_id), update());
+
+links! {
+    Item {
+        /// Game updates that mention this item.
+        mentioned_in: many game_update_items.item_id = id;
+    }
+}
 
 /// Words that end like a staff macro but are ordinary words.
 const NOT_STAFF: [&str; 9] =

@@ -3,15 +3,17 @@
 //! operations data, one mutation and live subscriptions. The schema is built once per process,
 //! by the first request that needs it, and shared by every HTTP worker; see [`http`] for how it
 //! is served and protected.
+//!
+//! Nothing here names a source: each source declares its entities next to its rows (see
+//! [`entity`]), and the pipeline registry lists them (`EntityQuery`).
 
 pub mod budget;
-pub mod entities;
+pub mod entity;
 pub mod errors;
 pub mod http;
 pub mod lists;
 pub mod loaders;
 pub mod ops;
-pub mod roots;
 
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ pub use ops::{Admin, Ops};
 
 /// The query root: entities and operations.
 #[derive(MergedObject, Default)]
-pub struct Query(roots::EntityQuery, ops::OpsQuery);
+pub struct Query(crate::pipelines::registry::EntityQuery, ops::OpsQuery);
 
 pub type HayloftSchema = Schema<Query, ops::Mutation, ops::SubscriptionRoot>;
 
