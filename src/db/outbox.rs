@@ -75,25 +75,3 @@ impl NewOutboxRow {
         entries.into_iter().map(|entry| Self::due_now(entry, run_id, now)).collect()
     }
 }
-
-/// Writes `rows` on a sync SQLite connection (a load's transaction). One statement per row:
-/// a run writes one row per channel.
-pub fn insert_sqlite(conn: &mut diesel::SqliteConnection, rows: &[NewOutboxRow]) -> diesel::QueryResult<()> {
-    use diesel::RunQueryDsl as _;
-    for row in rows {
-        diesel::insert_into(outbox::table).values(row).execute(conn)?;
-    }
-    Ok(())
-}
-
-/// Writes `rows` on a PostgreSQL connection (a load's transaction).
-pub async fn insert_postgres(
-    conn: &mut diesel_async::AsyncPgConnection,
-    rows: &[NewOutboxRow],
-) -> diesel::QueryResult<()> {
-    use diesel_async::RunQueryDsl as _;
-    for row in rows {
-        diesel::insert_into(outbox::table).values(row).execute(conn).await?;
-    }
-    Ok(())
-}
