@@ -504,9 +504,15 @@ pub async fn load_dataset(
         }
     }
     notes.extend(dataset.tables.iter().filter_map(|table| table.write_order_note()));
-    let mut new_names: Vec<String> = dataset.tables.iter().flat_map(|table| table.new_names()).collect();
-    new_names.truncate(NEW_NAMES);
-    let outbox = change_announcements(announcer, run, total, &new_names);
+    // Naming new rows searches the planned writes: only worth it when someone listens.
+    let outbox = match announcer {
+        Some(_) if total.inserted > 0 => {
+            let names: Vec<String> =
+                dataset.tables.iter().flat_map(|table| table.new_names()).take(NEW_NAMES).collect();
+            change_announcements(announcer, run, total, &names)
+        }
+        _ => change_announcements(announcer, run, total, &[]),
+    };
     let changes: Vec<Change> = dataset.tables.iter_mut().flat_map(|table| table.take_changes()).collect();
     let fingerprint = Fingerprint { source: source.to_owned(), value: fingerprint, outbox };
     failpoint::pause(&format!("{source}.before-write"));
