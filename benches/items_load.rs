@@ -57,14 +57,15 @@ async fn bench(label: &str, url: DatabaseUrl, body: &[u8]) {
         trigger: Trigger::Manual,
         owner: "bench",
         lease: Duration::from_secs(3600),
+        slot: None,
     };
-    let run_id = match ledger.claim(claim).await {
-        Ok(run) => run.id,
-        Err(hayloft_actors::ledger::LedgerError::AlreadyRunning { run_id, .. }) => run_id,
-        Err(error) => panic!("{error}"),
-    };
+    // A run an interrupted earlier bench left behind is handed over, so this one holds a claim
+    // its loads can present.
+    ledger.hand_over("bench").await.unwrap();
+    let record = ledger.claim(claim).await.unwrap();
     let run = RunContext {
-        run_id,
+        run_id: record.id,
+        claim: record.claim(),
         pipeline: Arc::from("items"),
         attempt: 1,
         trigger: Trigger::Manual,

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! root
-//! ├─ scheduler        fires runs on schedule, recovers abandoned runs
+//! ├─ heartbeat        this node's heartbeat in the `nodes` table
+//! ├─ scheduler        fires runs on schedule, recovers the runs of dead nodes
 //! ├─ outbox           delivers notifications (only with channels configured)
 //! ├─ serial           a serial device's line protocol (only when enabled)
 //! ├─ streamdeck       Stream Deck keys (only when enabled)
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use anyhow::Context as _;
-use hayloft_actors::clock::SystemClock;
+use hayloft_actors::clock::{OffsetClock, SharedClock, SystemClock};
 use hayloft_actors::events::EventBus;
 use hayloft_actors::ledger::{Ledger, RunRecord};
 use hayloft_actors::pipeline::{PipelineDeps, PipelineHandle, RunnerSettings};
@@ -29,6 +30,7 @@ use hayloft_actors::scheduler::{Scheduler, SchedulerSettings};
 use hayloft_actors::supervisor::{ChildContext, ChildSpec, RestartPolicy, Shutdown, StopChild, Supervisor};
 use tracing::{info, warn};
 
+use crate::cluster::{ClusterView, Heartbeat};
 use crate::commands::{CommandCore, CommandSettings};
 use crate::config::{Config, ConfigError, Overrides};
 use crate::db::ledger::SqlLedger;
@@ -46,29 +48,22 @@ use crate::upstream::Upstream;
 /// HTTP worker threads. Two keep memory small while one slow request cannot stall the other.
 const HTTP_WORKERS: usize = 2;
 
-/// This process's name in lease rows: `host:pid:start-millis`. The start time tells a restarted
-/// process that happens to get the same pid (pid 1 in a container) from its predecessor.
-pub fn process_owner() -> String {
-    let host =
-        hostname::get().map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|_| "localhost".to_owned());
-    format!("{host}:{}:{}", std::process::id(), chrono::Utc::now().timestamp_millis())
-}
+/// The variable that shifts this process's scheduler clock, for cluster tests and benchmarks
+/// (`+30s`, `-1500ms`): slots are named by the clock that fires them.
+const TEST_CLOCK_OFFSET: &str = "HAYLOFT_TEST_CLOCK_OFFSET";
 
-/// Whether the process named by `owner` is certainly gone. Only processes on this host can be
-/// checked; for others the lease expiry decides.
-pub fn owner_is_dead(owner: &str, me: &str) -> bool {
-    let mut parts = owner.rsplitn(3, ':');
-    let (Some(started), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { return false };
-    let my_host = me.rsplitn(3, ':').nth(2).unwrap_or_default();
-    if host != my_host || owner == me {
-        return false;
-    }
-    let Ok(pid) = pid.parse::<u32>() else { return false };
-    if pid == std::process::id() {
-        // Same pid, different start time: our predecessor, certainly dead.
-        return started != me.rsplit(':').next().unwrap_or_default();
-    }
-    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+fn scheduler_clock() -> anyhow::Result<SharedClock> {
+    let Some(text) = std::env::var(TEST_CLOCK_OFFSET).ok().filter(|text| !text.is_empty()) else {
+        return Ok(Arc::new(SystemClock));
+    };
+    let (sign, amount) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.strip_prefix('+').unwrap_or(&text)),
+    };
+    let offset = humantime::parse_duration(amount).with_context(|| format!("{TEST_CLOCK_OFFSET}={text}"))?;
+    let offset = chrono::Duration::from_std(offset).context(TEST_CLOCK_OFFSET)? * sign;
+    warn!(%offset, "the scheduler's clock is shifted ({TEST_CLOCK_OFFSET}); for tests only");
+    Ok(Arc::new(OffsetClock { inner: Arc::new(SystemClock), offset }))
 }
 
 /// Reads the configuration (see [`Config::load`]) and checks its `[pipelines]` sections
@@ -107,7 +102,10 @@ pub struct Hayloft {
     pub events: EventBus,
     pub pipelines: BTreeMap<String, PipelineHandle>,
     pub root: Addr<Supervisor>,
+    /// This node's id: the owner of the runs it claims.
     pub owner: Arc<str>,
+    /// The live nodes, as of the last heartbeat.
+    pub cluster: Arc<ClusterView>,
     /// What every front door asks.
     pub commands: CommandCore,
 }
@@ -135,10 +133,29 @@ impl Hayloft {
             Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))?;
         let notify = Arc::new(config.notify.clone());
         let announcer = Announcements::for_settings(notify.clone());
-        let ledger = Arc::new(SqlLedger::new(db.clone()).with_announcer(announcer.clone()));
+        let liveness = config.cluster.liveness();
+        let ledger = Arc::new(SqlLedger::new(db.clone()).with_announcer(announcer.clone()).with_liveness(liveness));
         let events = EventBus::default();
         crate::telemetry::publish_logs_to(&events);
-        let owner: Arc<str> = Arc::from(process_owner());
+        // Registered before anything can claim a run: other nodes must see this one alive.
+        let identity = Arc::new(config.cluster.identity());
+        let clash = crate::db::nodes::register(&db, &identity, liveness).await.context("joining the cluster")?;
+        if clash {
+            warn!(node = %identity.id, "another process seems to be running under this node id; give each node its own id");
+        }
+        info!(node = %identity.id, "joined the cluster");
+        // A previous process under this id is certainly gone: its unfinished runs go back now.
+        for run in ledger.hand_over(&identity.id).await.context("taking back this node's unfinished runs")? {
+            warn!(pipeline = %run.pipeline, run_id = run.id, "run left unfinished by this node's previous process, queued again");
+        }
+        let owner: Arc<str> = Arc::from(identity.id.as_str());
+        let cluster = Arc::new(ClusterView::default());
+        let (heartbeat_spec, _) = ChildSpec::worker("heartbeat", {
+            let (db, ledger, identity, cluster) = (db.clone(), ledger.clone(), identity.clone(), cluster.clone());
+            move |_: &ChildContext| {
+                Heartbeat::new(db.clone(), ledger.clone(), identity.clone(), liveness, cluster.clone())
+            }
+        });
         let deps = PipelineDeps {
             ledger: ledger.clone(),
             events: events.clone(),
@@ -168,7 +185,8 @@ impl Hayloft {
                 Supervisor::new(child.path()).children(pipeline_specs.iter().cloned()).publish_to(events.clone())
             }
         });
-        let mut root = Supervisor::new("root").publish_to(events.clone());
+        let mut root =
+            Supervisor::new("root").publish_to(events.clone()).child(heartbeat_spec.policy(RestartPolicy::Permanent));
         let root_slot: Arc<std::sync::OnceLock<Addr<Supervisor>>> = Arc::default();
         let handles = Arc::new(built.handles.clone());
         let commands = match mode {
@@ -178,20 +196,18 @@ impl Hayloft {
             Mode::Pipelines => CommandCore::offline(command_settings, db.clone(), handles),
         };
         if let Mode::Serve(Listeners { http: listener, ssh }) = mode {
-            let settings =
-                Arc::new(SchedulerSettings { windows: config.maintenance_windows()?, ..SchedulerSettings::default() });
+            // Dead nodes' runs are looked for at the heartbeat's pace: takeover within
+            // dead_after plus one heartbeat.
+            let settings = Arc::new(SchedulerSettings {
+                windows: config.maintenance_windows()?,
+                recovery_interval: liveness.heartbeat,
+                ..SchedulerSettings::default()
+            });
             let scheduled = built.scheduled.clone();
             let scheduler_ledger: Arc<dyn Ledger> = ledger.clone();
-            let me = owner.clone();
+            let clock = scheduler_clock()?;
             let (scheduler_spec, _) = ChildSpec::worker("scheduler", move |_: &ChildContext| {
-                let me = me.clone();
-                Scheduler::new(
-                    scheduled.clone(),
-                    settings.clone(),
-                    Arc::new(SystemClock),
-                    scheduler_ledger.clone(),
-                    Arc::new(move |owner: &str| owner_is_dead(owner, &me)),
-                )
+                Scheduler::new(scheduled.clone(), settings.clone(), clock.clone(), scheduler_ledger.clone())
             });
             let ops = crate::front_doors::graphql::Ops { commands: commands.clone(), events: events.clone() };
             let metrics = Arc::new(Metrics::default());
@@ -256,15 +272,16 @@ impl Hayloft {
         }
         let root = root.start();
         let _ = root_slot.set(root.clone());
-        Ok(Self { config, db, ledger, events, pipelines: built.handles, root, owner, commands })
+        Ok(Self { config, db, ledger, events, pipelines: built.handles, root, owner, cluster, commands })
     }
 
     pub fn pipeline(&self, name: &str) -> Option<&PipelineHandle> {
         self.pipelines.get(name)
     }
 
-    /// Stops taking new work, lets running runs finish within the grace period, abandons what is
-    /// left (a fresh attempt is queued for the next start), then stops the tree.
+    /// Stops taking new work, lets running runs finish within the grace period, hands what is
+    /// left over (a fresh attempt is queued, which another node starts at once), leaves the
+    /// cluster, then stops the tree.
     pub async fn shutdown(&self) {
         for child in ["http", "ssh", "scheduler"] {
             let _ = self.root.send(StopChild(child.to_owned())).await;
@@ -286,14 +303,17 @@ impl Hayloft {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let me = self.owner.clone();
-        match self.ledger.recover(&move |owner: &str| owner == &*me).await {
+        match self.ledger.hand_over(&self.owner).await {
             Ok(abandoned) => {
                 for run in abandoned {
-                    warn!(pipeline = %run.pipeline, run_id = run.id, "run abandoned at shutdown; it will run again at the next start");
+                    warn!(pipeline = %run.pipeline, run_id = run.id, "run handed over at shutdown; another node (or the next start) runs it again");
                 }
             }
-            Err(error) => warn!(%error, "could not mark unfinished runs as abandoned"),
+            Err(error) => warn!(%error, "could not hand over unfinished runs"),
+        }
+        match crate::db::nodes::leave(&self.db, &self.owner).await {
+            Ok(()) => info!(node = %self.owner, "left the cluster"),
+            Err(error) => warn!(%error, "could not leave the cluster; other nodes will count this one dead shortly"),
         }
         let _ = self.root.send(Shutdown).await;
         info!("stopped");

@@ -103,6 +103,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The nodes sharing this database: state, last heartbeat, what each runs.
+    Nodes {
+        #[arg(long)]
+        json: bool,
+    },
     /// Count the rows of an entity (`hayloft count runs`).
     Count {
         entity: String,
@@ -227,6 +232,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status { json, pipeline, limit } => system.block_on(status(config, json, pipeline, limit)),
         Command::Pipelines { json } => system.block_on(list_pipelines(config, json)),
+        Command::Nodes { json } => system.block_on(list_nodes(config, json)),
         Command::Count { entity, json } => system.block_on(ask(config, CoreCommand::Count { entity }, json)),
         Command::Changes { run, json } => system.block_on(ask(config, CoreCommand::Changes { run }, json)),
         Command::Recent { limit, pipeline, json } => {
@@ -323,12 +329,8 @@ async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bo
         bail!("unknown pipeline {pipeline:?}; known pipelines: {}, or `all`", pipelines::KNOWN.join(", "));
     };
     let hayloft = Hayloft::start(config, Mode::Pipelines).await?;
-    // A run left `running` by a killed process would block ours: settle those first.
-    let me = hayloft.owner.clone();
-    let recovered = hayloft.ledger.recover(&move |owner: &str| crate::app::owner_is_dead(owner, &me)).await?;
-    for run in recovered {
-        info!(pipeline = %run.pipeline, run_id = run.id, "marked a run of a dead process as abandoned");
-    }
+    // A run left `running` by a dead node would block ours: settle those first.
+    settle_dead_nodes(&hayloft, &names).await?;
     let mut all_succeeded = true;
     // The person at the terminal owns the database: the CLI is an admin front door.
     let caller = Caller::new("cli", whoami(), true);
@@ -361,6 +363,35 @@ async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bo
     }
     hayloft.shutdown().await;
     Ok(if all_succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Waits, for at most `dead_after` and two heartbeats, until each node running one of `names`
+/// either shows it is alive (its heartbeat moves on) or is counted dead (its run is abandoned
+/// and queued again, which our run then takes). A process killed a moment ago still looks
+/// alive; this is what lets `hayloft run` right after such a kill converge instead of refusing.
+async fn settle_dead_nodes(hayloft: &Hayloft, names: &[String]) -> anyhow::Result<()> {
+    let liveness = hayloft.config.cluster.liveness();
+    let deadline = tokio::time::Instant::now() + liveness.dead_after + liveness.heartbeat * 2;
+    let mut first_seen: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = Default::default();
+    loop {
+        for run in hayloft.ledger.recover().await? {
+            info!(pipeline = %run.pipeline, run_id = run.id, "marked a run of a dead node as abandoned");
+        }
+        let nodes = crate::db::nodes::list(&hayloft.db, liveness).await?;
+        let mut waiting = false;
+        for node in nodes.iter().filter(|node| node.node != *hayloft.owner && node.state == "live") {
+            if !node.running.iter().any(|pipeline| names.contains(pipeline)) {
+                continue;
+            }
+            let seen = *first_seen.entry(node.node.clone()).or_insert(node.last_heartbeat);
+            // A heartbeat since we started looking: that node is alive and its run stands.
+            waiting |= node.last_heartbeat == seen;
+        }
+        if !waiting || tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(liveness.heartbeat / 4).await;
+    }
 }
 
 /// The local user's name, for the logs of commands run from the CLI.
@@ -412,9 +443,11 @@ async fn status(config: Config, json: bool, pipeline: Option<String>, limit: i64
     let Reply::Recent { runs } = core.execute(&caller, CoreCommand::Recent { limit, pipeline }).await? else {
         bail!("unexpected answer to `recent`")
     };
+    let nodes = crate::db::nodes::list(core.db(), config.cluster.liveness()).await?;
     if json {
         let mut value = serde_json::to_value(&report)?;
         value["recent_runs"] = serde_json::to_value(&runs)?;
+        value["nodes"] = serde_json::to_value(&nodes)?;
         outln!("{value}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -426,7 +459,40 @@ async fn status(config: Config, json: bool, pipeline: Option<String>, limit: i64
     for run in &runs {
         outln!("  {}", run_line(run));
     }
+    outln!("\nnodes:");
+    print_nodes(&nodes);
     Ok(ExitCode::SUCCESS)
+}
+
+async fn list_nodes(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let core = open(&config).await?;
+    let nodes = crate::db::nodes::list(core.db(), config.cluster.liveness()).await?;
+    if json {
+        outln!("{}", json!({ "nodes": nodes }));
+    } else {
+        print_nodes(&nodes);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_nodes(nodes: &[crate::db::nodes::NodeStatus]) {
+    if nodes.is_empty() {
+        outln!("  (none has started yet)");
+    }
+    for node in nodes {
+        let running =
+            if node.running.is_empty() { "idle".to_owned() } else { format!("running {}", node.running.join(", ")) };
+        outln!(
+            "  {:<24} {:<5} heartbeat {:.1} s ago  {}  ({} pid {}, v{})",
+            node.node,
+            node.state,
+            node.heartbeat_age_ms as f64 / 1000.0,
+            running,
+            node.host,
+            node.pid,
+            node.version
+        );
+    }
 }
 
 async fn list_pipelines(config: Config, json: bool) -> anyhow::Result<ExitCode> {

@@ -113,6 +113,11 @@ impl CommandCore {
         Self { settings, db, pipelines, root: Arc::default(), events: None }
     }
 
+    /// The database it answers from.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// Parses and carries out one command line.
     pub async fn execute_line(&self, caller: &Caller, line: &str) -> Result<Reply, CommandError> {
         self.execute(caller, Command::parse(line)?).await
@@ -270,11 +275,13 @@ impl CommandCore {
             return Err(CommandError::Unavailable(format!("pipeline {name} is not loaded in this process")));
         };
         let trigger_error = |error: TriggerError| match error {
-            TriggerError::AlreadyRunning { .. } => CommandError::Failed(error.to_string()),
+            TriggerError::AlreadyRunning { .. } | TriggerError::ClaimLost { .. } => {
+                CommandError::Failed(error.to_string())
+            }
             TriggerError::UnknownPipeline(_) => unknown_pipeline(name),
             other => CommandError::Unavailable(other.to_string()),
         };
-        let options = RunOptions { allow_mass_delete };
+        let options = RunOptions { allow_mass_delete, ..RunOptions::default() };
         if wait {
             let record = handle.run_to_completion(Trigger::Manual, options).await.map_err(trigger_error)?;
             Ok(Reply::RunFinished(record))

@@ -25,8 +25,10 @@ use crate::upstream::UpstreamSettings;
 
 /// `HAYLOFT_*` variables that are not configuration keys: read elsewhere (the config path, the
 /// upstream cookie, a test failpoint) or by the test suite, benchmarks and CI.
-const TOOLING_VARIABLES: [&str; 10] = [
+const TOOLING_VARIABLES: [&str; 11] = [
     "CONFIG",
+    // Test-only: shifts this process's scheduler clock (cluster tests and benchmarks).
+    "TEST_CLOCK_OFFSET",
     "UPSTREAM_COOKIE",
     "PAUSE_AT",
     "TEST_DATABASE",
@@ -57,6 +59,8 @@ pub enum ConfigError {
     Discord(String),
     #[error("invalid configuration: streamdeck: {0}")]
     StreamDeck(String),
+    #[error("invalid configuration: cluster: {0}")]
+    Cluster(String),
     #[error("invalid configuration: notify: {0}")]
     Notify(String),
     #[error("invalid configuration: unknown pipeline {name:?} under [pipelines] (known: {known})")]
@@ -116,6 +120,8 @@ pub struct Config {
     pub streamdeck: crate::front_doors::devices::streamdeck::StreamDeckSettings,
     /// The Discord bot (`[discord]`, off by default; token from `DISCORD_TOKEN`).
     pub discord: crate::front_doors::discord::DiscordSettings,
+    /// This process as a node (`[cluster]`; `HAYLOFT_NODE_ID` sets its id).
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 impl Default for Config {
@@ -143,6 +149,7 @@ impl Default for Config {
             serial: crate::front_doors::devices::serial::SerialSettings::default(),
             streamdeck: crate::front_doors::devices::streamdeck::StreamDeckSettings::default(),
             discord: crate::front_doors::discord::DiscordSettings::default(),
+            cluster: crate::cluster::ClusterSettings::default(),
         }
     }
 }
@@ -178,6 +185,8 @@ impl Config {
                 // `HAYLOFT_SSH_ADDR` reads better than `HAYLOFT_SSH__ADDR`; both work.
                 if key.as_str().eq_ignore_ascii_case("ssh_addr") {
                     "ssh.addr".into()
+                } else if key.as_str().eq_ignore_ascii_case("node_id") {
+                    "cluster.node_id".into()
                 } else {
                     key.as_str().replace("__", ".").into()
                 }
@@ -196,6 +205,7 @@ impl Config {
         self.http.validate().map_err(ConfigError::Http)?;
         self.streamdeck.validate().map_err(ConfigError::StreamDeck)?;
         self.discord.validate().map_err(ConfigError::Discord)?;
+        self.cluster.validate().map_err(ConfigError::Cluster)?;
         if self.notify.discord_channel.is_some() && self.discord.token.is_none() {
             return Err(ConfigError::Notify("discord_channel needs the bot's token: set DISCORD_TOKEN".to_owned()));
         }
@@ -321,9 +331,13 @@ mod tests {
                 ("HAYLOFT_SSH_ADDR", "127.0.0.1:2200"),
                 ("HAYLOFT_SSH__MAX_SESSIONS", "3"),
                 ("HAYLOFT_HTTP__SIGN_IN_WINDOW", "2m"),
+                ("HAYLOFT_NODE_ID", "barn-2"),
+                ("HAYLOFT_CLUSTER__DEAD_AFTER", "8s"),
             ],
         )
         .unwrap();
+        assert_eq!(config.cluster.node_id.as_deref(), Some("barn-2"));
+        assert_eq!(config.cluster.dead_after, Duration::from_secs(8));
         assert_eq!(config.addr.port(), 9100);
         assert_eq!((config.ssh.addr.port(), config.ssh.max_sessions), (2200, 3));
         assert_eq!(config.http.sign_in_window, Duration::from_secs(120));
@@ -359,6 +373,10 @@ mod tests {
         assert!(error.contains("Mars/Olympus"), "{error}");
         let error = load_with("[http]\nsign_in_attempts = 0\n", &[]).unwrap_err().to_string();
         assert!(error.contains("sign_in_attempts"), "{error}");
+        let error = load_with("[cluster]\nnode_id = \"a b\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("node_id"), "{error}");
+        let error = load_with("[cluster]\nheartbeat = \"2s\"\ndead_after = \"3s\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("dead_after"), "{error}");
         let error = load_with("", &[("DATABASE_URL", "mysql://x")]).unwrap_err().to_string();
         assert!(error.contains("database_url"), "{error}");
     }

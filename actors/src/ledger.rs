@@ -5,6 +5,10 @@
 //! and finished after the load commits, a process that dies mid-run leaves a `running` row behind:
 //! [`Ledger::recover`] marks such rows `abandoned` and queues a fresh attempt, which is how work
 //! converges after a crash.
+//!
+//! Several processes (nodes) may share one ledger. A scheduled run names its slot, and a slot
+//! runs once whichever node fires it; a claim carries a [`Claim`] (run, node, epoch) that every
+//! write of the run presents, so a node that lost its claim commits nothing.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,8 +20,14 @@ use serde::Serialize;
 
 pub type RunId = i64;
 
-/// Tells whether the process named in a lease (`host:pid`) is gone.
-pub type OwnerCheck = dyn for<'a> Fn(&'a str) -> bool + Send + Sync;
+/// What a running run's holder presents with every write: the run, the node holding it and the
+/// epoch of its claim. A write whose claim no longer matches the row is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub run_id: RunId,
+    pub node: std::sync::Arc<str>,
+    pub epoch: i64,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -176,7 +186,12 @@ pub struct RunRecord {
     pub status: RunStatus,
     pub trigger: Trigger,
     pub attempt: i32,
+    /// The node holding (or last holding) the run.
     pub owner: Option<String>,
+    /// The schedule slot a scheduled or catch-up run stands for; at most one run per slot.
+    pub slot: Option<DateTime<Utc>>,
+    /// Incremented by every claim; the fencing token of the current holder.
+    pub epoch: i64,
     pub queued_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -193,12 +208,14 @@ pub struct RunRecord {
 impl Serialize for RunRecord {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        let mut run = serializer.serialize_struct("RunRecord", 16)?;
+        let mut run = serializer.serialize_struct("RunRecord", 18)?;
         run.serialize_field("run_id", &self.id)?;
         run.serialize_field("pipeline", &self.pipeline)?;
         run.serialize_field("status", &self.status)?;
         run.serialize_field("trigger", &self.trigger)?;
         run.serialize_field("attempt", &self.attempt)?;
+        run.serialize_field("node", &self.owner)?;
+        run.serialize_field("slot", &self.slot)?;
         run.serialize_field("inserted", &self.counts.inserted)?;
         run.serialize_field("updated", &self.counts.updated)?;
         run.serialize_field("deleted", &self.counts.deleted)?;
@@ -215,6 +232,15 @@ impl Serialize for RunRecord {
 }
 
 impl RunRecord {
+    /// The claim of this run as its holder presents it.
+    pub fn claim(&self) -> Claim {
+        Claim {
+            run_id: self.id,
+            node: std::sync::Arc::from(self.owner.as_deref().unwrap_or_default()),
+            epoch: self.epoch,
+        }
+    }
+
     pub fn duration_ms(&self) -> Option<i64> {
         match (self.started_at, self.finished_at) {
             (Some(started), Some(finished)) => Some((finished - started).num_milliseconds()),
@@ -250,22 +276,30 @@ impl RunOutcome {
     }
 }
 
-/// Who is asking: identifies the process holding a lease.
+/// Who is asking: identifies the node taking the run.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest<'a> {
     pub pipeline: &'a str,
     pub trigger: Trigger,
     pub owner: &'a str,
     pub lease: Duration,
+    /// The schedule slot this run is for (scheduled and catch-up runs): a slot that already has
+    /// a run is refused with [`LedgerError::SlotTaken`], on any node, at any time.
+    pub slot: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("pipeline {pipeline} is already running (run {run_id})")]
     AlreadyRunning { pipeline: String, run_id: RunId },
+    #[error("pipeline {pipeline} already ran its slot {slot}")]
+    SlotTaken { pipeline: String, slot: DateTime<Utc> },
+    /// A recovery trigger found no queued run: another node took it first.
+    #[error("pipeline {0} has no queued run")]
+    NothingQueued(String),
     #[error("run {0} not found")]
     RunNotFound(RunId),
-    #[error("run {run_id} is no longer held by this process (it is {status})")]
+    #[error("run {run_id} is no longer held by this node (it is {status}); nothing of it was committed")]
     LeaseLost { run_id: RunId, status: RunStatus },
     /// The storage behind the ledger failed; its error is kept as the source.
     #[error("ledger storage failed: {0}")]
@@ -274,20 +308,28 @@ pub enum LedgerError {
 
 #[async_trait]
 pub trait Ledger: Send + Sync + 'static {
-    /// Starts a run of `pipeline`: takes over its queued row if there is one, otherwise inserts a
-    /// new row, and marks it `running` with a lease. At most one queued-or-running row exists per
-    /// pipeline (the storage enforces it), so two processes can never run one pipeline at once.
+    /// Starts a run of `pipeline`: takes over its queued row if there is one (one conditional
+    /// statement: of two nodes asking, one gets it, the other nothing), otherwise inserts a new
+    /// row, and marks it `running` with a lease and a fresh epoch. At most one queued-or-running
+    /// row exists per pipeline and one run per slot (the storage enforces both), so two nodes can
+    /// never run one pipeline at once, nor one slot twice. A [`Trigger::Recovery`] claim only
+    /// takes a queued row, never inserts one.
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<RunRecord, LedgerError>;
 
-    /// Extends the lease of a running run; fails if the run was taken away (marked abandoned).
-    async fn renew(&self, run_id: RunId, owner: &str, lease: Duration) -> Result<(), LedgerError>;
+    /// Extends the lease of a running run; fails if the claim was taken away.
+    async fn renew(&self, claim: &Claim, lease: Duration) -> Result<(), LedgerError>;
 
-    /// Records how the run ended (with its change feed) in one transaction.
-    async fn finish(&self, run_id: RunId, outcome: RunOutcome) -> Result<RunRecord, LedgerError>;
+    /// Records how the run ended, if `claim` still holds it, in one transaction.
+    async fn finish(&self, claim: &Claim, outcome: RunOutcome) -> Result<RunRecord, LedgerError>;
 
-    /// Marks `running` rows whose owner is gone (`owner_is_dead`) or whose lease expired as
-    /// `abandoned`, and queues a fresh attempt of each. Returns the abandoned rows.
-    async fn recover(&self, owner_is_dead: &OwnerCheck) -> Result<Vec<RunRecord>, LedgerError>;
+    /// Marks `running` rows whose node is gone (by the ledger's own liveness rule: heartbeats
+    /// on the storage's clock) or whose lease expired as `abandoned`, and queues a fresh attempt
+    /// of each. Returns the abandoned rows.
+    async fn recover(&self) -> Result<Vec<RunRecord>, LedgerError>;
+
+    /// Marks the running rows of `node` as `abandoned` and queues a fresh attempt of each: a
+    /// node leaving the cluster hands its runs over at once.
+    async fn hand_over(&self, node: &str) -> Result<Vec<RunRecord>, LedgerError>;
 
     /// The latest run of a pipeline, whatever its status.
     async fn last_run(&self, pipeline: &str) -> Result<Option<RunRecord>, LedgerError>;

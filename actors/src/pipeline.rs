@@ -32,7 +32,7 @@ use tracing::{error, info, warn};
 
 use crate::events::{Change, Event, EventBus};
 use crate::ledger::{
-    ClaimRequest, FailureKind, Ledger, LedgerError, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger,
+    Claim, ClaimRequest, FailureKind, Ledger, LedgerError, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger,
 };
 use crate::supervisor::{panic_message, ChildContext, ChildRef, ChildSpec, ExitReason, RestartPolicy, Supervisor};
 
@@ -46,6 +46,8 @@ pub struct RunContext {
     pub options: RunOptions,
     /// When the ledger started the run: notices written during the run say how long it took.
     pub started_at: DateTime<Utc>,
+    /// What every write of the run presents: a write whose claim was taken away is refused.
+    pub claim: Claim,
 }
 
 /// Per-run switches given by whoever triggered the run.
@@ -53,6 +55,8 @@ pub struct RunContext {
 pub struct RunOptions {
     /// Lets this one run delete more rows than the delete guard normally allows.
     pub allow_mass_delete: bool,
+    /// The schedule slot the run stands for (set by the scheduler): one run per slot.
+    pub slot: Option<DateTime<Utc>>,
 }
 
 /// A stage's failure, in words a person understands.
@@ -78,6 +82,9 @@ pub enum StageError {
     StageDown(String),
     #[error("timed out after {0:?}")]
     TimedOut(Duration),
+    /// The node no longer holds the run (another node took it over): nothing was committed.
+    #[error("claim lost: {0}")]
+    ClaimLost(String),
 }
 
 impl StageError {
@@ -87,9 +94,11 @@ impl StageError {
             StageError::Refused(_) => FailureKind::Refused,
             StageError::TimedOut(_) => FailureKind::TimedOut,
             StageError::StagePanicked(_) => FailureKind::Panicked,
-            StageError::Upstream(_) | StageError::BadInput(_) | StageError::Database(_) | StageError::StageDown(_) => {
-                FailureKind::Failed
-            }
+            StageError::Upstream(_)
+            | StageError::BadInput(_)
+            | StageError::Database(_)
+            | StageError::StageDown(_)
+            | StageError::ClaimLost(_) => FailureKind::Failed,
         }
     }
 }
@@ -402,6 +411,14 @@ where
 pub enum TriggerError {
     #[error("pipeline {pipeline} is already running (run {run_id:?})")]
     AlreadyRunning { pipeline: String, run_id: Option<RunId> },
+    #[error("pipeline {pipeline} already ran its slot {slot}")]
+    SlotTaken { pipeline: String, slot: DateTime<Utc> },
+    #[error(
+        "run {run_id} of {pipeline} was taken over by another node before it finished; nothing of it was committed"
+    )]
+    ClaimLost { pipeline: String, run_id: RunId },
+    #[error("pipeline {0} has no queued run left (another node took it)")]
+    NothingQueued(String),
     #[error("pipeline {0} is not running right now (its runner is restarting)")]
     Unavailable(String),
     #[error("ledger: {0}")]
@@ -417,7 +434,7 @@ pub enum TriggerError {
 pub struct TriggerRun {
     pub trigger: Trigger,
     pub options: RunOptions,
-    pub completion: Option<oneshot::Sender<RunRecord>>,
+    pub completion: Option<oneshot::Sender<Result<RunRecord, TriggerError>>>,
 }
 
 /// Asks a runner which run it is working on.
@@ -428,7 +445,7 @@ pub struct ActiveRun;
 /// Settings shared by every pipeline's runner.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
-    /// Identifies this process in lease rows (`host:pid`).
+    /// This node's id, written as the owner of the runs it claims.
     pub owner: Arc<str>,
     /// How long a claim stays valid without renewal; renewed every third of it.
     pub lease: Duration,
@@ -456,26 +473,32 @@ pub struct PipelineRunner {
     events: EventBus,
     settings: RunnerSettings,
     state: RunnerState,
-    /// The run in flight, kept outside the actor so a restarted runner can close it.
-    in_flight: Arc<Mutex<Option<RunId>>>,
+    /// The claim of the run in flight, kept outside the actor so a restarted runner can close it.
+    in_flight: Arc<Mutex<Option<Claim>>>,
 }
 
 impl PipelineRunner {
     fn finish_run(
         &self,
-        run_id: RunId,
+        claim: Claim,
         outcome: RunOutcome,
         changes: Vec<Change>,
-    ) -> LocalBoxFuture<'static, Option<RunRecord>> {
+    ) -> LocalBoxFuture<'static, Result<RunRecord, TriggerError>> {
         let (ledger, events, name) = (self.ledger.clone(), self.events.clone(), self.name.clone());
         let in_flight = self.in_flight.clone();
+        let run_id = claim.run_id;
         Box::pin(async move {
-            let record = match ledger.finish(run_id, outcome).await {
+            let record = match ledger.finish(&claim, outcome).await {
                 Ok(record) => record,
+                Err(error @ LedgerError::LeaseLost { .. }) => {
+                    *in_flight.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                    error!(pipeline = %name, run_id, %error, "claim lost: another node took the run over");
+                    return Err(TriggerError::ClaimLost { pipeline: name.to_string(), run_id });
+                }
                 Err(error) => {
                     // The row stays `running`; recovery will mark it abandoned and retry.
                     error!(pipeline = %name, run_id, %error, "could not record the end of the run");
-                    return None;
+                    return Err(TriggerError::Ledger(format!("could not record the end of run {run_id}: {error}")));
                 }
             };
             *in_flight.lock().unwrap_or_else(PoisonError::into_inner) = None;
@@ -503,7 +526,7 @@ impl PipelineRunner {
                 ),
                 _ => warn!(pipeline = %name, run_id, error = record.error.as_deref().unwrap_or(""), "run failed"),
             }
-            Some(record)
+            Ok(record)
         })
     }
 }
@@ -514,19 +537,24 @@ impl Actor for PipelineRunner {
     fn started(&mut self, ctx: &mut Self::Context) {
         // A previous incarnation died mid-run: close its run so the pipeline is free again.
         let orphan = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(run_id) = orphan {
+        if let Some(claim) = orphan {
             let outcome = RunOutcome::failed(FailureKind::Panicked, "the pipeline runner restarted during the run");
-            ctx.wait(self.finish_run(run_id, outcome, Vec::new()).into_actor(self).map(|_, _, _| ()));
+            ctx.wait(self.finish_run(claim, outcome, Vec::new()).into_actor(self).map(|_, _, _| ()));
         }
         let renew_every = self.settings.lease / 3;
         ctx.run_interval(renew_every.max(Duration::from_millis(100)), |runner, ctx| {
             let RunnerState::Running(run_id) = runner.state else { return };
-            let (ledger, owner, lease, name) =
-                (runner.ledger.clone(), runner.settings.owner.clone(), runner.settings.lease, runner.name.clone());
+            let Some(claim) = runner.in_flight.lock().unwrap_or_else(PoisonError::into_inner).clone() else { return };
+            let (ledger, lease, name) = (runner.ledger.clone(), runner.settings.lease, runner.name.clone());
             ctx.spawn(
                 async move {
-                    if let Err(error) = ledger.renew(run_id, &owner, lease).await {
-                        warn!(pipeline = %name, run_id, %error, "lease renewal failed");
+                    match ledger.renew(&claim, lease).await {
+                        Ok(()) => {}
+                        // Its writes are refused from now on (every write checks the claim).
+                        Err(error @ LedgerError::LeaseLost { .. }) => {
+                            error!(pipeline = %name, run_id, %error, "claim lost: this run's writes will be refused")
+                        }
+                        Err(error) => warn!(pipeline = %name, run_id, %error, "lease renewal failed"),
                     }
                 }
                 .into_actor(runner),
@@ -557,6 +585,7 @@ impl Handler<TriggerRun> for PipelineRunner {
                 trigger: request.trigger,
                 owner: &settings.owner,
                 lease: settings.lease,
+                slot: request.options.slot,
             };
             ledger.claim(claim_request).await
         };
@@ -569,13 +598,16 @@ impl Handler<TriggerRun> for PipelineRunner {
                         LedgerError::AlreadyRunning { pipeline, run_id } => {
                             TriggerError::AlreadyRunning { pipeline, run_id: Some(run_id) }
                         }
+                        LedgerError::SlotTaken { pipeline, slot } => TriggerError::SlotTaken { pipeline, slot },
+                        LedgerError::NothingQueued(pipeline) => TriggerError::NothingQueued(pipeline),
                         other => TriggerError::Ledger(other.to_string()),
                     });
                 }
             };
             let run_id = record.id;
             runner.state = RunnerState::Running(run_id);
-            *runner.in_flight.lock().unwrap_or_else(PoisonError::into_inner) = Some(run_id);
+            let claim = record.claim();
+            *runner.in_flight.lock().unwrap_or_else(PoisonError::into_inner) = Some(claim.clone());
             let run = RunContext {
                 run_id,
                 pipeline: runner.name.clone(),
@@ -583,6 +615,7 @@ impl Handler<TriggerRun> for PipelineRunner {
                 trigger: record.trigger,
                 options: request.options,
                 started_at: record.started_at.unwrap_or_else(Utc::now),
+                claim: claim.clone(),
             };
             runner.events.publish(Event::RunStarted {
                 run_id,
@@ -616,9 +649,9 @@ impl Handler<TriggerRun> for PipelineRunner {
                         (RunOutcome::failed(FailureKind::Panicked, message), Vec::new(), Some(payload))
                     }
                 };
-                runner.finish_run(run_id, outcome, changes).into_actor(runner).map(move |record, runner, _ctx| {
+                runner.finish_run(claim, outcome, changes).into_actor(runner).map(move |record, runner, _ctx| {
                     runner.state = RunnerState::Idle;
-                    if let (Some(record), Some(completion)) = (record, completion) {
+                    if let Some(completion) = completion {
                         // The waiter may have gone away; that is its business.
                         let _ = completion.send(record);
                     }
@@ -681,7 +714,7 @@ impl PipelineHandle {
     pub async fn run_to_completion(&self, trigger: Trigger, options: RunOptions) -> Result<RunRecord, TriggerError> {
         let (sender, receiver) = oneshot::channel();
         self.send(TriggerRun { trigger, options, completion: Some(sender) }).await?;
-        receiver.await.map_err(|_| TriggerError::Unavailable(self.name.to_string()))
+        receiver.await.map_err(|_| TriggerError::Unavailable(self.name.to_string()))?
     }
 
     /// The run in flight, if any.

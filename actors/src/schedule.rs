@@ -145,6 +145,22 @@ impl Schedule {
         }
     }
 
+    /// The latest slot at or before `at`: the slot a catch-up run at `at` stands for, so every
+    /// node that catches up at about the same time names the same slot.
+    pub fn last_slot_at_or_before(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.kind {
+            Kind::Never => None,
+            Kind::Cron(cron) => {
+                let local = (at + chrono::Duration::milliseconds(1)).with_timezone(&self.time_zone);
+                cron.after(&local).next_back().map(|slot| slot.with_timezone(&Utc))
+            }
+            Kind::Every { interval_ms, phase_ms } => {
+                let periods = (at.timestamp_millis() - phase_ms).div_euclid(*interval_ms);
+                Utc.timestamp_millis_opt(periods * interval_ms + phase_ms).single()
+            }
+        }
+    }
+
     /// When the slot `slot` actually fires: plus its stable jitter, then out of any window.
     pub fn fire_time(&self, slot: DateTime<Utc>, windows: &[MaintenanceWindow]) -> DateTime<Utc> {
         let jitter_ms = i64::try_from(self.jitter.as_millis()).unwrap_or(i64::MAX);
@@ -350,6 +366,19 @@ mod tests {
     }
 
     // @every intervals are phase-shifted per pipeline but keep their period.
+    #[test]
+    fn last_slot_is_the_one_before_the_next() {
+        for spec in ["@every 30s", "0 */5 * * * *"] {
+            let schedule = Schedule::parse(spec, "items", Tz::UTC, Duration::ZERO).unwrap();
+            let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 7, 3).unwrap();
+            let last = schedule.last_slot_at_or_before(now).unwrap();
+            assert!(last <= now, "{spec}: {last} > {now}");
+            assert_eq!(schedule.next_slot_after(last - chrono::Duration::milliseconds(1)), Some(last), "{spec}");
+            assert!(schedule.next_slot_after(last).unwrap() > now, "{spec}");
+            assert_eq!(schedule.last_slot_at_or_before(last), Some(last), "{spec}: a slot is its own last slot");
+        }
+    }
+
     #[test]
     fn every_interval_has_period_and_stable_phase() {
         let schedule = Schedule::parse("@every 30s", "items", Tz::UTC, Duration::ZERO).unwrap();

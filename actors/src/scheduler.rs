@@ -6,8 +6,13 @@
 //! missed slot. It then arms one timer for the earliest next fire time. Timers run on tokio's
 //! clock and calendar time comes from a [`Clock`], so tests drive it with paused time.
 //!
-//! Every `recovery_interval` (and at start) it asks the ledger to mark runs whose owner died as
-//! `abandoned`; each such pipeline is triggered again at once with [`Trigger::Recovery`].
+//! Every `recovery_interval` (and at start) it asks the ledger to mark runs whose node died as
+//! `abandoned` (a fresh attempt is queued for each), then triggers every pipeline with a queued
+//! run with [`Trigger::Recovery`]: whichever node's claim comes first starts it.
+//!
+//! Each scheduled and catch-up run names its slot ([`RunOptions::slot`]); the ledger runs a slot
+//! once, so several schedulers (nodes), even with skewed clocks, never run one slot twice. No
+//! leader is needed: every node fires every slot and all but one are refused.
 //!
 //! Messages taken: [`GetSchedule`]. Messages sent: [`TriggerRun`](crate::pipeline::TriggerRun)
 //! through each [`PipelineHandle`]. A trigger refused because the pipeline is still running is
@@ -45,9 +50,6 @@ pub struct ScheduledPipeline {
     pub handle: PipelineHandle,
 }
 
-/// Checks whether the process that owns a lease is gone (e.g. its pid no longer exists).
-pub type OwnerIsDead = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
 pub struct SchedulerSettings {
     pub windows: Vec<MaintenanceWindow>,
     pub recovery_interval: Duration,
@@ -64,6 +66,8 @@ impl Default for SchedulerSettings {
 
 struct Entry {
     pipeline: ScheduledPipeline,
+    /// The slot `next_fire` serves.
+    next_slot: Option<DateTime<Utc>>,
     next_fire: Option<DateTime<Utc>>,
     last_fired: Option<DateTime<Utc>>,
 }
@@ -73,7 +77,6 @@ pub struct Scheduler {
     settings: Arc<SchedulerSettings>,
     clock: SharedClock,
     ledger: Arc<dyn Ledger>,
-    owner_is_dead: OwnerIsDead,
     timer: Option<SpawnHandle>,
 }
 
@@ -98,11 +101,19 @@ impl Scheduler {
         settings: Arc<SchedulerSettings>,
         clock: SharedClock,
         ledger: Arc<dyn Ledger>,
-        owner_is_dead: OwnerIsDead,
     ) -> Self {
-        let entries =
-            pipelines.into_iter().map(|pipeline| Entry { pipeline, next_fire: None, last_fired: None }).collect();
-        Self { entries, settings, clock, ledger, owner_is_dead, timer: None }
+        let entries = pipelines
+            .into_iter()
+            .map(|pipeline| Entry { pipeline, next_slot: None, next_fire: None, last_fired: None })
+            .collect();
+        Self { entries, settings, clock, ledger, timer: None }
+    }
+
+    /// Points `entry` at its first slot strictly after `after`.
+    fn plan(entry: &mut Entry, after: DateTime<Utc>, windows: &[MaintenanceWindow]) {
+        let schedule = &entry.pipeline.schedule;
+        entry.next_slot = schedule.next_slot_after(after);
+        entry.next_fire = entry.next_slot.map(|slot| schedule.fire_time(slot, windows));
     }
 
     fn arm(&mut self, ctx: &mut Context<Self>) {
@@ -119,41 +130,71 @@ impl Scheduler {
         let now = self.clock.now();
         let windows = self.settings.windows.clone();
         for index in 0..self.entries.len() {
-            let Some(due) = self.entries[index].next_fire.filter(|fire| *fire <= now) else { continue };
             let entry = &mut self.entries[index];
+            let Some(slot) = entry.next_slot.filter(|_| entry.next_fire.is_some_and(|fire| fire <= now)) else {
+                continue;
+            };
             entry.last_fired = Some(now);
             // Next slot strictly after both the slot just served and now: missed slots coalesce.
-            entry.next_fire = entry.pipeline.schedule.next_fire_after(due.max(now), &windows);
+            Self::plan(entry, slot.max(now), &windows);
             let handle = entry.pipeline.handle.clone();
-            fire(ctx, handle, Trigger::Schedule);
+            fire(ctx, handle, Trigger::Schedule, Some(slot));
         }
         self.arm(ctx);
     }
 
+    /// Abandons the runs of dead nodes, then starts every queued run this node knows the
+    /// pipeline of (its own retries, and those a dead or departed node left).
     fn recover(&mut self, ctx: &mut Context<Self>) {
-        let (ledger, owner_is_dead) = (self.ledger.clone(), self.owner_is_dead.clone());
-        let recovery = async move { ledger.recover(&*owner_is_dead).await };
-        ctx.spawn(recovery.into_actor(self).map(|result, scheduler, ctx| match result {
-            Ok(abandoned) => {
-                for run in abandoned {
-                    warn!(pipeline = %run.pipeline, run_id = run.id, "run abandoned by a dead process, running it again");
-                    if let Some(entry) = scheduler.entries.iter().find(|entry| entry.pipeline.handle.name() == run.pipeline) {
-                        fire(ctx, entry.pipeline.handle.clone(), Trigger::Recovery);
+        let ledger = self.ledger.clone();
+        let recovery = async move {
+            let abandoned = ledger.recover().await;
+            (abandoned, ledger.queued_pipelines().await)
+        };
+        ctx.spawn(recovery.into_actor(self).map(|(abandoned, queued), scheduler, ctx| {
+            match abandoned {
+                Ok(abandoned) => {
+                    for run in abandoned {
+                        warn!(
+                            pipeline = %run.pipeline,
+                            run_id = run.id,
+                            node = run.owner.as_deref().unwrap_or(""),
+                            "run abandoned by a dead node, queued to run again"
+                        );
                     }
                 }
+                Err(error) => warn!(%error, "could not recover abandoned runs"),
             }
-            Err(error) => warn!(%error, "could not recover abandoned runs"),
+            match queued {
+                Ok(queued) => {
+                    for entry in scheduler
+                        .entries
+                        .iter()
+                        .filter(|entry| queued.iter().any(|name| name == entry.pipeline.handle.name()))
+                    {
+                        fire(ctx, entry.pipeline.handle.clone(), Trigger::Recovery, None);
+                    }
+                }
+                Err(error) => warn!(%error, "could not read the queued runs"),
+            }
         }));
     }
 }
 
-fn fire(ctx: &mut Context<Scheduler>, handle: PipelineHandle, trigger: Trigger) {
+fn fire(ctx: &mut Context<Scheduler>, handle: PipelineHandle, trigger: Trigger, slot: Option<DateTime<Utc>>) {
     let name = handle.name().to_owned();
-    let send = async move { handle.trigger(trigger, RunOptions::default()).await };
+    let send = async move { handle.trigger(trigger, RunOptions { slot, ..RunOptions::default() }).await };
     ctx.spawn(fut::wrap_future::<_, Scheduler>(send).map(move |result, _, _| match result {
-        Ok(run_id) => debug!(pipeline = %name, run_id, %trigger, "run triggered"),
+        Ok(run_id) => debug!(pipeline = %name, run_id, %trigger, ?slot, "run triggered"),
+        Err(TriggerError::AlreadyRunning { run_id, .. }) if trigger == Trigger::Recovery => {
+            debug!(pipeline = %name, ?run_id, "a run is going, the queued run waits")
+        }
         Err(TriggerError::AlreadyRunning { run_id, .. }) => {
             info!(pipeline = %name, ?run_id, %trigger, "previous run still going, slot skipped")
+        }
+        // Another node was first: the slot runs there, or the queued run started there.
+        Err(error @ (TriggerError::SlotTaken { .. } | TriggerError::NothingQueued(_))) => {
+            debug!(pipeline = %name, %trigger, %error, "taken by another node")
         }
         Err(error) => warn!(pipeline = %name, %trigger, %error, "could not trigger run"),
     }));
@@ -162,17 +203,21 @@ fn fire(ctx: &mut Context<Scheduler>, handle: PipelineHandle, trigger: Trigger) 
 /// Runs the start-up catch-up runs one after another, in the order the pipelines were given:
 /// that order is their dependency order, so a source never reads before what it refers to has
 /// loaded (on a first start, every pipeline catches up at once).
-fn catch_up_in_order(ctx: &mut Context<Scheduler>, handles: Vec<PipelineHandle>) {
+fn catch_up_in_order(ctx: &mut Context<Scheduler>, handles: Vec<(PipelineHandle, Option<DateTime<Utc>>)>) {
     if handles.is_empty() {
         return;
     }
     let runs = async move {
-        for handle in handles {
+        for (handle, slot) in handles {
             let name = handle.name().to_owned();
-            match handle.run_to_completion(Trigger::Misfire, RunOptions::default()).await {
+            let options = RunOptions { slot, ..RunOptions::default() };
+            match handle.run_to_completion(Trigger::Misfire, options).await {
                 Ok(run) => debug!(pipeline = %name, run_id = run.id, status = ?run.status, "catch-up run finished"),
                 Err(TriggerError::AlreadyRunning { run_id, .. }) => {
                     info!(pipeline = %name, ?run_id, "a run is already going, catch-up skipped")
+                }
+                Err(TriggerError::SlotTaken { .. }) => {
+                    info!(pipeline = %name, ?slot, "another node already ran the missed slot, catch-up skipped")
                 }
                 Err(error) => warn!(pipeline = %name, %error, "could not run the catch-up run"),
             }
@@ -202,8 +247,8 @@ impl Actor for Scheduler {
             let windows = scheduler.settings.windows.clone();
             let mut catch_up = Vec::new();
             for (entry, last) in scheduler.entries.iter_mut().zip(last_started) {
+                Scheduler::plan(entry, now, &windows);
                 let schedule = &entry.pipeline.schedule;
-                entry.next_fire = schedule.next_fire_after(now, &windows);
                 let name = entry.pipeline.handle.name().to_owned();
                 let last = match last {
                     Ok(last) => last,
@@ -218,10 +263,12 @@ impl Actor for Scheduler {
                 };
                 if queued.contains(&name) {
                     info!(pipeline = %name, "a queued run is waiting, starting it");
-                    fire(ctx, entry.pipeline.handle.clone(), Trigger::Recovery);
+                    fire(ctx, entry.pipeline.handle.clone(), Trigger::Recovery, None);
                 } else if missed && entry.pipeline.misfire == MisfirePolicy::FireOnce {
                     info!(pipeline = %name, last_started = ?last, "missed a slot while down, running once now");
-                    catch_up.push(entry.pipeline.handle.clone());
+                    // The catch-up stands for the latest missed slot: nodes starting together
+                    // name the same one, and only one of them runs it.
+                    catch_up.push((entry.pipeline.handle.clone(), schedule.last_slot_at_or_before(now)));
                 }
             }
             catch_up_in_order(ctx, catch_up);

@@ -536,14 +536,9 @@ fn schedule_harness(
     let root = Supervisor::new("root").child(spec_child).start();
     let schedule = Schedule::parse(spec, "items", Tz::UTC, Duration::ZERO).unwrap();
     let settings = Arc::new(SchedulerSettings { windows, ..SchedulerSettings::default() });
-    let scheduler = Scheduler::new(
-        vec![ScheduledPipeline { schedule, misfire, handle }],
-        settings,
-        Arc::new(clock),
-        ledger,
-        Arc::new(|_: &str| false),
-    )
-    .start();
+    let scheduler =
+        Scheduler::new(vec![ScheduledPipeline { schedule, misfire, handle }], settings, Arc::new(clock), ledger)
+            .start();
     Harness { fired, _root: root, _scheduler: scheduler }
 }
 
@@ -569,6 +564,8 @@ fn ran_before(ledger: &MemoryLedger, pipeline: &str, started: &str) {
         trigger: Trigger::Schedule,
         attempt: 1,
         owner: None,
+        slot: None,
+        epoch: 1,
         queued_at: when,
         started_at: Some(when),
         finished_at: Some(when),
@@ -665,6 +662,8 @@ async fn abandoned_runs_are_recovered_and_rerun() {
         trigger: Trigger::Schedule,
         attempt: 1,
         owner: Some("dead-host:1".into()),
+        slot: None,
+        epoch: 1,
         queued_at: long_ago,
         started_at: Some(long_ago),
         finished_at: None,
@@ -674,6 +673,7 @@ async fn abandoned_runs_are_recovered_and_rerun() {
         failure: None,
         notes: Vec::new(),
     });
+    ledger.mark_dead("dead-host:1");
     let clock = TokioClock::starting_at(at("2026-01-01T00:01:00Z"));
     let fired = Arc::new(Mutex::new(Vec::new()));
     let deps =
@@ -686,7 +686,6 @@ async fn abandoned_runs_are_recovered_and_rerun() {
         Arc::default(),
         Arc::new(clock),
         ledger.clone(),
-        Arc::new(|owner: &str| owner == "dead-host:1"),
     )
     .start();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -735,14 +734,7 @@ async fn catch_up_runs_go_in_dependency_order() {
     }
     let _root = root.start();
     let clock = TokioClock::starting_at(at("2026-01-01T12:00:00Z"));
-    let _scheduler = Scheduler::new(
-        scheduled,
-        Arc::new(SchedulerSettings::default()),
-        Arc::new(clock),
-        ledger,
-        Arc::new(|_: &str| false),
-    )
-    .start();
+    let _scheduler = Scheduler::new(scheduled, Arc::new(SchedulerSettings::default()), Arc::new(clock), ledger).start();
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(
         log.lock().unwrap().clone(),

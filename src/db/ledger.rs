@@ -1,22 +1,30 @@
 //! The task ledger on the database: one `runs` row per run.
 //!
-//! The partial unique index `runs_one_active_per_pipeline` guarantees at most one queued or
-//! running row per pipeline; [`SqlLedger::claim`] relies on it, so two processes (say `hayloft
-//! serve` and `hayloft run`) can never run one pipeline at the same time.
+//! Coordination between nodes rests on three things any PostgreSQL-compatible engine (and
+//! SQLite) has: unique indexes, conditional `UPDATE … RETURNING`, and the database's clock.
+//! - The partial unique index `runs_one_active_per_pipeline` allows one queued or running row
+//!   per pipeline, and `runs_one_per_slot` one run per schedule slot, whichever node asks.
+//! - Taking a queued run is one `UPDATE … WHERE status = 'queued' RETURNING`: of two nodes, one
+//!   gets the row and the other nothing.
+//! - A claim is (run, node, epoch); renewing, finishing and every load's transaction (see
+//!   [`fence`]) update the row only where all three still match, so a node that lost its claim
+//!   (paused, partitioned, declared dead) commits nothing.
+//! - Liveness is the `nodes` heartbeat on the database's clock ([`super::nodes`]).
 
 use hayloft_actors::storage::StorageFailure;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use hayloft_actors::ledger::{
-    ClaimRequest, FailureKind, Ledger, LedgerError, OwnerCheck, RunCounts, RunId, RunOutcome, RunRecord, RunStatus,
-    Trigger,
+    Claim, ClaimRequest, FailureKind, Ledger, LedgerError, RunCounts, RunId, RunOutcome, RunRecord, RunStatus, Trigger,
 };
 
+use super::clock::{plus, DbClock};
+use super::nodes::Liveness;
 use super::outbox::{Announcer, NewOutboxRow};
 use super::schema::{outbox, runs};
 use super::{with_conn, write_transaction, Database, DbError};
@@ -43,6 +51,8 @@ pub struct RunRow {
     /// The run report, one note per line.
     pub notes: String,
     pub failure: Option<String>,
+    pub slot: Option<NaiveDateTime>,
+    pub epoch: i64,
 }
 
 impl RunRow {
@@ -56,6 +66,8 @@ impl RunRow {
             pipeline: self.pipeline,
             attempt: self.attempt,
             owner: self.owner,
+            slot: self.slot.map(|at| at.and_utc()),
+            epoch: self.epoch,
             queued_at: self.queued_at.and_utc(),
             started_at: self.started_at.map(|at| at.and_utc()),
             finished_at: self.finished_at.map(|at| at.and_utc()),
@@ -85,14 +97,56 @@ struct NewRun<'a> {
     queued_at: NaiveDateTime,
     started_at: Option<NaiveDateTime>,
     lease_until: Option<NaiveDateTime>,
+    slot: Option<NaiveDateTime>,
+    epoch: i64,
 }
 
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
+/// The rows a claim still holds: `UPDATE`-ing them is the fencing check (it also locks the row
+/// on PostgreSQL until the transaction ends, so a takeover waits for a write already under way).
+macro_rules! held_by {
+    ($claim:expr) => {
+        runs::table
+            .find($claim.run_id)
+            .filter(runs::status.eq("running"))
+            .filter(runs::owner.eq(&*$claim.node))
+            .filter(runs::epoch.eq($claim.epoch))
+    };
 }
 
-fn lease_until(lease: Duration) -> NaiveDateTime {
-    now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(365))
+/// Whether `$pipeline` already has a run for `$slot` (one expression, checked per backend).
+macro_rules! slot_taken {
+    ($conn:expr, $pipeline:expr, $slot:expr) => {
+        runs::table
+            .filter(runs::pipeline.eq($pipeline))
+            .filter(runs::slot.eq($slot))
+            .select(runs::id)
+            .first::<RunId>($conn)
+            .await
+            .optional()
+            .map(|found| found.is_some())
+    };
+}
+
+/// The fencing check at the start of a load's transaction (SQLite, synchronous diesel): fails
+/// with [`DbError::ClaimLost`] if `claim` no longer holds its run, so nothing after it commits.
+pub fn fence_sqlite(conn: &mut diesel::SqliteConnection, claim: &Claim) -> Result<(), DbError> {
+    use diesel::RunQueryDsl as _;
+    let held = diesel::update(held_by!(claim)).set(runs::epoch.eq(claim.epoch)).execute(conn)?;
+    fenced(held, claim)
+}
+
+/// [`fence_sqlite`] for PostgreSQL.
+pub async fn fence_postgres(conn: &mut diesel_async::AsyncPgConnection, claim: &Claim) -> Result<(), DbError> {
+    use diesel_async::RunQueryDsl as _;
+    let held = diesel::update(held_by!(claim)).set(runs::epoch.eq(claim.epoch)).execute(conn).await?;
+    fenced(held, claim)
+}
+
+fn fenced(held: usize, claim: &Claim) -> Result<(), DbError> {
+    match held {
+        0 => Err(DbError::ClaimLost { run_id: claim.run_id, node: claim.node.to_string(), epoch: claim.epoch }),
+        _ => Ok(()),
+    }
 }
 
 fn storage(error: impl std::error::Error + Send + Sync + 'static) -> LedgerError {
@@ -105,6 +159,8 @@ const ACTIVE: [&str; 2] = ["queued", "running"];
 enum Claimed {
     Started(Box<RunRow>),
     Busy(RunId),
+    SlotTaken(NaiveDateTime),
+    NothingQueued,
 }
 
 #[derive(Clone)]
@@ -112,11 +168,18 @@ pub struct SqlLedger {
     db: Database,
     /// Decides what a run's result announces; without one, nothing is written to the outbox.
     announcer: Option<Arc<dyn Announcer>>,
+    liveness: Liveness,
 }
 
 impl SqlLedger {
     pub fn new(db: Database) -> Self {
-        Self { db, announcer: None }
+        Self { db, announcer: None, liveness: Liveness::default() }
+    }
+
+    /// Judges nodes dead by this rule (every node of a cluster must use the same).
+    pub fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = liveness;
+        self
     }
 
     /// Also writes the messages `announcer` wants for each finished run, in the transaction that
@@ -127,51 +190,82 @@ impl SqlLedger {
     }
 
     async fn claim_inner(&self, request: &ClaimRequest<'_>) -> Result<Claimed, DbError> {
-        let ClaimRequest { pipeline, trigger, owner, lease } = *request;
+        let ClaimRequest { pipeline, trigger, owner, lease, slot } = *request;
+        let slot = slot.map(|slot| slot.naive_utc());
         write_transaction!(&self.db, |conn| {
             {
-                let active: Option<RunRow> = runs::table
+                let now = conn.db_now().await?;
+                // One conditional statement: of two nodes taking the queued row, the second
+                // finds it no longer queued and updates nothing.
+                let taken: Option<RunRow> =
+                    diesel::update(runs::table.filter(runs::pipeline.eq(pipeline)).filter(runs::status.eq("queued")))
+                        .set((
+                            runs::status.eq("running"),
+                            runs::owner.eq(owner),
+                            runs::started_at.eq(now),
+                            runs::lease_until.eq(plus(now, lease)),
+                            runs::epoch.eq(runs::epoch + 1),
+                            // Queued rows are retries, which never carry a slot.
+                            runs::slot.eq(slot),
+                        ))
+                        .returning(RunRow::as_returning())
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+                if let Some(taken) = taken {
+                    return Ok(Claimed::Started(Box::new(taken)));
+                }
+                let running: Option<RunId> = runs::table
                     .filter(runs::pipeline.eq(pipeline))
-                    .filter(runs::status.eq_any(ACTIVE))
-                    .select(RunRow::as_select())
+                    .filter(runs::status.eq("running"))
+                    .select(runs::id)
                     .first(conn)
                     .await
                     .optional()?;
-                let started = match active {
-                    Some(run) if run.status == "running" => return Ok(Claimed::Busy(run.id)),
-                    Some(queued) => {
-                        diesel::update(runs::table.find(queued.id))
-                            .set((
-                                runs::status.eq("running"),
-                                runs::owner.eq(owner),
-                                runs::started_at.eq(now()),
-                                runs::lease_until.eq(lease_until(lease)),
-                            ))
-                            .returning(RunRow::as_returning())
-                            .get_result(conn)
-                            .await?
+                if let Some(run_id) = running {
+                    return Ok(Claimed::Busy(run_id));
+                }
+                if trigger == Trigger::Recovery {
+                    return Ok(Claimed::NothingQueued);
+                }
+                if let Some(slot) = slot {
+                    if slot_taken!(conn, pipeline, slot)? {
+                        return Ok(Claimed::SlotTaken(slot));
                     }
-                    None => {
-                        let new_run = NewRun {
-                            pipeline,
-                            status: "running",
-                            trigger: trigger.as_str(),
-                            attempt: 1,
-                            owner: Some(owner),
-                            queued_at: now(),
-                            started_at: Some(now()),
-                            lease_until: Some(lease_until(lease)),
-                        };
-                        diesel::insert_into(runs::table)
-                            .values(&new_run)
-                            .returning(RunRow::as_returning())
-                            .get_result(conn)
-                            .await?
-                    }
+                }
+                let new_run = NewRun {
+                    pipeline,
+                    status: "running",
+                    trigger: trigger.as_str(),
+                    attempt: 1,
+                    owner: Some(owner),
+                    queued_at: now,
+                    started_at: Some(now),
+                    lease_until: Some(plus(now, lease)),
+                    slot,
+                    epoch: 1,
                 };
+                let started = diesel::insert_into(runs::table)
+                    .values(&new_run)
+                    .returning(RunRow::as_returning())
+                    .get_result(conn)
+                    .await?;
                 Ok::<_, DbError>(Claimed::Started(Box::new(started)))
             }
         })
+    }
+
+    /// Why an insert hit a unique index: the slot ran meanwhile, or another run is active.
+    async fn refusal(&self, request: &ClaimRequest<'_>) -> Result<LedgerError, DbError> {
+        if let Some(slot) = request.slot {
+            let taken = with_conn!(&self.db, readers, |conn| slot_taken!(conn, request.pipeline, slot.naive_utc())
+                .map_err(DbError::Query))?;
+            if taken {
+                return Ok(LedgerError::SlotTaken { pipeline: request.pipeline.to_owned(), slot });
+            }
+        }
+        let run_id = self.active_run_id(request.pipeline).await?.unwrap_or(0);
+        Ok(LedgerError::AlreadyRunning { pipeline: request.pipeline.to_owned(), run_id })
     }
 
     async fn active_run_id(&self, pipeline: &str) -> Result<Option<RunId>, DbError> {
@@ -201,15 +295,24 @@ impl SqlLedger {
         }
     }
 
-    /// Abandons one running row and queues its next attempt, atomically.
-    async fn abandon(&self, run: &RunRow) -> Result<bool, DbError> {
-        let message = "abandoned: the process running it stopped before it finished";
+    /// Abandons one running row (if it still has the epoch seen) and queues its next attempt,
+    /// atomically.
+    async fn abandon(&self, run: &RunRow, why: &str) -> Result<bool, DbError> {
+        let message = format!("abandoned: {why}");
         write_transaction!(&self.db, |conn| {
             {
-                let changed = diesel::update(runs::table.find(run.id).filter(runs::status.eq("running")))
-                    .set((runs::status.eq("abandoned"), runs::finished_at.eq(now()), runs::error.eq(message)))
-                    .execute(conn)
-                    .await?;
+                let now = conn.db_now().await?;
+                let changed = diesel::update(
+                    runs::table.find(run.id).filter(runs::status.eq("running")).filter(runs::epoch.eq(run.epoch)),
+                )
+                .set((
+                    runs::status.eq("abandoned"),
+                    runs::finished_at.eq(now),
+                    runs::lease_until.eq(None::<NaiveDateTime>),
+                    runs::error.eq(&message),
+                ))
+                .execute(conn)
+                .await?;
                 if changed == 0 {
                     return Ok(false); // finished or recovered meanwhile
                 }
@@ -219,14 +322,39 @@ impl SqlLedger {
                     trigger: Trigger::Recovery.as_str(),
                     attempt: run.attempt + 1,
                     owner: None,
-                    queued_at: now(),
+                    queued_at: now,
                     started_at: None,
                     lease_until: None,
+                    slot: None,
+                    epoch: 0,
                 };
                 diesel::insert_into(runs::table).values(&next).execute(conn).await?;
                 Ok::<_, DbError>(true)
             }
         })
+    }
+
+    async fn running(&self) -> Result<Vec<RunRow>, DbError> {
+        with_conn!(&self.db, readers, |conn| {
+            runs::table
+                .filter(runs::status.eq("running"))
+                .select(RunRow::as_select())
+                .load(conn)
+                .await
+                .map_err(DbError::Query)
+        })
+    }
+
+    async fn abandon_all(&self, runs: Vec<(RunRow, String)>) -> Result<Vec<RunRecord>, LedgerError> {
+        let mut abandoned = Vec::new();
+        for (run, why) in runs {
+            if self.abandon(&run, &why).await.map_err(storage)? {
+                let mut record = run.into_record();
+                record.status = RunStatus::Abandoned;
+                abandoned.push(record);
+            }
+        }
+        Ok(abandoned)
     }
 }
 
@@ -237,40 +365,41 @@ fn is_unique_violation(error: &DbError) -> bool {
 #[async_trait]
 impl Ledger for SqlLedger {
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<RunRecord, LedgerError> {
-        let busy = |run_id| LedgerError::AlreadyRunning { pipeline: request.pipeline.to_owned(), run_id };
+        let pipeline = request.pipeline.to_owned();
         match self.claim_inner(&request).await {
             Ok(Claimed::Started(row)) => Ok(row.into_record()),
-            Ok(Claimed::Busy(run_id)) => Err(busy(run_id)),
-            // Another process inserted its row between our check and our insert.
-            Err(error) if is_unique_violation(&error) => {
-                let run_id = self.active_run_id(request.pipeline).await.map_err(storage)?.unwrap_or(0);
-                Err(busy(run_id))
-            }
+            Ok(Claimed::Busy(run_id)) => Err(LedgerError::AlreadyRunning { pipeline, run_id }),
+            Ok(Claimed::SlotTaken(slot)) => Err(LedgerError::SlotTaken { pipeline, slot: slot.and_utc() }),
+            Ok(Claimed::NothingQueued) => Err(LedgerError::NothingQueued(pipeline)),
+            // Another node inserted its row between our check and our insert.
+            Err(error) if is_unique_violation(&error) => Err(self.refusal(&request).await.map_err(storage)?),
             Err(error) => Err(storage(error)),
         }
     }
 
-    async fn renew(&self, run_id: RunId, owner: &str, lease: Duration) -> Result<(), LedgerError> {
+    async fn renew(&self, claim: &Claim, lease: Duration) -> Result<(), LedgerError> {
         let changed = with_conn!(&self.db, writer, |conn| {
-            diesel::update(runs::table.find(run_id).filter(runs::status.eq("running")).filter(runs::owner.eq(owner)))
-                .set(runs::lease_until.eq(lease_until(lease)))
+            let now = conn.db_now().await?;
+            diesel::update(held_by!(claim))
+                .set(runs::lease_until.eq(plus(now, lease)))
                 .execute(conn)
                 .await
                 .map_err(DbError::Query)
         })
         .map_err(storage)?;
         if changed == 0 {
-            return Err(self.lost(run_id).await);
+            return Err(self.lost(claim.run_id).await);
         }
         Ok(())
     }
 
-    async fn finish(&self, run_id: RunId, outcome: RunOutcome) -> Result<RunRecord, LedgerError> {
+    async fn finish(&self, claim: &Claim, outcome: RunOutcome) -> Result<RunRecord, LedgerError> {
         let counts = outcome.counts;
         let announcer = self.announcer.clone();
+        let run_id = claim.run_id;
         let row: Option<RunRow> = write_transaction!(&self.db, |conn| {
-            let finished_at = now();
-            let row: Option<RunRow> = diesel::update(runs::table.find(run_id).filter(runs::status.eq("running")))
+            let finished_at = conn.db_now().await?;
+            let row: Option<RunRow> = diesel::update(held_by!(claim))
                 .set((
                     runs::status.eq(outcome.status.as_str()),
                     runs::finished_at.eq(finished_at),
@@ -305,28 +434,38 @@ impl Ledger for SqlLedger {
         }
     }
 
-    async fn recover(&self, owner_is_dead: &OwnerCheck) -> Result<Vec<RunRecord>, LedgerError> {
-        let running: Vec<RunRow> = with_conn!(&self.db, readers, |conn| {
-            runs::table
-                .filter(runs::status.eq("running"))
-                .select(RunRow::as_select())
-                .load(conn)
-                .await
-                .map_err(DbError::Query)
-        })
-        .map_err(storage)?;
-        let current = now();
-        let mut abandoned = Vec::new();
-        for run in running {
-            let expired = run.lease_until.is_some_and(|until| until < current);
-            let dead = run.owner.as_deref().is_some_and(owner_is_dead);
-            if (expired || dead) && self.abandon(&run).await.map_err(storage)? {
-                let mut record = run.into_record();
-                record.status = RunStatus::Abandoned;
-                abandoned.push(record);
-            }
-        }
-        Ok(abandoned)
+    async fn recover(&self) -> Result<Vec<RunRecord>, LedgerError> {
+        let (now, live) = super::nodes::live_nodes(&self.db, self.liveness).await.map_err(storage)?;
+        let lost: Vec<(RunRow, String)> = self
+            .running()
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .filter_map(|run| {
+                let owner = run.owner.clone().unwrap_or_default();
+                let why = if !live.contains(&owner) {
+                    format!("node {owner} stopped sending heartbeats before the run finished")
+                } else if run.lease_until.is_some_and(|until| until < now) {
+                    format!("node {owner} stopped renewing the run's lease")
+                } else {
+                    return None;
+                };
+                Some((run, why))
+            })
+            .collect();
+        self.abandon_all(lost).await
+    }
+
+    async fn hand_over(&self, node: &str) -> Result<Vec<RunRecord>, LedgerError> {
+        let mine: Vec<(RunRow, String)> = self
+            .running()
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .filter(|run| run.owner.as_deref() == Some(node))
+            .map(|run| (run, format!("node {node} left the cluster before the run finished")))
+            .collect();
+        self.abandon_all(mine).await
     }
 
     async fn last_run(&self, pipeline: &str) -> Result<Option<RunRecord>, LedgerError> {

@@ -6,7 +6,9 @@
 //! allows one writer at a time; queuing in our pool beats `SQLITE_BUSY` retries) and a few
 //! readers; PostgreSQL one pool for both.
 
+pub mod clock;
 pub mod ledger;
+pub mod nodes;
 pub mod outbox;
 pub mod queries;
 pub mod schema;
@@ -101,6 +103,9 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("migrations failed: {0}")]
     Migration(String),
+    /// A write presented a claim the run no longer has: another node took the run over.
+    #[error("run {run_id} is no longer held by node {node} (epoch {epoch}); nothing was written")]
+    ClaimLost { run_id: i64, node: String, epoch: i64 },
 }
 
 impl DbError {

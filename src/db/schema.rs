@@ -194,6 +194,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    nodes (id) {
+        id -> Text,
+        host -> Text,
+        pid -> BigInt,
+        version -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        left_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     npc_items (npc_id, relation, item_id) {
         npc_id -> BigInt,
         relation -> Text,
@@ -333,6 +345,8 @@ diesel::table! {
         error -> Nullable<Text>,
         notes -> Text,
         failure -> Nullable<Text>,
+        slot -> Nullable<Timestamp>,
+        epoch -> BigInt,
     }
 }
 
@@ -412,6 +426,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     location_drops,
     locations,
     locksmith_contents,
+    nodes,
     npc_items,
     npc_profiles,
     npc_reward_items,

@@ -269,6 +269,8 @@ mod tests {
             trigger: Trigger::Schedule,
             attempt: 1,
             owner: None,
+            slot: None,
+            epoch: 1,
             queued_at: started,
             started_at: Some(started),
             finished_at: Some(started + chrono::Duration::milliseconds(38)),

@@ -117,6 +117,18 @@ impl TestEnv {
         Some(Self { dir, database_url, _postgres: postgres, extra_env: Vec::new(), open_files: None })
     }
 
+    /// A second node: its own directory, the same database and settings. `self` must outlive it
+    /// (it owns the database).
+    pub fn sibling(&self) -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().expect("a temp dir"),
+            database_url: self.database_url.clone(),
+            _postgres: None,
+            extra_env: self.extra_env.clone(),
+            open_files: self.open_files,
+        }
+    }
+
     /// Sets an environment variable for every command this environment runs.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.extra_env.push((key.to_owned(), value.to_owned()));

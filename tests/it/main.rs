@@ -5,6 +5,7 @@
 mod helpers;
 
 mod cli;
+mod cluster;
 mod crash;
 mod dashboard;
 mod devices;

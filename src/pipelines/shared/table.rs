@@ -14,12 +14,13 @@ use diesel::SqliteConnection;
 use diesel_async::AsyncPgConnection;
 use futures::future::BoxFuture;
 use hayloft_actors::events::{Change, ChangeOp};
-use hayloft_actors::ledger::RunCounts;
+use hayloft_actors::ledger::{Claim, RunCounts};
 use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
 use hayloft_actors::storage::StorageFailure;
 use serde::Serialize;
 
 use super::common::{change_announcements, diff_rows, DeleteGuard, TableCounts};
+use crate::db::ledger::{fence_postgres, fence_sqlite};
 use crate::db::outbox::{Announcer, NewOutboxRow, NEW_NAMES};
 use crate::db::{Database, DbError};
 use crate::failpoint;
@@ -516,7 +517,14 @@ pub async fn load_dataset(
     let changes: Vec<Change> = dataset.tables.iter_mut().flat_map(|table| table.take_changes()).collect();
     let fingerprint = Fingerprint { source: source.to_owned(), value: fingerprint, outbox };
     failpoint::pause(&format!("{source}.before-write"));
-    let changes = apply(db, dataset.tables, changes, run.run_id, fingerprint).await.map_err(database)?;
+    let changes = match apply(db, dataset.tables, changes, &run.claim, fingerprint).await {
+        Ok(changes) => changes,
+        Err(lost @ DbError::ClaimLost { .. }) => {
+            tracing::error!(pipeline = %run.pipeline, run_id = run.run_id, error = %lost, "claim lost: another node took the run over, nothing committed");
+            return Err(StageError::ClaimLost(lost.to_string()));
+        }
+        Err(error) => return Err(database(error)),
+    };
     // Committed, and the run not finished yet: a crash here must not lose the announcement.
     failpoint::pause(&format!("{source}.after-write"));
     Ok(LoadReport { counts: total, changes, notes })
@@ -526,9 +534,11 @@ fn write_sqlite(
     conn: &mut SqliteConnection,
     tables: &[Box<dyn TableSync>],
     changes: &[Change],
-    run_id: i64,
+    claim: &Claim,
     fingerprint: &Fingerprint,
-) -> diesel::QueryResult<()> {
+) -> Result<(), DbError> {
+    // First, so a node that lost its claim writes nothing at all.
+    fence_sqlite(conn, claim)?;
     for (index, table) in tables.iter().enumerate() {
         table.upsert_sqlite(conn)?;
         if index == 0 {
@@ -540,21 +550,24 @@ fn write_sqlite(
     }
     super::common::record_feed_sqlite(
         conn,
-        run_id,
+        claim.run_id,
         changes,
         &fingerprint.source,
         &fingerprint.value,
         &fingerprint.outbox,
-    )
+    )?;
+    Ok(())
 }
 
 async fn write_postgres(
     conn: &mut AsyncPgConnection,
     tables: &[Box<dyn TableSync>],
     changes: &[Change],
-    run_id: i64,
+    claim: &Claim,
     fingerprint: &Fingerprint,
-) -> diesel::QueryResult<()> {
+) -> Result<(), DbError> {
+    // First: it also locks the run's row, so a takeover waits for this commit or rollback.
+    fence_postgres(conn, claim).await?;
     for (index, table) in tables.iter().enumerate() {
         table.upsert_postgres(conn).await?;
         if index == 0 {
@@ -566,13 +579,14 @@ async fn write_postgres(
     }
     super::common::record_feed_postgres(
         conn,
-        run_id,
+        claim.run_id,
         changes,
         &fingerprint.source,
         &fingerprint.value,
         &fingerprint.outbox,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Runs the writes in one transaction; on SQLite through sync diesel on a blocking thread in a
@@ -581,7 +595,7 @@ async fn apply(
     db: &Database,
     tables: Vec<Box<dyn TableSync>>,
     changes: Vec<Change>,
-    run_id: i64,
+    claim: &Claim,
     fingerprint: Fingerprint,
 ) -> Result<Vec<Change>, DbError> {
     match db {
@@ -589,7 +603,7 @@ async fn apply(
             use diesel_async::AsyncConnection as _;
             let mut conn = pool.get().await.map_err(DbError::pool)?;
             conn.transaction(async |conn| {
-                write_postgres(conn, &tables, &changes, run_id, &fingerprint).await?;
+                write_postgres(conn, &tables, &changes, claim, &fingerprint).await?;
                 Ok::<_, DbError>(())
             })
             .await?;
@@ -597,13 +611,30 @@ async fn apply(
         }
         Database::Sqlite { writer, .. } => {
             let mut conn = writer.get().await.map_err(DbError::pool)?;
-            let changes = conn
-                .spawn_blocking(move |conn| {
-                    conn.immediate_transaction(|conn| write_sqlite(conn, &tables, &changes, run_id, &fingerprint))?;
-                    Ok(changes)
-                })
-                .await?;
-            Ok(changes)
+            let claim = claim.clone();
+            conn.spawn_blocking(move |conn| {
+                conn.immediate_transaction(|conn| write_sqlite(conn, &tables, &changes, &claim, &fingerprint))
+                    .map(|()| changes)
+                    .map_err(|error| match error {
+                        DbError::Query(error) => error,
+                        // Carried through diesel's error type, whose only free-form variant
+                        // is a boxed "deserialization" error; unwrapped again below.
+                        other => diesel::result::Error::DeserializationError(Box::new(other)),
+                    })
+            })
+            .await
+            .map_err(unwrap_carried)
         }
+    }
+}
+
+/// The [`DbError`] a blocking SQLite write carried out through diesel's error type.
+fn unwrap_carried(error: diesel::result::Error) -> DbError {
+    match error {
+        diesel::result::Error::DeserializationError(inner) => match inner.downcast::<DbError>() {
+            Ok(carried) => *carried,
+            Err(other) => DbError::Query(diesel::result::Error::DeserializationError(other)),
+        },
+        other => DbError::Query(other),
     }
 }

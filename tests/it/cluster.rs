@@ -1,0 +1,158 @@
+//! Several nodes on one database: each slot runs once whatever the nodes' clocks say, a queued
+//! run goes to exactly one claimant, and a node paused past its takeover commits nothing.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hayloft::db::ledger::SqlLedger;
+use hayloft::db::{Database, DatabaseUrl};
+use hayloft_actors::ledger::{ClaimRequest, Ledger, LedgerError, Trigger};
+use nix::sys::signal::Signal;
+
+use crate::helpers::{eventually, runs_of, stored_rows, without_colours, TestEnv};
+
+fn claim(pipeline: &str, owner: &str, trigger: Trigger) -> ClaimRequest<'static> {
+    ClaimRequest {
+        pipeline: Box::leak(pipeline.to_owned().into_boxed_str()),
+        trigger,
+        owner: Box::leak(owner.to_owned().into_boxed_str()),
+        lease: Duration::from_secs(60),
+        slot: None,
+    }
+}
+
+// Two nodes race for one queued run, many times over: each time exactly one gets it and the
+// other gets nothing (no second owner, no second run).
+#[test]
+fn two_nodes_claiming_one_queued_run_only_one_gets_it() {
+    let Some(env) = TestEnv::new() else { return };
+    let url = DatabaseUrl::parse(&env.database_url).unwrap();
+    url.migrate().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        // Each node has its own pool, as two processes would.
+        let a = Arc::new(SqlLedger::new(Database::connect(&url, 2).await.unwrap()));
+        let b = Arc::new(SqlLedger::new(Database::connect(&url, 2).await.unwrap()));
+        for round in 0..20 {
+            // A run of a node that goes away, handed over: one queued attempt waits.
+            let first = a.claim(claim("demo", "gone", Trigger::Manual)).await.unwrap();
+            assert_eq!(a.hand_over("gone").await.unwrap().len(), 1, "round {round}");
+            let (left, right) = tokio::join!(
+                tokio::spawn({
+                    let a = a.clone();
+                    async move { a.claim(claim("demo", "node-a", Trigger::Recovery)).await }
+                }),
+                tokio::spawn({
+                    let b = b.clone();
+                    async move { b.claim(claim("demo", "node-b", Trigger::Recovery)).await }
+                }),
+            );
+            let outcomes = [left.unwrap(), right.unwrap()];
+            let winners: Vec<_> = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).collect();
+            assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+            let winner = winners[0];
+            assert_eq!((winner.attempt, winner.epoch), (2, 1), "round {round}: the queued attempt, claimed once");
+            assert!(winner.id > first.id);
+            for loser in outcomes.iter().filter_map(|outcome| outcome.as_ref().err()) {
+                assert!(
+                    matches!(loser, LedgerError::AlreadyRunning { .. } | LedgerError::NothingQueued(_)),
+                    "round {round}: {loser}"
+                );
+            }
+            // The loser's claim must not work either: only the winner can finish.
+            let owner = winner.owner.clone().unwrap();
+            let outcome = hayloft_actors::ledger::RunOutcome::succeeded(Default::default(), Vec::new());
+            a.finish(&winner.claim(), outcome).await.unwrap_or_else(|error| panic!("round {round}: {owner}: {error}"));
+        }
+    });
+}
+
+/// A server that runs only the demo pipeline, every `every`, as node `node`.
+fn demo_node(env: &TestEnv, node: &str, schedule: &str) -> TestEnv {
+    env.sibling()
+        .only(&["demo"])
+        .env("HAYLOFT_NODE_ID", node)
+        .env("HAYLOFT_PIPELINES__DEMO__SCHEDULE", schedule)
+        .env("HAYLOFT_SSH__ENABLED", "false")
+}
+
+// Two nodes, one with its scheduler clock 900 ms ahead: it fires each slot first, the other one
+// fires the same slot later and is refused. Every slot has exactly one run, none is missed.
+#[test]
+fn a_slot_runs_once_even_when_node_clocks_disagree() {
+    let Some(env) = TestEnv::new() else { return };
+    let early = demo_node(&env, "early", "@every 2s").env("HAYLOFT_TEST_CLOCK_OFFSET", "+900ms");
+    let late = demo_node(&env, "late", "@every 2s");
+    let _early = early.serve();
+    let _late = late.serve();
+    let scheduled = |env: &TestEnv| -> Vec<serde_json::Value> {
+        runs_of(env, "demo")
+            .into_iter()
+            .filter(|run| run["trigger"] == "schedule" && run["status"] == "succeeded")
+            .collect()
+    };
+    let runs = eventually(Duration::from_secs(60), || Some(scheduled(&env)).filter(|runs| runs.len() >= 5))
+        .unwrap_or_else(|| panic!("five scheduled runs did not happen: {:?}", runs_of(&env, "demo")));
+    let slots: Vec<String> =
+        runs.iter().map(|run| run["slot"].as_str().expect("a scheduled run names its slot").to_owned()).collect();
+    let distinct: BTreeSet<&String> = slots.iter().collect();
+    assert_eq!(distinct.len(), slots.len(), "a slot ran twice: {slots:?}");
+    // Consecutive slots two seconds apart: none was missed.
+    let instants: Vec<chrono::DateTime<chrono::Utc>> = distinct.iter().map(|slot| slot.parse().unwrap()).collect();
+    for pair in instants.windows(2) {
+        assert_eq!((pair[1] - pair[0]).num_milliseconds(), 2_000, "a slot was missed: {slots:?}");
+    }
+    let status = env.json(&["nodes", "--json"]);
+    let nodes: BTreeSet<&str> =
+        status["nodes"].as_array().unwrap().iter().filter_map(|node| node["node"].as_str()).collect();
+    assert!(nodes.contains("early") && nodes.contains("late"), "{status}");
+}
+
+// A node paused (SIGSTOP) in the middle of a run for longer than dead_after: another node takes
+// the run over and finishes it; the paused node, resumed, commits nothing and says why.
+#[test]
+fn a_paused_node_commits_nothing_after_its_run_was_taken_over() {
+    let Some(env) = TestEnv::new() else { return };
+    let survivor = demo_node(&env, "survivor", "never");
+    let _survivor = survivor.serve();
+    let paused_env = demo_node(&env, "paused", "never")
+        .env("HAYLOFT_PIPELINES__DEMO__DELAY", "4s")
+        .env("HAYLOFT_PIPELINES__DEMO__ROWS", "50");
+    let mut paused = paused_env
+        .command()
+        .args(["run", "demo", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = eventually(Duration::from_secs(30), || {
+        runs_of(&env, "demo").into_iter().find(|run| run["status"] == "running" && run["node"] == "paused")
+    })
+    .expect("the paused node's run started");
+    let pid = nix::unistd::Pid::from_raw(paused.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGSTOP).unwrap();
+    // Counted dead after 5 s of silence; the survivor runs the queued attempt with its 100 rows.
+    let taken_over = eventually(Duration::from_secs(60), || {
+        runs_of(&env, "demo").into_iter().find(|run| run["status"] == "succeeded" && run["node"] == "survivor")
+    });
+    nix::sys::signal::kill(pid, Signal::SIGCONT).unwrap();
+    let taken_over = taken_over.unwrap_or_else(|| panic!("no takeover: {:?}", runs_of(&env, "demo")));
+    assert_eq!((taken_over["attempt"].as_i64(), taken_over["trigger"].as_str()), (Some(2), Some("recovery")));
+
+    let output = eventually(Duration::from_secs(60), || paused.try_wait().unwrap().map(|_| ()))
+        .map(|()| paused.wait_with_output().unwrap())
+        .expect("the resumed node finished");
+    let said = without_colours(&format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ));
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("claim lost"), "the resumed node must say it lost its claim: {said}");
+    let rows = stored_rows::<hayloft::pipelines::demo::DemoRecord>(&env);
+    assert_eq!(rows.len(), 100, "the paused node's 50 rows must not have been committed");
+    let first_now = runs_of(&env, "demo").into_iter().find(|run| run["run_id"] == first["run_id"]).unwrap();
+    assert_eq!(first_now["status"], "abandoned", "{first_now}");
+}
