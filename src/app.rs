@@ -30,7 +30,7 @@ use hayloft_actors::scheduler::{Scheduler, SchedulerSettings};
 use hayloft_actors::supervisor::{ChildContext, ChildSpec, RestartPolicy, Shutdown, StopChild, Supervisor};
 use tracing::{info, warn};
 
-use crate::cluster::{ClusterView, Heartbeat};
+use crate::cluster::Heartbeat;
 use crate::commands::{CommandCore, CommandSettings};
 use crate::config::{Config, ConfigError, Overrides};
 use crate::db::ledger::SqlLedger;
@@ -104,8 +104,6 @@ pub struct Hayloft {
     pub root: Addr<Supervisor>,
     /// This node's id: the owner of the runs it claims.
     pub owner: Arc<str>,
-    /// The live nodes, as of the last heartbeat.
-    pub cluster: Arc<ClusterView>,
     /// What every front door asks.
     pub commands: CommandCore,
 }
@@ -149,12 +147,9 @@ impl Hayloft {
             warn!(pipeline = %run.pipeline, run_id = run.id, "run left unfinished by this node's previous process, queued again");
         }
         let owner: Arc<str> = Arc::from(identity.id.as_str());
-        let cluster = Arc::new(ClusterView::default());
         let (heartbeat_spec, _) = ChildSpec::worker("heartbeat", {
-            let (db, ledger, identity, cluster) = (db.clone(), ledger.clone(), identity.clone(), cluster.clone());
-            move |_: &ChildContext| {
-                Heartbeat::new(db.clone(), ledger.clone(), identity.clone(), liveness, cluster.clone())
-            }
+            let (db, ledger, identity) = (db.clone(), ledger.clone(), identity.clone());
+            move |_: &ChildContext| Heartbeat::new(db.clone(), ledger.clone(), identity.clone(), liveness)
         });
         let deps = PipelineDeps {
             ledger: ledger.clone(),
@@ -272,7 +267,7 @@ impl Hayloft {
         }
         let root = root.start();
         let _ = root_slot.set(root.clone());
-        Ok(Self { config, db, ledger, events, pipelines: built.handles, root, owner, cluster, commands })
+        Ok(Self { config, db, ledger, events, pipelines: built.handles, root, owner, commands })
     }
 
     pub fn pipeline(&self, name: &str) -> Option<&PipelineHandle> {

@@ -6,8 +6,10 @@
 //! the ledger to abandon the runs of nodes silent for longer than `dead_after` (5 s), judged by
 //! the database's clock, and starts the queued attempts. A node that stops cleanly hands its runs
 //! over and leaves at once. See "Running several nodes" in the README.
+//!
+//! The per-host upstream limits are still per node: N nodes may send N times the configured
+//! rate to one host (not yet shared through the database).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,29 +92,6 @@ fn generated_id(host: &str) -> String {
     format!("{}-{:08x}", if host.is_empty() { "node" } else { &host }, hasher.finish() as u32)
 }
 
-/// How many nodes are alive, as of this node's last heartbeat: the share of the per-host
-/// upstream limits each node takes.
-#[derive(Debug)]
-pub struct ClusterView {
-    live: AtomicUsize,
-}
-
-impl Default for ClusterView {
-    fn default() -> Self {
-        Self { live: AtomicUsize::new(1) }
-    }
-}
-
-impl ClusterView {
-    pub fn live_nodes(&self) -> usize {
-        self.live.load(Ordering::Relaxed).max(1)
-    }
-
-    fn set_live_nodes(&self, count: usize) {
-        self.live.store(count.max(1), Ordering::Relaxed);
-    }
-}
-
 /// Writes this node's heartbeat; when it finds the node was declared dead (it was paused or cut
 /// off for longer than `dead_after`), it says so, rejoins, and hands back what it thought it
 /// held — those runs were, or will be, taken over, and their writes are refused.
@@ -121,19 +100,12 @@ pub struct Heartbeat {
     ledger: Arc<SqlLedger>,
     identity: Arc<NodeIdentity>,
     liveness: Liveness,
-    view: Arc<ClusterView>,
     busy: bool,
 }
 
 impl Heartbeat {
-    pub fn new(
-        db: Database,
-        ledger: Arc<SqlLedger>,
-        identity: Arc<NodeIdentity>,
-        liveness: Liveness,
-        view: Arc<ClusterView>,
-    ) -> Self {
-        Self { db, ledger, identity, liveness, view, busy: false }
+    pub fn new(db: Database, ledger: Arc<SqlLedger>, identity: Arc<NodeIdentity>, liveness: Liveness) -> Self {
+        Self { db, ledger, identity, liveness, busy: false }
     }
 
     fn beat(&mut self, ctx: &mut Context<Self>) {
@@ -158,16 +130,12 @@ impl Heartbeat {
                     warn!(pipeline = %run.pipeline, run_id = run.id, "run handed over after this node was counted as dead");
                 }
             }
-            let (_, live) = nodes::live_nodes(&db, liveness).await.map_err(|error| error.to_string())?;
-            Ok::<_, String>(live.len())
+            Ok::<_, String>(())
         };
         ctx.spawn(beat.into_actor(self).map(|result, heartbeat, _| {
             heartbeat.busy = false;
-            match result {
-                Ok(live) => heartbeat.view.set_live_nodes(live),
-                Err(error) => {
-                    error!(%error, "heartbeat failed; other nodes will take this node's runs if it keeps failing")
-                }
+            if let Err(error) = result {
+                error!(%error, "heartbeat failed; other nodes will take this node's runs if it keeps failing")
             }
         }));
     }

@@ -463,7 +463,8 @@ impl Ledger for SqlLedger {
             .map_err(storage)?
             .into_iter()
             .filter(|run| run.owner.as_deref() == Some(node))
-            .map(|run| (run, format!("node {node} left the cluster before the run finished")))
+            // It stopped, restarted under its id, or found it had been counted dead.
+            .map(|run| (run, format!("node {node} gave the run up before it finished")))
             .collect();
         self.abandon_all(mine).await
     }

@@ -13,14 +13,8 @@ use nix::sys::signal::Signal;
 
 use crate::helpers::{eventually, runs_of, stored_rows, without_colours, TestEnv};
 
-fn claim(pipeline: &str, owner: &str, trigger: Trigger) -> ClaimRequest<'static> {
-    ClaimRequest {
-        pipeline: Box::leak(pipeline.to_owned().into_boxed_str()),
-        trigger,
-        owner: Box::leak(owner.to_owned().into_boxed_str()),
-        lease: Duration::from_secs(60),
-        slot: None,
-    }
+fn claim(owner: &'static str, trigger: Trigger) -> ClaimRequest<'static> {
+    ClaimRequest { pipeline: "demo", trigger, owner, lease: Duration::from_secs(60), slot: None }
 }
 
 // Two nodes race for one queued run, many times over: each time exactly one gets it and the
@@ -37,16 +31,16 @@ fn two_nodes_claiming_one_queued_run_only_one_gets_it() {
         let b = Arc::new(SqlLedger::new(Database::connect(&url, 2).await.unwrap()));
         for round in 0..20 {
             // A run of a node that goes away, handed over: one queued attempt waits.
-            let first = a.claim(claim("demo", "gone", Trigger::Manual)).await.unwrap();
+            let first = a.claim(claim("gone", Trigger::Manual)).await.unwrap();
             assert_eq!(a.hand_over("gone").await.unwrap().len(), 1, "round {round}");
             let (left, right) = tokio::join!(
                 tokio::spawn({
                     let a = a.clone();
-                    async move { a.claim(claim("demo", "node-a", Trigger::Recovery)).await }
+                    async move { a.claim(claim("node-a", Trigger::Recovery)).await }
                 }),
                 tokio::spawn({
                     let b = b.clone();
-                    async move { b.claim(claim("demo", "node-b", Trigger::Recovery)).await }
+                    async move { b.claim(claim("node-b", Trigger::Recovery)).await }
                 }),
             );
             let outcomes = [left.unwrap(), right.unwrap()];
@@ -61,10 +55,22 @@ fn two_nodes_claiming_one_queued_run_only_one_gets_it() {
                     "round {round}: {loser}"
                 );
             }
-            // The loser's claim must not work either: only the winner can finish.
+            // Only the winner's claim holds the run: the other node, or an older epoch, cannot
+            // finish it.
             let owner = winner.owner.clone().unwrap();
-            let outcome = hayloft_actors::ledger::RunOutcome::succeeded(Default::default(), Vec::new());
-            a.finish(&winner.claim(), outcome).await.unwrap_or_else(|error| panic!("round {round}: {owner}: {error}"));
+            let other = if owner == "node-a" { "node-b" } else { "node-a" };
+            let outcome = || hayloft_actors::ledger::RunOutcome::succeeded(Default::default(), Vec::new());
+            let mut forged = winner.claim();
+            forged.node = Arc::from(other);
+            let refused = b.finish(&forged, outcome()).await.unwrap_err();
+            assert!(matches!(refused, LedgerError::LeaseLost { .. }), "round {round}: {refused}");
+            let mut stale = winner.claim();
+            stale.epoch -= 1;
+            let refused = b.finish(&stale, outcome()).await.unwrap_err();
+            assert!(matches!(refused, LedgerError::LeaseLost { .. }), "round {round}: {refused}");
+            a.finish(&winner.claim(), outcome())
+                .await
+                .unwrap_or_else(|error| panic!("round {round}: {owner}: {error}"));
         }
     });
 }
