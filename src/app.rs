@@ -3,6 +3,7 @@
 //! ```text
 //! root
 //! ├─ heartbeat        this node's heartbeat in the `nodes` table
+//! ├─ pages            this node's share of every fan-out run's pages (task rows)
 //! ├─ scheduler        fires runs on schedule, recovers the runs of dead nodes
 //! ├─ outbox           delivers notifications (only with channels configured)
 //! ├─ serial           a serial device's line protocol (only when enabled)
@@ -41,9 +42,10 @@ use crate::front_doors::web::{HttpServerActor, WebState};
 use crate::metrics::{Metrics, MetricsRecorder};
 use crate::notify::sender::OutboxSender;
 use crate::notify::Announcements;
+use crate::pipelines::shared::page_worker::{PageWorker, PageWorkerSettings};
 use crate::pipelines::shared::settings::PipelineSettings;
 use crate::pipelines::{self, PipelineEntry, PipelineSetup};
-use crate::upstream::Upstream;
+use crate::upstream::{ClusterShare, Upstream};
 
 /// HTTP worker threads. Two keep memory small while one slow request cannot stall the other.
 const HTTP_WORKERS: usize = 2;
@@ -147,9 +149,14 @@ impl Hayloft {
             warn!(pipeline = %run.pipeline, run_id = run.id, "run left unfinished by this node's previous process, queued again");
         }
         let owner: Arc<str> = Arc::from(identity.id.as_str());
+        // The upstream's limits hold for the whole cluster: this node waits until the others
+        // count it, then takes its share (see upstream::share).
+        let share = ClusterShare::joining();
         let (heartbeat_spec, _) = ChildSpec::worker("heartbeat", {
-            let (db, ledger, identity) = (db.clone(), ledger.clone(), identity.clone());
-            move |_: &ChildContext| Heartbeat::new(db.clone(), ledger.clone(), identity.clone(), liveness)
+            let (db, ledger, identity, share) = (db.clone(), ledger.clone(), identity.clone(), share.clone());
+            move |_: &ChildContext| {
+                Heartbeat::new(db.clone(), ledger.clone(), identity.clone(), liveness, share.clone())
+            }
         });
         let deps = PipelineDeps {
             ledger: ledger.clone(),
@@ -157,7 +164,8 @@ impl Hayloft {
             settings: RunnerSettings { owner: owner.clone(), lease: config.lease, timeout: config.run_timeout },
         };
         let upstream = Upstream::from_url(&config.upstream_url, &config.upstream, &pipelines::registry::sample_pages())
-            .context("upstream_url")?;
+            .context("upstream_url")?
+            .shared_by(share);
         let built = pipelines::build_all(&db, &upstream, announcer, &deps, |entry| pipeline_setup(&config, entry))?;
         let command_settings = Arc::new(command_settings(&config)?);
         let registered: Vec<_> = built
@@ -173,6 +181,13 @@ impl Hayloft {
             .collect();
         queries::register_pipelines(&db, &registered).await.context("registering pipelines")?;
 
+        // Every node takes a share of every fan-out run's pages, whoever owns the run.
+        let (pages_spec, _) = ChildSpec::worker("pages", {
+            let (db, owner, handlers) = (db.clone(), owner.clone(), built.pages.clone());
+            let settings =
+                PageWorkerSettings { batch: config.upstream.concurrency.max(1) * 2, lease: config.lease, liveness };
+            move |_: &ChildContext| PageWorker::new(db.clone(), owner.clone(), handlers.clone(), settings)
+        });
         let pipeline_specs = built.specs.clone();
         let (pipelines_spec, _) = ChildSpec::supervisor("pipelines", {
             let events = events.clone();
@@ -180,8 +195,10 @@ impl Hayloft {
                 Supervisor::new(child.path()).children(pipeline_specs.iter().cloned()).publish_to(events.clone())
             }
         });
-        let mut root =
-            Supervisor::new("root").publish_to(events.clone()).child(heartbeat_spec.policy(RestartPolicy::Permanent));
+        let mut root = Supervisor::new("root")
+            .publish_to(events.clone())
+            .child(heartbeat_spec.policy(RestartPolicy::Permanent))
+            .child(pages_spec.policy(RestartPolicy::Permanent));
         let root_slot: Arc<std::sync::OnceLock<Addr<Supervisor>>> = Arc::default();
         let handles = Arc::new(built.handles.clone());
         let commands = match mode {

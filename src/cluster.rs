@@ -16,11 +16,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use hayloft_actors::ledger::Ledger;
 use serde::{Deserialize, Serialize};
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::db::ledger::SqlLedger;
 use crate::db::nodes::{self, Beat, Liveness, NodeIdentity};
 use crate::db::Database;
+use crate::upstream::ClusterShare;
 
 /// `[cluster]`: this node's id and the liveness rule (which every node must share).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,12 +101,26 @@ pub struct Heartbeat {
     ledger: Arc<SqlLedger>,
     identity: Arc<NodeIdentity>,
     liveness: Liveness,
+    /// This node's part of the upstream limits, recomputed from the live nodes on every beat.
+    share: Arc<ClusterShare>,
+    /// Beats written since this actor started.
+    beats: u32,
     busy: bool,
 }
 
+/// Beats after which every other node has counted this one (each beats once per interval):
+/// from then on this node takes its share of the upstream limits.
+const COUNTED_AFTER_BEATS: u32 = 3;
+
 impl Heartbeat {
-    pub fn new(db: Database, ledger: Arc<SqlLedger>, identity: Arc<NodeIdentity>, liveness: Liveness) -> Self {
-        Self { db, ledger, identity, liveness, busy: false }
+    pub fn new(
+        db: Database,
+        ledger: Arc<SqlLedger>,
+        identity: Arc<NodeIdentity>,
+        liveness: Liveness,
+        share: Arc<ClusterShare>,
+    ) -> Self {
+        Self { db, ledger, identity, liveness, share, beats: 0, busy: false }
     }
 
     fn beat(&mut self, ctx: &mut Context<Self>) {
@@ -114,10 +129,18 @@ impl Heartbeat {
             return;
         }
         self.busy = true;
-        let (db, ledger, identity, liveness) =
-            (self.db.clone(), self.ledger.clone(), self.identity.clone(), self.liveness);
+        let (db, ledger, identity, liveness, share) =
+            (self.db.clone(), self.ledger.clone(), self.identity.clone(), self.liveness, self.share.clone());
+        self.beats = self.beats.saturating_add(1);
+        let counted = self.beats >= COUNTED_AFTER_BEATS || share.nodes().is_some();
         let beat = async move {
             let beat = nodes::beat(&db, &identity, liveness).await.map_err(|error| error.to_string())?;
+            if counted {
+                let (_, live) = nodes::live_nodes(&db, liveness).await.map_err(|error| error.to_string())?;
+                if let Some(nodes) = share.set(&live, &identity.id) {
+                    info!(nodes, "the upstream limits are shared among {nodes} live nodes");
+                }
+            }
             if beat == Beat::Rejoined {
                 warn!(
                     node = %identity.id,

@@ -142,6 +142,13 @@ pub async fn fence_postgres(conn: &mut diesel_async::AsyncPgConnection, claim: &
     fenced(held, claim)
 }
 
+/// [`fence_sqlite`] on the asynchronous SQLite connection (inside a `write_transaction!`).
+pub async fn fence_sqlite_async(conn: &mut super::SqliteConn, claim: &Claim) -> Result<(), DbError> {
+    use diesel_async::RunQueryDsl as _;
+    let held = diesel::update(held_by!(claim)).set(runs::epoch.eq(claim.epoch)).execute(conn).await?;
+    fenced(held, claim)
+}
+
 fn fenced(held: usize, claim: &Claim) -> Result<(), DbError> {
     match held {
         0 => Err(DbError::ClaimLost { run_id: claim.run_id, node: claim.node.to_string(), epoch: claim.epoch }),

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod queries;
 pub mod schema;
 pub mod statements;
+pub mod tasks;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -106,11 +107,35 @@ pub enum DbError {
     /// A write presented a claim the run no longer has: another node took the run over.
     #[error("run {run_id} is no longer held by node {node} (epoch {epoch}); nothing was written")]
     ClaimLost { run_id: i64, node: String, epoch: i64 },
+    /// A page's write presented a task claim the task no longer has: its node was counted dead
+    /// (or its lease ran out) and another node took the page.
+    #[error("fan-out task {task_id} is no longer held by node {node} (attempt {attempt}); nothing was written")]
+    TaskLost { task_id: i64, node: String, attempt: i32 },
 }
 
 impl DbError {
     pub fn pool(error: impl std::fmt::Display) -> Self {
         DbError::Pool(error.to_string())
+    }
+}
+
+/// Carries a [`DbError`] out of a blocking SQLite closure through diesel's error type, whose
+/// only free-form variant is a boxed "deserialization" error; [`unwrap_carried`] takes it out.
+pub fn carry(error: DbError) -> diesel::result::Error {
+    match error {
+        DbError::Query(error) => error,
+        other => diesel::result::Error::DeserializationError(Box::new(other)),
+    }
+}
+
+/// The [`DbError`] a blocking SQLite write carried out through diesel's error type.
+pub fn unwrap_carried(error: diesel::result::Error) -> DbError {
+    match error {
+        diesel::result::Error::DeserializationError(inner) => match inner.downcast::<DbError>() {
+            Ok(carried) => *carried,
+            Err(other) => DbError::Query(diesel::result::Error::DeserializationError(other)),
+        },
+        other => DbError::Query(other),
     }
 }
 

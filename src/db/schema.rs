@@ -68,6 +68,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    fan_out_tasks (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        pipeline -> Text,
+        request -> Text,
+        status -> Text,
+        owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        attempt -> Integer,
+        error -> Nullable<Text>,
+        inserted -> BigInt,
+        updated -> BigInt,
+        deleted -> BigInt,
+        unchanged -> BigInt,
+    }
+}
+
+diesel::table! {
     game_update_items (update_id, item_id) {
         update_id -> BigInt,
         item_id -> BigInt,
@@ -278,6 +296,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    page_fingerprints (pipeline, request) {
+        pipeline -> Text,
+        request -> Text,
+        fingerprint -> Text,
+        loaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     password_rewards (password, slot) {
         password -> Text,
         slot -> BigInt,
@@ -403,6 +430,7 @@ diesel::table! {
 
 diesel::joinable!(card_combo_cards -> card_combos (combo_id));
 diesel::joinable!(change_events -> runs (run_id));
+diesel::joinable!(fan_out_tasks -> runs (run_id));
 diesel::joinable!(game_update_items -> game_updates (update_id));
 diesel::joinable!(npc_items -> npcs (npc_id));
 diesel::joinable!(npc_reward_items -> npc_rewards (reward_id));
@@ -418,6 +446,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     community_goals,
     demo_records,
     exchange_offers,
+    fan_out_tasks,
     game_update_items,
     game_updates,
     item_details,
@@ -433,6 +462,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     npc_rewards,
     npcs,
     outbox,
+    page_fingerprints,
     password_rewards,
     passwords,
     pipelines,

@@ -179,7 +179,7 @@ mod tests {
             </table>";
         let names = Names { items: NameIndex::new([("Mega Cotton Seeds".to_owned(), 9)]), ..Names::default() };
         let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: body.into() };
-        let dataset = parse_pages(&Cards, vec![page], vec![], names).unwrap();
+        let dataset = parse_pages(&Cards, vec![page], names).unwrap();
         assert_eq!(dataset.table_rows(), [("card_combos", 1), ("card_combo_cards", 2)]);
         let combo = &dataset.rows_of("card_combos")[0];
         assert_eq!((combo["reward_item_id"].as_i64(), combo["times_turned_in"].as_i64()), (Some(9), Some(1204)));

@@ -237,7 +237,7 @@ mod tests {
     fn current_and_past_goals() {
         let names = Names { items: NameIndex::new([("Mushroom".to_owned(), 43)]), ..Names::default() };
         let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: PAGE.into() };
-        let dataset = parse_pages(&Community, vec![page], vec![], names).unwrap();
+        let dataset = parse_pages(&Community, vec![page], names).unwrap();
         assert_eq!(dataset.table_rows(), [("community_goals", 2)]);
         assert!(dataset.notes.iter().any(|note| note.contains("\"Starfish\"")), "{:?}", dataset.notes);
         assert_eq!(dataset.dropped, 0);

@@ -2,14 +2,14 @@
 //! rarity and XP as the page shows them, the Flea Market price in Gold, the Gold inside an
 //! openable (the locksmith's Gold row), and the locations each item is found at. One page per
 //! item, fetched politely (the upstream's per-host concurrency and rate limits) across the whole
-//! item list; a page that fails is reported and its item's stored rows stay.
+//! item list and shared out among the nodes as fan-out tasks: each page writes its own item's
+//! rows, and a page that fails is reported and its item's stored rows stay.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use diesel::{Insertable, QueryDsl, Queryable, Selectable};
+use diesel::{ExpressionMethods, Insertable, QueryDsl, Queryable, Selectable, SelectableHelper};
 use hayloft_actors::pipeline::StageError;
 use hayloft_actors::storage::StorageFailure;
 use select::node::Node;
@@ -19,9 +19,10 @@ use serde::Serialize;
 use super::items::rows::Item;
 use super::locations::{location_key, Location, SAMPLE_LOCATIONS};
 use super::shared::html::{next_element, number, own_text, query_value, squash, Html, LinkTo};
+use super::shared::names::Names;
 use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::schema::items;
+use crate::db::schema::{item_details, item_sources, items};
 use crate::db::{with_conn, Database, DbError};
 use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::{sample_item, ITEMS_PER_BLOCK};
@@ -174,6 +175,8 @@ impl Source for ItemPages {
     /// Daily, at a hashed time: a thousand pages, fetched within the politeness limits.
     const DEFAULT_SCHEDULE: &'static str = "H H H * * *";
     const TRANSFORM_VERSION: u32 = 1;
+    const FANS_OUT: bool = true;
+    const PAGE_KIND: &'static str = "item";
 
     fn requests(&self) -> Vec<String> {
         Vec::new()
@@ -203,50 +206,66 @@ impl Source for ItemPages {
         Ok(ids.into_iter().map(request).collect())
     }
 
-    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
-        let mut failed: BTreeSet<i64> = input
-            .failures
-            .iter()
-            .filter_map(|failure| query_value(&failure.request, "id").and_then(|id| id.parse().ok()))
-            .collect();
-        let mut notes = Vec::new();
-        let mut details = Vec::new();
-        let mut sources = Vec::new();
-        for page in &input.fanned {
-            let Some(item_id) = query_value(&page.request, "id").and_then(|id| id.parse().ok()) else { continue };
-            match parse_item_page(&Html::parse(page), item_id) {
-                Ok((detail, item_sources)) => {
-                    details.push(detail);
-                    sources.extend(item_sources);
-                }
-                Err(error) => {
-                    notes.push(error.to_string());
-                    failed.insert(item_id);
-                }
-            }
-        }
-        if details.is_empty() && !input.fanned.is_empty() {
-            // Every page fetched, none readable: the layout changed, not a few items.
-            return Err(StageError::BadInput(format!(
-                "none of the {} item pages could be read; the first error: {}",
-                input.fanned.len(),
-                notes.first().map_or("", String::as_str)
-            )));
-        }
-        let broken = notes.len() as u64;
-        const SHOWN: usize = 5;
-        if notes.len() > SHOWN {
-            let more = notes.len() - SHOWN;
-            notes.truncate(SHOWN);
-            notes.push(format!("... and {more} more unreadable item pages"));
-        }
-        let failed = Arc::new(failed);
-        let keep_sources = failed.clone();
+    fn parse_fanned(&self, page: &Page, _names: &Names) -> Result<Dataset, StageError> {
+        let item_id = query_value(&page.request, "id")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| StageError::BadInput(format!("{}: not an item page request", page.request)))?;
+        let (detail, sources) = parse_item_page(&Html::parse(page), item_id)?;
         Ok(Dataset::new()
-            .table(details, DeletePolicy::keep_where(move |row: &ItemDetail| failed.contains(&row.item_id)))
-            .table(sources, DeletePolicy::keep_where(move |row: &ItemSource| keep_sources.contains(&row.item_id)))
-            .with_notes(notes)
-            .with_dropped(broken))
+            .page_table(vec![detail], move |db| Box::pin(stored_of_item::<ItemDetail>(db, item_id)))
+            .page_table(sources, move |db| Box::pin(stored_of_item::<ItemSource>(db, item_id))))
+    }
+
+    /// The end of the run: the pages wrote their own rows; the rows of items whose page was
+    /// not asked for (the item is gone) are deleted, within the delete guard.
+    fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
+        let requested = Arc::new(input.fan_out.requested.clone());
+        let asked = requested.clone();
+        Ok(Dataset::new()
+            .table(
+                Vec::<ItemDetail>::new(),
+                DeletePolicy::keep_where(move |row: &ItemDetail| requested.contains(&request(row.item_id))),
+            )
+            .table(
+                Vec::<ItemSource>::new(),
+                DeletePolicy::keep_where(move |row: &ItemSource| asked.contains(&request(row.item_id))),
+            ))
+    }
+}
+
+/// The stored rows of one item's page.
+async fn stored_of_item<R: OfItem>(db: Database, item_id: i64) -> Result<Vec<R>, DbError> {
+    R::of_item(&db, item_id).await
+}
+
+/// Rows that belong to one item's page.
+trait OfItem: Sized {
+    async fn of_item(db: &Database, item_id: i64) -> Result<Vec<Self>, DbError>;
+}
+
+impl OfItem for ItemDetail {
+    async fn of_item(db: &Database, item_id: i64) -> Result<Vec<Self>, DbError> {
+        with_conn!(db, readers, |conn| {
+            item_details::table
+                .filter(item_details::item_id.eq(item_id))
+                .select(ItemDetail::as_select())
+                .load(conn)
+                .await
+                .map_err(DbError::Query)
+        })
+    }
+}
+
+impl OfItem for ItemSource {
+    async fn of_item(db: &Database, item_id: i64) -> Result<Vec<Self>, DbError> {
+        with_conn!(db, readers, |conn| {
+            item_sources::table
+                .filter(item_sources::item_id.eq(item_id))
+                .select(ItemSource::as_select())
+                .load(conn)
+                .await
+                .map_err(DbError::Query)
+        })
     }
 }
 

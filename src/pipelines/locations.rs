@@ -1,24 +1,26 @@
 //! Locations and drops: `/locations.php` lists every fishing and exploring location; each one's
 //! `/location.php?type=…&id=…` page lists the items found there. A fan-out: the detail pages are
-//! fetched concurrently within the per-host limits, and a detail page that is missing or broken
-//! fails alone — it is reported, and the drops already stored for that location stay.
+//! shared out among the nodes as tasks and fetched within the per-host limits; each writes its
+//! location's drops, and a detail page that is missing or broken fails alone — it is reported,
+//! and the drops already stored for that location stay.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use diesel::{Insertable, Queryable, Selectable};
+use diesel::{ExpressionMethods, Insertable, QueryDsl, Queryable, Selectable, SelectableHelper};
 use hayloft_actors::pipeline::StageError;
 use select::predicate::{Class, Name, Predicate};
 use serde::Serialize;
 
 use super::items::rows::Item;
 use super::shared::html::{item_link_id, own_text, query_value, squash, Html, LinkTo};
-use super::shared::names::Resolver;
+use super::shared::names::{Names, Resolver};
 use super::shared::source::{Page, Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
-use crate::db::Database;
+use crate::db::schema::location_drops;
+use crate::db::{with_conn, Database, DbError};
 use crate::front_doors::graphql::entity::{entity, links};
 use crate::upstream::demo_data::plain_item;
 use crate::upstream::demo_pages::{navbar, SamplePage, SampleRequest, PAGE_END};
@@ -133,6 +135,8 @@ impl Source for Locations {
     /// Daily, at a hashed time.
     const DEFAULT_SCHEDULE: &'static str = "H H H * * *";
     const TRANSFORM_VERSION: u32 = 1;
+    const FANS_OUT: bool = true;
+    const PAGE_KIND: &'static str = "location";
 
     fn requests(&self) -> Vec<String> {
         vec![LIST.to_owned()]
@@ -159,46 +163,54 @@ impl Source for Locations {
         Ok(list.iter().map(|location| detail_request(&location.location_type, location.id)).collect())
     }
 
+    fn parse_fanned(&self, page: &Page, names: &Names) -> Result<Dataset, StageError> {
+        let (location_type, location_id) = location_key(&page.request)
+            .ok_or_else(|| StageError::BadInput(format!("{}: not a location page request", page.request)))?;
+        let mut resolver = Resolver::new(names);
+        let drops: Vec<LocationDrop> = parse_detail(&Html::parse(page))?
+            .into_iter()
+            .map(|item| LocationDrop {
+                location_type: location_type.clone(),
+                location_id,
+                item_id: resolver.item_id(item),
+            })
+            .collect();
+        Ok(Dataset::new()
+            .page_table(drops, move |db| Box::pin(stored_drops(db, location_type, location_id)))
+            .with_notes(resolver.notes()))
+    }
+
+    /// The listed locations, written before their pages' drops (which reference them).
+    fn parse_fixed(&self, pages: &[Page], _names: &Names) -> Result<Option<Dataset>, StageError> {
+        let list = parse_list(&Html::parse(&pages[0]))?;
+        Ok(Some(Dataset::new().table(list, DeletePolicy::KeepAll)))
+    }
+
+    /// The end of the run: the list page's locations, and deletes of the drops of locations
+    /// whose page was not asked for (the pages wrote their own drops).
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let list = parse_list(&Html::parse(&input.pages[0]))?;
-        let mut resolver = Resolver::new(&input.names);
-        let mut failed: BTreeSet<(String, i64)> = BTreeSet::new();
-        for failure in &input.failures {
-            if let Some(key) = location_key(&failure.request) {
-                failed.insert(key);
-            }
-        }
-        let mut notes = Vec::new();
-        let mut drops = Vec::new();
-        let mut broken = 0;
-        for page in &input.fanned {
-            let Some((location_type, location_id)) = location_key(&page.request) else { continue };
-            match parse_detail(&Html::parse(page)) {
-                Ok(ids) => drops.extend(ids.into_iter().map(|item| LocationDrop {
-                    location_type: location_type.clone(),
-                    location_id,
-                    item_id: resolver.item_id(item),
-                })),
-                Err(error) => {
-                    broken += 1;
-                    notes.push(format!("{}: {error}", page.request));
-                    failed.insert((location_type, location_id));
-                }
-            }
-        }
-        notes.extend(resolver.notes());
-        let failed = Arc::new(failed);
-        Ok(Dataset::new()
-            .table(list, DeletePolicy::Replace)
-            .table(
-                drops,
-                DeletePolicy::keep_where(move |row: &LocationDrop| {
-                    failed.contains(&(row.location_type.clone(), row.location_id))
-                }),
-            )
-            .with_notes(notes)
-            .with_dropped(broken))
+        let requested = Arc::new(input.fan_out.requested.clone());
+        Ok(Dataset::new().table(list, DeletePolicy::Replace).table(
+            Vec::<LocationDrop>::new(),
+            DeletePolicy::keep_where(move |row: &LocationDrop| {
+                requested.contains(&detail_request(&row.location_type, row.location_id))
+            }),
+        ))
     }
+}
+
+/// The stored drops of one location's page.
+async fn stored_drops(db: Database, location_type: String, location_id: i64) -> Result<Vec<LocationDrop>, DbError> {
+    with_conn!(&db, readers, |conn| {
+        location_drops::table
+            .filter(location_drops::location_id.eq(location_id))
+            .filter(location_drops::location_type.eq(&location_type))
+            .select(LocationDrop::as_select())
+            .load(conn)
+            .await
+            .map_err(DbError::Query)
+    })
 }
 
 /// The locations of the generated sample upstream: (type, id, name, subtitle). Item and NPC

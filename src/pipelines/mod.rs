@@ -22,7 +22,8 @@ pub mod tent;
 pub mod tower;
 pub mod updates;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use hayloft_actors::pipeline::{PipelineDeps, PipelineHandle};
@@ -34,6 +35,7 @@ use crate::db::outbox::Announcer;
 use crate::db::Database;
 use crate::upstream::Upstream;
 pub use registry::{entry, PipelineEntry, KNOWN, REGISTRY};
+use shared::page_worker::PageHandler;
 use shared::settings::PipelineSettings;
 use shared::BuildParts;
 
@@ -49,6 +51,8 @@ pub struct Built {
     pub specs: Vec<ChildSpec>,
     pub handles: BTreeMap<String, PipelineHandle>,
     pub scheduled: Vec<ScheduledPipeline>,
+    /// How this node works on each fan-out source's pages, for its page worker.
+    pub pages: Rc<HashMap<&'static str, Rc<dyn PageHandler>>>,
 }
 
 /// Builds every registered pipeline, each with its own setup (`setup` answers for every name
@@ -60,7 +64,8 @@ pub fn build_all<E>(
     deps: &PipelineDeps,
     mut setup: impl FnMut(&PipelineEntry) -> Result<PipelineSetup, E>,
 ) -> Result<Built, E> {
-    let mut built = Built { specs: Vec::new(), handles: BTreeMap::new(), scheduled: Vec::new() };
+    let mut built = Built { specs: Vec::new(), handles: BTreeMap::new(), scheduled: Vec::new(), pages: Rc::default() };
+    let mut pages = HashMap::new();
     for entry in &REGISTRY {
         let PipelineSetup { settings, schedule } = setup(entry)?;
         let parts = BuildParts { db, upstream, settings: &settings, announcer: announcer.clone() };
@@ -69,6 +74,10 @@ pub fn build_all<E>(
         built.scheduled.push(ScheduledPipeline { schedule, misfire, handle: handle.clone() });
         built.specs.push(spec);
         built.handles.insert(entry.name.to_owned(), handle);
+        if let Some(handler) = entry.pages {
+            pages.insert(entry.name, handler(&parts));
+        }
     }
+    built.pages = Rc::new(pages);
     Ok(built)
 }

@@ -293,7 +293,7 @@ mod tests {
         let mut names = Names { items: NameIndex::new([("Apple".to_owned(), 1)]), ..Names::default() };
         names.npc_user_ids.insert(22438, 1);
         names.npc_items.insert((1, "gives".to_owned()), [1].into());
-        let dataset = parse_pages(&NpcPages, vec![page(LEVELS, levels), page(STAFF, staff)], vec![], names).unwrap();
+        let dataset = parse_pages(&NpcPages, vec![page(LEVELS, levels), page(STAFF, staff)], names).unwrap();
         let rows = dataset.rows_of("npc_profiles");
         assert_eq!(rows.len(), 2);
         let rosalie = &rows[1];

@@ -391,7 +391,7 @@ mod tests {
                             {"id": 2, "npc": "Nobody", "level": 10, "silver": 0, "gold": 0, "item1": 0,
                              "item1_amt": 0, "item2": 0, "item2_amt": 0, "item3": 0, "item3_amt": 0}]
         });
-        let dataset = parse_pages(&Npcs, vec![page(body)], vec![], Names::default()).unwrap();
+        let dataset = parse_pages(&Npcs, vec![page(body)], Names::default()).unwrap();
         assert_eq!(dataset.table_rows(), [("npcs", 1), ("npc_items", 3), ("npc_rewards", 2), ("npc_reward_items", 1)]);
         assert!(
             dataset
@@ -408,7 +408,7 @@ mod tests {
     // An empty list is refused rather than read as "delete every NPC".
     #[test]
     fn empty_answer_is_refused() {
-        let error = parse_pages(&Npcs, vec![page(serde_json::json!({"npcs": []}))], vec![], Names::default());
+        let error = parse_pages(&Npcs, vec![page(serde_json::json!({"npcs": []}))], Names::default());
         assert!(error.err().unwrap().to_string().contains("empty NPC list"));
     }
 }

@@ -182,7 +182,7 @@ mod tests {
             <div class="item-after"><span><img>Mystery Box (x2)</span></div></ul>"#;
         let names = Names { items: NameIndex::new([("Christmas Tree".to_owned(), 7)]), ..Names::default() };
         let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: body.into() };
-        let dataset = parse_pages(&Passwords, vec![page], vec![], names).unwrap();
+        let dataset = parse_pages(&Passwords, vec![page], names).unwrap();
         assert_eq!(dataset.table_rows(), [("passwords", 2), ("password_rewards", 3)]);
         let rewards = dataset.rows_of("password_rewards");
         assert_eq!((rewards[0]["item_id"].as_i64(), rewards[1]["kind"].as_str()), (Some(7), Some("silver")));

@@ -8,6 +8,9 @@
 //! or configured, because nothing else lists names. Its GraphQL entities join [`EntityQuery`]
 //! below, the one list the query root is made of.
 
+use std::rc::Rc;
+use std::sync::Arc;
+
 use hayloft_actors::pipeline::{PipelineDeps, PipelineHandle};
 use hayloft_actors::supervisor::ChildSpec;
 
@@ -21,6 +24,7 @@ use super::locations::{Location, LocationDrop};
 use super::npc_pages::NpcProfile;
 use super::npcs::{Npc, NpcItem, NpcReward, NpcRewardItem};
 use super::passwords::{Password, PasswordReward};
+use super::shared::page_worker::{PageHandler, SourcePages};
 use super::shared::source::{self, Source};
 use super::shared::BuildParts;
 use super::tent::TentOffer;
@@ -35,6 +39,9 @@ use crate::upstream::demo_pages::{SamplePage, SamplePages, SampleRequest, Sample
 
 /// Builds one pipeline's supervised extractor → transformer → loader chain.
 pub type BuildFn = fn(&BuildParts<'_>, PipelineDeps) -> (ChildSpec, PipelineHandle);
+
+/// Builds how a node works on one fan-out source's pages (see [`Source::FANS_OUT`]).
+pub type PagesFn = fn(&BuildParts<'_>) -> Rc<dyn PageHandler>;
 
 /// A table a pipeline loads, under the name `count` knows it by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +68,8 @@ pub struct PipelineEntry {
     /// The tables it loads, first the one its rows hang from.
     pub entities: &'static [Entity],
     pub build: BuildFn,
+    /// A fan-out source's page handler, for every node's page worker.
+    pub pages: Option<PagesFn>,
     /// Its pages in the generated sample upstream; `None` for a pipeline that fetches no page
     /// of its own there.
     pub sample_pages: Option<SampleSource>,
@@ -88,12 +97,17 @@ const fn source_entry<S: Source + Default>(
         depends_on,
         entities,
         build: build_source::<S>,
+        pages: if S::FANS_OUT { Some(source_pages::<S>) } else { None },
         sample_pages: Some(SampleSource { requests: sample_requests::<S>, page: sample_page::<S> }),
     }
 }
 
 fn build_source<S: Source + Default>(parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, PipelineHandle) {
-    source::build(S::default(), parts, deps)
+    source::build(Arc::new(S::default()), parts, deps)
+}
+
+fn source_pages<S: Source + Default>(parts: &BuildParts<'_>) -> Rc<dyn PageHandler> {
+    Rc::new(SourcePages::new(Arc::new(S::default()), parts.upstream.clone(), parts.db.clone()))
 }
 
 fn sample_requests<S: Source + Default>() -> Vec<String> {
@@ -120,6 +134,7 @@ pub const REGISTRY: [PipelineEntry; 14] = [
             entity("well", "wishing_well_outputs", "wishing-well outputs"),
         ],
         build: items::build,
+        pages: None,
         // The item API's sample is the generated item list itself, which the embedded upstream
         // serves at any scale and every other sample page names.
         sample_pages: None,
@@ -180,6 +195,7 @@ pub const REGISTRY: [PipelineEntry; 14] = [
         depends_on: &[],
         entities: &[entity("demo", "demo_records", "rows loaded by the demo pipeline")],
         build: demo::build,
+        pages: None,
         // It generates its rows and fetches nothing.
         sample_pages: None,
     },
@@ -418,36 +434,41 @@ mod tests {
             assert!(dataset.notes.is_empty(), "{:?}", dataset.notes);
         };
         let one = |request: &str| vec![sample(request)];
-        let npcs = parse_pages(&npcs::Npcs, one("/api.php?method=npcs"), vec![], names.clone()).unwrap();
+        let npcs = parse_pages(&npcs::Npcs, one("/api.php?method=npcs"), names.clone()).unwrap();
         for row in npcs.rows_of("npc_items") {
             let key = (row["npc_id"].as_i64().unwrap(), row["relation"].as_str().unwrap().to_owned());
             names.npc_items.entry(key).or_default().insert(row["item_id"].as_i64().unwrap());
         }
         check(npcs);
-        check(parse_pages(&tower::Tower, one("/api.php?method=tower"), vec![], names.clone()).unwrap());
+        check(parse_pages(&tower::Tower, one("/api.php?method=tower"), names.clone()).unwrap());
         let details = locations::SAMPLE_LOCATIONS
             .iter()
             .map(|(kind, id, _, _)| sample(&format!("/location.php?type={kind}&id={id}")));
-        check(parse_pages(&locations::Locations, one("/locations.php"), details.collect(), names.clone()).unwrap());
-        check(parse_pages(&community::Community, one("/comm.php"), vec![], names.clone()).unwrap());
-        check(parse_pages(&exchange::Exchange, one("/exchange.php"), vec![], names.clone()).unwrap());
-        check(parse_pages(&cards::Cards, one("/manage_hoc.php"), vec![], names.clone()).unwrap());
-        check(parse_pages(&tent::Tent, one("/tent.php"), vec![], names.clone()).unwrap());
+        // The end of a fan-out run: the list's locations, and no drops of its own (the pages
+        // wrote theirs).
+        let list = parse_pages(&locations::Locations, one("/locations.php"), names.clone()).unwrap();
+        assert_eq!(list.table_rows(), [("locations", locations::SAMPLE_LOCATIONS.len()), ("location_drops", 0)]);
+        // A fan-out source's pages are parsed one by one, by whichever node takes them.
+        for page in details {
+            check(locations::Locations.parse_fanned(&page, &names).unwrap());
+        }
+        check(parse_pages(&community::Community, one("/comm.php"), names.clone()).unwrap());
+        check(parse_pages(&exchange::Exchange, one("/exchange.php"), names.clone()).unwrap());
+        check(parse_pages(&cards::Cards, one("/manage_hoc.php"), names.clone()).unwrap());
+        check(parse_pages(&tent::Tent, one("/tent.php"), names.clone()).unwrap());
         check(
-            parse_pages(
-                &updates::Updates,
-                vec![sample("/about.php?all=1"), sample("/about.php")],
-                vec![],
-                names.clone(),
-            )
-            .unwrap(),
+            parse_pages(&updates::Updates, vec![sample("/about.php?all=1"), sample("/about.php")], names.clone())
+                .unwrap(),
         );
-        check(parse_pages(&passwords::Passwords, one("/popwlog.php"), vec![], names.clone()).unwrap());
-        check(parse_pages(&gallery::Gallery, one("/gallery.php"), vec![], names.clone()).unwrap());
-        let items_pages = (11..31).map(|id| sample(&format!("/item.php?id={id}"))).collect();
-        check(parse_pages(&item_pages::ItemPages, vec![], items_pages, names.clone()).unwrap());
+        check(parse_pages(&passwords::Passwords, one("/popwlog.php"), names.clone()).unwrap());
+        check(parse_pages(&gallery::Gallery, one("/gallery.php"), names.clone()).unwrap());
+        for id in 11..31 {
+            let dataset = item_pages::ItemPages.parse_fanned(&sample(&format!("/item.php?id={id}")), &names).unwrap();
+            // Every item page has its details; only some list a location.
+            assert!(dataset.table_rows()[0].1 == 1 && dataset.notes.is_empty(), "{:?}", dataset.table_rows());
+        }
         check(
-            parse_pages(&npc_pages::NpcPages, vec![sample("/npclevels.php"), sample("/manage_npc.php")], vec![], names)
+            parse_pages(&npc_pages::NpcPages, vec![sample("/npclevels.php"), sample("/manage_npc.php")], names)
                 .unwrap(),
         );
     }

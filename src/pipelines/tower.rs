@@ -191,7 +191,7 @@ mod tests {
             {"id": 2, "level": 2, "silver": "lots"}
         ]});
         let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: Bytes::from(body.to_string()) };
-        let dataset = parse_pages(&Tower, vec![page], vec![], Names::default()).unwrap();
+        let dataset = parse_pages(&Tower, vec![page], Names::default()).unwrap();
         assert_eq!(dataset.table_rows(), [("tower_levels", 1), ("tower_rewards", 2)]);
         assert!(dataset.notes[0].starts_with("tower level 2 skipped"), "{:?}", dataset.notes);
 
@@ -201,7 +201,7 @@ mod tests {
             {"id": 2, "level": "two"}
         ]});
         let page = Page { request: REQUEST.to_owned(), url: REQUEST.to_owned(), body: Bytes::from(body.to_string()) };
-        let dataset = parse_pages(&Tower, vec![page], vec![], Names::default()).unwrap();
+        let dataset = parse_pages(&Tower, vec![page], Names::default()).unwrap();
         assert!(dataset.notes[0].starts_with("tower level without a readable key skipped"), "{:?}", dataset.notes);
         assert!(
             dataset.notes.iter().any(|note| note.starts_with("1 tower level rows without a readable key: no row of")),

@@ -245,8 +245,7 @@ mod tests {
             body: body.into(),
         };
         let names = Names { items: NameIndex::new([("Apple".to_owned(), 9)]), ..Names::default() };
-        let dataset =
-            parse_pages(&Updates, vec![page(REQUESTS[0], all), page(REQUESTS[1], newest)], vec![], names).unwrap();
+        let dataset = parse_pages(&Updates, vec![page(REQUESTS[0], all), page(REQUESTS[1], newest)], names).unwrap();
         assert_eq!(dataset.table_rows(), [("game_updates", 1), ("game_update_items", 1)]);
         let update = &dataset.rows_of("game_updates")[0];
         assert_eq!(update["posted_on"], "2021-04-01");

@@ -4,7 +4,8 @@
 //!   whole exchange and an idle-read timeout, a maximum body size, bodies checked against their
 //!   framing (see [`framing`]: complete or failed), retries with exponential backoff on
 //!   connection errors, cut-short bodies, timeouts and 5xx, a
-//!   per-host concurrency limit and rate limit shared by every pipeline, a User-Agent, and an
+//!   per-host concurrency limit and rate limit shared by every pipeline and, split among the
+//!   live nodes, by the whole cluster (see [`share`]), a User-Agent, and an
 //!   optional auth cookie from `HAYLOFT_UPSTREAM_COOKIE` (never logged);
 //! * `file:///dir/` — a capture directory laid out by its `routes.json` (see [`routes`]);
 //! * `embedded` (the default) — generated sample data compiled into the binary, so Hayloft
@@ -17,9 +18,9 @@ pub mod demo_pages;
 pub mod framing;
 pub mod replay;
 pub mod routes;
+pub mod share;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,13 +29,13 @@ use std::time::Duration;
 use awc::error::{PayloadError, SendRequestError};
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use demo_pages::SamplePages;
 use routes::{split_request, Routes};
+pub use share::ClusterShare;
+use share::HostGate;
 
 /// The environment variable holding a session cookie for the upstream, if it needs one.
 pub const COOKIE_VARIABLE: &str = "HAYLOFT_UPSTREAM_COOKIE";
@@ -121,12 +122,6 @@ pub struct Fetched {
     pub content_type: Option<String>,
 }
 
-/// Concurrency and rate limits of one host.
-struct HostGate {
-    permits: Semaphore,
-    rate: DefaultDirectRateLimiter,
-}
-
 /// Where data comes from. Cloning shares the HTTP client and the per-host limits.
 #[derive(Clone)]
 pub enum Upstream {
@@ -148,6 +143,8 @@ pub struct HttpUpstream {
     settings: UpstreamSettings,
     cookie: Option<String>,
     gates: Mutex<HashMap<String, Arc<HostGate>>>,
+    /// This node's part of the cluster-wide limits.
+    share: Arc<ClusterShare>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -201,7 +198,20 @@ impl Upstream {
             settings: settings.clone(),
             cookie,
             gates: Mutex::new(HashMap::new()),
+            share: ClusterShare::alone(),
         })))
+    }
+
+    /// Holds this upstream's per-host limits for the whole cluster: this node takes only
+    /// `share` of them. Call before cloning the upstream.
+    pub fn shared_by(mut self, share: Arc<ClusterShare>) -> Self {
+        if let Upstream::Http(http) = &mut self {
+            match Rc::get_mut(http) {
+                Some(http) => http.share = share,
+                None => warn!("the upstream was cloned before its cluster share was set; it keeps the whole limits"),
+            }
+        }
+        self
     }
 
     /// Fetches `request` (a path with its query, e.g. `/api.php?method=items`), refusing bodies
@@ -260,11 +270,7 @@ impl HttpUpstream {
         gates
             .entry(host.to_owned())
             .or_insert_with(|| {
-                let per_second = NonZeroU32::new(self.settings.rate_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-                Arc::new(HostGate {
-                    permits: Semaphore::new(self.settings.concurrency.max(1)),
-                    rate: RateLimiter::direct(Quota::per_second(per_second)),
-                })
+                Arc::new(HostGate::new(self.settings.concurrency, self.settings.rate_per_second, self.share.clone()))
             })
             .clone()
     }
@@ -279,10 +285,9 @@ impl HttpUpstream {
             .with_max_times(self.settings.retries)
             .with_jitter();
         let attempt = || async {
-            // Both limits are per host and shared by every pipeline fetching from it.
-            let _permit =
-                gate.permits.acquire().await.map_err(|_| UpstreamError::Invalid("limiter closed".to_owned()))?;
-            gate.rate.until_ready().await;
+            // Both limits are per host, shared by every pipeline fetching from it and, through
+            // the share, by every node of the cluster.
+            let _permit = gate.enter().await;
             self.fetch_once(&url).await
         };
         attempt

@@ -1,5 +1,6 @@
 //! Several nodes on one database: each slot runs once whatever the nodes' clocks say, a queued
-//! run goes to exactly one claimant, and a node paused past its takeover commits nothing.
+//! run goes to exactly one claimant, a node paused past its takeover commits nothing, and a
+//! fan-out's pages are shared among the nodes, a killed node's pages going to the others.
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
@@ -11,7 +12,7 @@ use hayloft::db::{Database, DatabaseUrl};
 use hayloft_actors::ledger::{ClaimRequest, Ledger, LedgerError, Trigger};
 use nix::sys::signal::Signal;
 
-use crate::helpers::{eventually, runs_of, stored_rows, without_colours, TestEnv};
+use crate::helpers::{eventually, runs_of, stored_rows, without_colours, CountingUpstream, TestEnv};
 
 fn claim(owner: &'static str, trigger: Trigger) -> ClaimRequest<'static> {
     ClaimRequest { pipeline: "demo", trigger, owner, lease: Duration::from_secs(60), slot: None }
@@ -161,4 +162,134 @@ fn a_paused_node_commits_nothing_after_its_run_was_taken_over() {
     assert_eq!(rows.len(), 100, "the paused node's 50 rows must not have been committed");
     let first_now = runs_of(&env, "demo").into_iter().find(|run| run["run_id"] == first["run_id"]).unwrap();
     assert_eq!(first_now["status"], "abandoned", "{first_now}");
+}
+
+const TOKEN: &str = "cluster-test-token";
+
+/// A server that runs only items and item pages (never on schedule), as node `node`, sending
+/// `node` as its User-Agent so the upstream can tell the nodes apart.
+fn fan_out_node(env: &TestEnv, node: &str) -> TestEnv {
+    env.sibling().env("HAYLOFT_NODE_ID", node).env("HAYLOFT_UPSTREAM__USER_AGENT", node)
+}
+
+/// Starts a run of `pipeline` on `server` (through the GraphQL mutation) and returns its id.
+fn start_run(server: &crate::helpers::Server, pipeline: &str) -> i64 {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/graphql", server.base_url))
+        .bearer_auth(TOKEN)
+        .timeout(Duration::from_secs(20))
+        .json(&serde_json::json!({ "query": format!("mutation {{ runPipeline(name: \"{pipeline}\") {{ id }} }}") }))
+        .send()
+        .unwrap();
+    let body: serde_json::Value = response.json().unwrap();
+    body["data"]["runPipeline"]["id"].as_i64().unwrap_or_else(|| panic!("no run started: {body}"))
+}
+
+/// The item-page requests among `seen`.
+fn item_pages(seen: &[crate::helpers::Seen]) -> Vec<&crate::helpers::Seen> {
+    seen.iter().filter(|seen| seen.request.starts_with("/item.php")).collect()
+}
+
+/// Sorted JSON rows of a table, to compare two databases.
+fn sorted_rows<R: hayloft::pipelines::shared::table::StoredRow>(env: &TestEnv) -> Vec<String> {
+    let mut rows: Vec<String> = stored_rows::<R>(env).iter().map(|row| row.to_string()).collect();
+    rows.sort();
+    rows
+}
+
+// Three real nodes share one fan-out: every item page is fetched exactly once, each node
+// fetching about a third; after one node is killed in the middle of a run, only the pages it
+// had in hand are fetched again; the rows equal a single node's.
+#[test]
+fn three_nodes_share_a_fan_out_and_a_kill_refetches_only_pages_in_flight() {
+    use hayloft::pipelines::item_pages::{ItemDetail, ItemSource};
+    let Some(base) = TestEnv::new() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let written = base.run(&["demo-data", "--out", data.path().to_str().unwrap()]);
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    let upstream = CountingUpstream::start(data.path());
+    // 150 requests a second for the whole cluster, 6 in flight: 50 and 2 per node.
+    let base = base
+        .only(&["items", "item_pages"])
+        .env("HAYLOFT_UPSTREAM_URL", &upstream.url)
+        .env("HAYLOFT_UPSTREAM__RATE_PER_SECOND", "150")
+        .env("HAYLOFT_UPSTREAM__CONCURRENCY", "6")
+        .env("HAYLOFT_UPSTREAM__RETRIES", "0")
+        .env("HAYLOFT_PIPELINES__ITEMS__SCHEDULE", "never")
+        .env("HAYLOFT_PIPELINES__ITEM_PAGES__SCHEDULE", "never")
+        .env("HAYLOFT_SSH__ENABLED", "false")
+        .env("HAYLOFT_ADMIN_TOKEN", TOKEN);
+    let loaded = base.json(&["run", "items", "--json"]);
+    assert_eq!(loaded["status"], "succeeded", "{loaded}");
+    let items = base.json(&["count", "items", "--json"]);
+    let pages = items["count"].as_u64().unwrap_or_else(|| panic!("{items}")) as usize;
+
+    let names = ["node-a", "node-b", "node-c"];
+    // Each node keeps its own directory (and its log) for the whole test.
+    let nodes: Vec<TestEnv> = names.iter().map(|name| fan_out_node(&base, name)).collect();
+    let mut servers: Vec<_> = nodes.iter().map(TestEnv::serve).collect();
+    // Each node takes its share once every other node counts it.
+    for server in &servers {
+        eventually(Duration::from_secs(60), || server.logs().contains("shared among 3 live nodes").then_some(()))
+            .unwrap_or_else(|| panic!("the node never counted three nodes:\n{}", server.logs()));
+    }
+    upstream.reset();
+    let run_id = start_run(&servers[0], "item_pages");
+    let finished = eventually(Duration::from_secs(120), || {
+        runs_of(&base, "item_pages").into_iter().find(|run| run["run_id"] == run_id && run["status"] != "running")
+    })
+    .expect("the fan-out run finished");
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    let seen = upstream.seen();
+    let fetched = item_pages(&seen);
+    let distinct: BTreeSet<&str> = fetched.iter().map(|seen| seen.request.as_str()).collect();
+    assert_eq!((fetched.len(), distinct.len()), (pages, pages), "every item page exactly once");
+    for name in names {
+        let share = fetched.iter().filter(|seen| seen.user_agent == name).count() as f64 / pages as f64;
+        assert!((0.23..=0.43).contains(&share), "{name} fetched {:.0} % of the pages", share * 100.0);
+    }
+
+    // The same rows as one node on its own.
+    let single = TestEnv::new()
+        .unwrap()
+        .env("HAYLOFT_UPSTREAM_URL", &upstream.url)
+        .env("HAYLOFT_UPSTREAM__RATE_PER_SECOND", "100000");
+    assert_eq!(single.json(&["run", "items", "--json"])["status"], "succeeded");
+    assert_eq!(single.json(&["run", "item_pages", "--json"])["status"], "succeeded");
+    assert_eq!(sorted_rows::<ItemDetail>(&base), sorted_rows::<ItemDetail>(&single));
+    assert_eq!(sorted_rows::<ItemSource>(&base), sorted_rows::<ItemSource>(&single));
+
+    // Again, killing the node that owns the run a third of the way through: the others take
+    // the run over (a retry that keeps the pages already done) and the killed node's pages.
+    upstream.reset();
+    let run_id = start_run(&servers[0], "item_pages");
+    eventually(Duration::from_secs(60), || (item_pages(&upstream.seen()).len() >= pages / 3).then_some(()))
+        .expect("the second run fetched a third of the pages");
+    servers[0].signal(Signal::SIGKILL);
+    let before_kill: Vec<String> = item_pages(&upstream.seen())
+        .iter()
+        .filter(|seen| seen.user_agent == "node-a")
+        .map(|seen| seen.request.clone())
+        .collect();
+    let retried = eventually(Duration::from_secs(120), || {
+        runs_of(&base, "item_pages")
+            .into_iter()
+            .find(|run| run["run_id"].as_i64() > Some(run_id) && run["status"] == "succeeded")
+    })
+    .unwrap_or_else(|| panic!("no retry finished: {:?}", runs_of(&base, "item_pages")));
+    assert_eq!(retried["trigger"], "recovery", "{retried}");
+    let seen = upstream.seen();
+    let fetched = item_pages(&seen);
+    let mut times: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for seen in &fetched {
+        *times.entry(seen.request.as_str()).or_default() += 1;
+    }
+    assert_eq!(times.len(), pages, "every page was fetched");
+    let again: Vec<&str> = times.iter().filter(|(_, times)| **times > 1).map(|(request, _)| *request).collect();
+    // In hand on the killed node: at most its batch (twice the concurrency), and each one a
+    // page the killed node had asked for.
+    assert!(again.len() <= 12, "fetched again: {again:?}");
+    assert!(again.iter().all(|request| before_kill.iter().any(|seen| seen == request)), "{again:?}");
+    assert_eq!(sorted_rows::<ItemDetail>(&base), sorted_rows::<ItemDetail>(&single));
+    servers.clear();
 }

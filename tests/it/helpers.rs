@@ -433,3 +433,117 @@ pub fn snapshot(name: &str, actual: &str) {
         "{name} changed; if that is intended, run with HAYLOFT_UPDATE_SNAPSHOTS=1 and review the diff\n--- expected\n{expected}\n--- actual\n{actual}"
     );
 }
+
+/// One request a [`CountingUpstream`] answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// The path with its query (`/item.php?id=11`).
+    pub request: String,
+    /// Who asked: each node of a cluster test sends its own User-Agent.
+    pub user_agent: String,
+}
+
+/// A local upstream serving a capture directory (laid out by its routes.json) that records
+/// every request and who sent it; stopped when dropped.
+pub struct CountingUpstream {
+    pub url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CountingUpstream {
+    pub fn start(dir: &std::path::Path) -> Self {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let routes = Arc::new(hayloft::upstream::routes::Routes::load(dir).expect("a capture directory"));
+        let dir = Arc::new(dir.to_owned());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.set_nonblocking(true).expect("non-blocking accept");
+        let url = format!("http://{}/", listener.local_addr().expect("an address"));
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (accepted, stopping) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (seen, routes, dir) = (accepted.clone(), routes.clone(), dir.clone());
+                        std::thread::spawn(move || answer(stream, &seen, &routes, &dir));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Self { url, seen, stop }
+    }
+
+    /// Every request so far, in the order they came.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Forgets the requests so far.
+    pub fn reset(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+}
+
+impl Drop for CountingUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Answers the requests of one connection (keep-alive), recording each.
+fn answer(
+    stream: std::net::TcpStream,
+    seen: &std::sync::Mutex<Vec<Seen>>,
+    routes: &hayloft::upstream::routes::Routes,
+    dir: &std::path::Path,
+) {
+    use std::io::Write as _;
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut writer = match stream.try_clone() {
+        Ok(writer) => writer,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let mut user_agent = String::new();
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("user-agent") {
+                    user_agent = value.trim().to_owned();
+                }
+            }
+        }
+        seen.lock().unwrap().push(Seen { request: target.clone(), user_agent });
+        let (path, query) = hayloft::upstream::routes::split_request(&target);
+        let found = routes
+            .resolve(&path, &query)
+            .and_then(|route| std::fs::read(dir.join(&route.file)).ok().map(|body| (body, route.content_type.clone())));
+        let (status, body, content_type) = match found {
+            Some((body, content_type)) => ("200 OK", body, content_type),
+            None => ("404 Not Found", b"not captured".to_vec(), "text/plain".to_owned()),
+        };
+        let head =
+            format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n", body.len());
+        if writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body)).is_err() {
+            return;
+        }
+    }
+}

@@ -17,6 +17,7 @@ use hayloft::pipelines::shared::names::Names;
 use hayloft::pipelines::shared::source::{parse_pages, Page, Source};
 use hayloft::pipelines::shared::table::Dataset;
 use hayloft::upstream::routes::{split_request, Routes};
+use hayloft_actors::pipeline::StageError;
 use serde_json::Value;
 
 use crate::helpers::captures;
@@ -139,11 +140,20 @@ fn read_page(dir: &Path, routes: &Routes, request: &str) -> Option<Page> {
     Some(Page { request: request.to_owned(), url: request.to_owned(), body: Bytes::from(body) })
 }
 
+/// Parses the fixed pages, and each fan-out page on its own as a node would (an unreadable
+/// fan-out page fails alone: its task is marked failed and its rows stay).
+fn parse_all<S: Source>(source: &S, pages: Vec<Page>, fanned: &[Page]) -> Result<Dataset, StageError> {
+    for page in fanned {
+        let _ = source.parse_fanned(page, &Names::default());
+    }
+    parse_pages(source, pages, Names::default())
+}
+
 /// Mutates each page of `source` in turn (the others stay whole) and checks every result.
 /// `json_lists` names the JSON lists of a JSON source and the key of their rows.
 fn check_source<S: Source>(source: S, pages: Vec<Page>, fanned: Vec<Page>, json_lists: &[(&str, &str)]) -> usize {
     let started = Instant::now();
-    let stored = parse_pages(&source, pages.clone(), fanned.clone(), Names::default());
+    let stored = parse_all(&source, pages.clone(), &fanned);
     let baseline = started.elapsed();
     let stored = stored.unwrap_or_else(|error| panic!("{} cannot read its own capture: {error}", S::NAME));
     let mut rng = fastrand::Rng::with_seed(seed());
@@ -160,7 +170,7 @@ fn check_source<S: Source>(source: S, pages: Vec<Page>, fanned: Vec<Page>, json_
         let page =
             if target < pages.len() { &mut mutated_pages[target] } else { &mut mutated_fanned[target - pages.len()] };
         page.body = Bytes::from(body);
-        let parsed = guarded(&what, baseline, || parse_pages(&source, mutated_pages, mutated_fanned, Names::default()));
+        let parsed = guarded(&what, baseline, || parse_all(&source, mutated_pages, &mutated_fanned));
         if let (true, Ok(dataset)) = (structured, parsed) {
             assert_no_deletions(&what, &dataset, &stored);
         }

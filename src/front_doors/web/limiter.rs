@@ -5,9 +5,9 @@
 //! even being looked at — so guessing right during the lockout gains nothing. A right token
 //! clears the address's count.
 //!
-//! Written here rather than with `governor` (which the upstream client uses): governor counts
-//! every check, where only wrong tokens must count, and it has no way to ask "is this address
-//! locked out?" without spending an attempt. It also tracks keys without a bound.
+//! Written here rather than with a general rate-limiting crate: those count every check, where
+//! only wrong tokens must count, and have no way to ask "is this address locked out?" without
+//! spending an attempt. They also track keys without a bound.
 //!
 //! Memory is bounded: at most [`MAX_CLIENTS`] addresses are tracked, each in a few bytes. When
 //! the table is full, entries whose window has passed are pruned; if it is still full, the entry

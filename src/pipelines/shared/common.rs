@@ -318,27 +318,29 @@ const FEED_BATCH: usize = 2_000;
 /// cannot lose the announcement of what it committed. `$($await)*` is empty (sync SQLite) or
 /// `.await` (PostgreSQL).
 macro_rules! feed_statements {
-    ($conn:ident, $run_id:ident, $changes:ident, $source:ident, $fingerprint:ident, $outbox:ident, $($await:tt)*) => {{
+    ($conn:ident, $run_id:ident, $changes:ident, $fingerprint:ident, $outbox:ident, $($await:tt)*) => {{
         use diesel::upsert::excluded;
         use diesel::ExpressionMethods as _;
         let feed: Vec<NewChange<'_>> = $changes.iter().map(|change| NewChange::from_change($run_id, change)).collect();
         for chunk in feed.chunks(FEED_BATCH) {
             diesel::insert_into(change_events::table).values(chunk).execute(&mut *$conn)$($await)*?;
         }
-        let loaded_at = chrono::Utc::now().naive_utc();
-        diesel::insert_into(source_fingerprints::table)
-            .values((
-                source_fingerprints::source.eq($source),
-                source_fingerprints::fingerprint.eq($fingerprint),
-                source_fingerprints::loaded_at.eq(loaded_at),
-            ))
-            .on_conflict(source_fingerprints::source)
-            .do_update()
-            .set((
-                source_fingerprints::fingerprint.eq(excluded(source_fingerprints::fingerprint)),
-                source_fingerprints::loaded_at.eq(excluded(source_fingerprints::loaded_at)),
-            ))
-            .execute(&mut *$conn)$($await)*?;
+        if let Some((source, fingerprint)) = $fingerprint {
+            let loaded_at = chrono::Utc::now().naive_utc();
+            diesel::insert_into(source_fingerprints::table)
+                .values((
+                    source_fingerprints::source.eq(source),
+                    source_fingerprints::fingerprint.eq(fingerprint),
+                    source_fingerprints::loaded_at.eq(loaded_at),
+                ))
+                .on_conflict(source_fingerprints::source)
+                .do_update()
+                .set((
+                    source_fingerprints::fingerprint.eq(excluded(source_fingerprints::fingerprint)),
+                    source_fingerprints::loaded_at.eq(excluded(source_fingerprints::loaded_at)),
+                ))
+                .execute(&mut *$conn)$($await)*?;
+        }
         for row in $outbox {
             diesel::insert_into(outbox::table).values(row).execute(&mut *$conn)$($await)*?;
         }
@@ -346,28 +348,28 @@ macro_rules! feed_statements {
     }};
 }
 
+/// Writes a load's change feed, the source's fingerprint (`(source, fingerprint)`; `None` for a
+/// fan-out page, whose fingerprint is its task's) and its outbox rows.
 pub fn record_feed_sqlite(
     conn: &mut diesel::SqliteConnection,
     run_id: i64,
     changes: &[Change],
-    source: &str,
-    fingerprint: &str,
+    fingerprint: Option<(&str, &str)>,
     outbox: &[NewOutboxRow],
 ) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl as _;
-    feed_statements!(conn, run_id, changes, source, fingerprint, outbox,)
+    feed_statements!(conn, run_id, changes, fingerprint, outbox,)
 }
 
 pub async fn record_feed_postgres(
     conn: &mut diesel_async::AsyncPgConnection,
     run_id: i64,
     changes: &[Change],
-    source: &str,
-    fingerprint: &str,
+    fingerprint: Option<(&str, &str)>,
     outbox: &[NewOutboxRow],
 ) -> diesel::QueryResult<()> {
     use diesel_async::RunQueryDsl as _;
-    feed_statements!(conn, run_id, changes, source, fingerprint, outbox, .await)
+    feed_statements!(conn, run_id, changes, fingerprint, outbox, .await)
 }
 
 /// The outbox rows announcing a load's changes, as `announcer` decides (none without one):

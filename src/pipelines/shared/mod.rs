@@ -6,6 +6,7 @@
 pub mod common;
 pub mod html;
 pub mod names;
+pub mod page_worker;
 pub mod settings;
 pub mod source;
 pub mod table;

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use diesel::SqliteConnection;
 use diesel_async::AsyncPgConnection;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, LocalBoxFuture};
 use hayloft_actors::events::{Change, ChangeOp};
 use hayloft_actors::ledger::{Claim, RunCounts};
 use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
@@ -22,7 +22,8 @@ use serde::Serialize;
 use super::common::{change_announcements, diff_rows, DeleteGuard, TableCounts};
 use crate::db::ledger::{fence_postgres, fence_sqlite};
 use crate::db::outbox::{Announcer, NewOutboxRow, NEW_NAMES};
-use crate::db::{Database, DbError};
+use crate::db::tasks::{self, PageDone, TaskClaim};
+use crate::db::{carry, unwrap_carried, Database, DbError};
 use crate::failpoint;
 
 /// Parameters one statement may bind: under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -262,9 +263,15 @@ trait TableSync: Send + Sync {
     fn delete_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>>;
 }
 
+/// Reads the stored rows one fan-out page is the authority for (an item page: the rows of its
+/// item), instead of the whole table.
+pub type ScopeRead<R> = Box<dyn FnOnce(Database) -> LocalBoxFuture<'static, Result<Vec<R>, DbError>> + Send + Sync>;
+
 struct TableLoad<R: StoredRow> {
     incoming: Vec<R>,
     policy: DeletePolicy<R>,
+    /// Set for one page's rows: only these stored rows are compared (and may be deleted).
+    scope: Option<ScopeRead<R>>,
     /// New and changed rows, in [`StoredRow::write_order`].
     upserts: Vec<R>,
     /// Rows written again after `upserts`, whole (see [`WriteOrder::fixups`]).
@@ -288,7 +295,10 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
     }
 
     async fn plan(&mut self, db: &Database) -> Result<TableCounts, DbError> {
-        let stored = R::read_all(db).await?;
+        let stored = match self.scope.take() {
+            Some(read) => read(db.clone()).await?,
+            None => R::read_all(db).await?,
+        };
         let mut incoming = std::mem::take(&mut self.incoming);
         // Only stored rows missing from this load may be deleted: those alone are kept aside
         // (for the delete policy and the delete statements), not a copy of the whole table.
@@ -319,7 +329,9 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
     }
 
     fn guarded(&self) -> bool {
-        !matches!(self.policy, DeletePolicy::KeepAll)
+        // One page's rows are few, and the page is their authority: the guard watches whole
+        // tables (the end of a fan-out run decides the deletes of pages no longer asked for).
+        !matches!(self.policy, DeletePolicy::KeepAll) && self.scope.is_none()
     }
 
     fn write_order_note(&self) -> Option<String> {
@@ -391,6 +403,9 @@ pub struct Dataset {
     pub notes: Vec<String>,
     /// Rows the transformer left out (unreadable, unusable), counted by the stage counters.
     pub dropped: u64,
+    /// What the run already wrote before this load (a fan-out run's pages): reported and
+    /// announced together with this load's own counts.
+    pub prior: Option<RunCounts>,
 }
 
 impl Dataset {
@@ -403,11 +418,38 @@ impl Dataset {
         self.tables.push(Box::new(TableLoad {
             incoming: rows,
             policy,
+            scope: None,
             upserts: Vec::new(),
             fixups: Vec::new(),
             deletes: Vec::new(),
             changes: Vec::new(),
         }));
+        self
+    }
+
+    /// Adds one fan-out page's rows of a table: compared only with the stored rows `stored`
+    /// reads (the rows this page is the authority for), whose rows missing from `rows` are
+    /// deleted.
+    pub fn page_table<R: StoredRow>(
+        mut self,
+        rows: Vec<R>,
+        stored: impl FnOnce(Database) -> LocalBoxFuture<'static, Result<Vec<R>, DbError>> + Send + Sync + 'static,
+    ) -> Self {
+        self.tables.push(Box::new(TableLoad {
+            incoming: rows,
+            policy: DeletePolicy::Replace,
+            scope: Some(Box::new(stored)),
+            upserts: Vec::new(),
+            fixups: Vec::new(),
+            deletes: Vec::new(),
+            changes: Vec::new(),
+        }));
+        self
+    }
+
+    /// Counts the run wrote before this load, added to its report.
+    pub fn with_prior(mut self, counts: RunCounts) -> Self {
+        self.prior = Some(counts);
         self
     }
 
@@ -474,25 +516,75 @@ pub async fn load_dataset(
     source: &str,
     announcer: Option<&dyn Announcer>,
 ) -> Result<LoadReport, StageError> {
-    let database = |error: DbError| StageError::Database(StorageFailure::new(error));
     // Reads happen before the write transaction so the writer is held only for the writes;
     // safe because the ledger runs one load of a pipeline at a time and only it writes its
     // tables.
-    let mut total = RunCounts::default();
-    let mut notes = std::mem::take(&mut dataset.notes);
-    let mut planned = Vec::new();
-    for table in &mut dataset.tables {
-        let counts = table.plan(db).await.map_err(database)?;
-        planned.push((table.table(), counts, table.guarded()));
-    }
+    let planned = plan(db, &mut dataset).await?;
     if !run.options.allow_mass_delete {
-        for (table, counts, guarded) in &planned {
+        for (table, counts, guarded) in &planned.tables {
             if *guarded {
                 guard.check(&run.pipeline, table, counts)?;
             }
         }
     }
-    for (table, counts, _) in &planned {
+    let mut total = planned.total;
+    if let Some(prior) = dataset.prior {
+        total.inserted += prior.inserted;
+        total.updated += prior.updated;
+        total.deleted += prior.deleted;
+        // The rows this load keeps are the ones the pages already counted.
+        total.unchanged = prior.unchanged;
+    }
+    let mut notes = planned.notes;
+    // Naming new rows searches the planned writes: only worth it when someone listens.
+    let outbox = match announcer {
+        Some(_) if total.inserted > 0 => {
+            let names: Vec<String> =
+                dataset.tables.iter().flat_map(|table| table.new_names()).take(NEW_NAMES).collect();
+            change_announcements(announcer, run, total, &names)
+        }
+        _ => change_announcements(announcer, run, total, &[]),
+    };
+    let changes: Vec<Change> = dataset.tables.iter_mut().flat_map(|table| table.take_changes()).collect();
+    let commit = Commit::Run {
+        claim: run.claim.clone(),
+        fingerprint: Fingerprint { source: source.to_owned(), value: fingerprint, outbox },
+    };
+    failpoint::pause(&format!("{source}.before-write"));
+    let changes = match apply(db, dataset.tables, changes, commit).await {
+        Ok(changes) => changes,
+        Err(lost @ DbError::ClaimLost { .. }) => {
+            tracing::error!(pipeline = %run.pipeline, run_id = run.run_id, error = %lost, "claim lost: another node took the run over, nothing committed");
+            return Err(StageError::ClaimLost(lost.to_string()));
+        }
+        Err(error) => return Err(database(error)),
+    };
+    // Committed, and the run not finished yet: a crash here must not lose the announcement.
+    failpoint::pause(&format!("{source}.after-write"));
+    notes.splice(0..0, std::mem::take(&mut dataset.notes));
+    Ok(LoadReport { counts: total, changes, notes })
+}
+
+fn database(error: DbError) -> StageError {
+    StageError::Database(StorageFailure::new(error))
+}
+
+/// A dataset's planned writes: counts per table, their sum and the report's notes on them.
+struct Planned {
+    tables: Vec<(&'static str, TableCounts, bool)>,
+    total: RunCounts,
+    notes: Vec<String>,
+}
+
+async fn plan(db: &Database, dataset: &mut Dataset) -> Result<Planned, StageError> {
+    let mut tables = Vec::new();
+    for table in &mut dataset.tables {
+        let counts = table.plan(db).await.map_err(database)?;
+        tables.push((table.table(), counts, table.guarded()));
+    }
+    let mut total = RunCounts::default();
+    let mut notes = Vec::new();
+    for (table, counts, _) in &tables {
         total.inserted += counts.inserted;
         total.updated += counts.updated;
         total.deleted += counts.deleted;
@@ -505,57 +597,78 @@ pub async fn load_dataset(
         }
     }
     notes.extend(dataset.tables.iter().filter_map(|table| table.write_order_note()));
-    // Naming new rows searches the planned writes: only worth it when someone listens.
-    let outbox = match announcer {
-        Some(_) if total.inserted > 0 => {
-            let names: Vec<String> =
-                dataset.tables.iter().flat_map(|table| table.new_names()).take(NEW_NAMES).collect();
-            change_announcements(announcer, run, total, &names)
-        }
-        _ => change_announcements(announcer, run, total, &[]),
-    };
+    Ok(Planned { tables, total, notes })
+}
+
+/// Writes one fan-out page's rows (a dataset of [`Dataset::page_table`]s), their change feed,
+/// the page's fingerprint and its task's result in one transaction, only while `task` still
+/// holds the task. Returns the page's counts.
+pub async fn load_page(
+    db: &Database,
+    mut dataset: Dataset,
+    task: &TaskClaim,
+    pipeline: &str,
+    request: &str,
+    fingerprint: String,
+) -> Result<(RunCounts, Vec<Change>), StageError> {
+    let planned = plan(db, &mut dataset).await?;
     let changes: Vec<Change> = dataset.tables.iter_mut().flat_map(|table| table.take_changes()).collect();
-    let fingerprint = Fingerprint { source: source.to_owned(), value: fingerprint, outbox };
-    failpoint::pause(&format!("{source}.before-write"));
-    let changes = match apply(db, dataset.tables, changes, &run.claim, fingerprint).await {
-        Ok(changes) => changes,
-        Err(lost @ DbError::ClaimLost { .. }) => {
-            tracing::error!(pipeline = %run.pipeline, run_id = run.run_id, error = %lost, "claim lost: another node took the run over, nothing committed");
-            return Err(StageError::ClaimLost(lost.to_string()));
+    let done =
+        PageDone { pipeline: pipeline.to_owned(), request: request.to_owned(), fingerprint, counts: planned.total };
+    match apply(db, dataset.tables, changes, Commit::Page { task: task.clone(), done }).await {
+        Ok(changes) => Ok((planned.total, changes)),
+        Err(lost @ DbError::TaskLost { .. }) => Err(StageError::ClaimLost(lost.to_string())),
+        Err(error) => Err(database(error)),
+    }
+}
+
+/// What a load's transaction checks first and records last.
+enum Commit {
+    /// A run's load: the run's claim, the source's fingerprint and the announcement.
+    Run { claim: Claim, fingerprint: Fingerprint },
+    /// One fan-out page: its task's claim, and the page's result and fingerprint.
+    Page { task: TaskClaim, done: PageDone },
+}
+
+impl Commit {
+    fn source(&self) -> &str {
+        match self {
+            Commit::Run { fingerprint, .. } => &fingerprint.source,
+            Commit::Page { done, .. } => &done.pipeline,
         }
-        Err(error) => return Err(database(error)),
-    };
-    // Committed, and the run not finished yet: a crash here must not lose the announcement.
-    failpoint::pause(&format!("{source}.after-write"));
-    Ok(LoadReport { counts: total, changes, notes })
+    }
 }
 
 fn write_sqlite(
     conn: &mut SqliteConnection,
     tables: &[Box<dyn TableSync>],
     changes: &[Change],
-    claim: &Claim,
-    fingerprint: &Fingerprint,
+    commit: &Commit,
 ) -> Result<(), DbError> {
     // First, so a node that lost its claim writes nothing at all.
-    fence_sqlite(conn, claim)?;
+    let run_id = match commit {
+        Commit::Run { claim, .. } => {
+            fence_sqlite(conn, claim)?;
+            claim.run_id
+        }
+        Commit::Page { task, done } => tasks::complete_sqlite(conn, task, done)?,
+    };
     for (index, table) in tables.iter().enumerate() {
         table.upsert_sqlite(conn)?;
         if index == 0 {
-            during_write(&fingerprint.source);
+            during_write(commit.source());
         }
     }
     for table in tables.iter().rev() {
         table.delete_sqlite(conn)?;
     }
-    super::common::record_feed_sqlite(
-        conn,
-        claim.run_id,
-        changes,
-        &fingerprint.source,
-        &fingerprint.value,
-        &fingerprint.outbox,
-    )?;
+    let (source, outbox) = match commit {
+        Commit::Run { fingerprint, .. } => {
+            (Some((fingerprint.source.as_str(), fingerprint.value.as_str())), &fingerprint.outbox[..])
+        }
+        Commit::Page { .. } => (None, &[][..]),
+    };
+    super::common::record_feed_sqlite(conn, run_id, changes, source, outbox)?;
     Ok(())
 }
 
@@ -563,29 +676,33 @@ async fn write_postgres(
     conn: &mut AsyncPgConnection,
     tables: &[Box<dyn TableSync>],
     changes: &[Change],
-    claim: &Claim,
-    fingerprint: &Fingerprint,
+    commit: &Commit,
 ) -> Result<(), DbError> {
-    // First: it also locks the run's row, so a takeover waits for this commit or rollback.
-    fence_postgres(conn, claim).await?;
+    // First: it also locks the run's (or task's) row, so a takeover waits for this commit or
+    // rollback.
+    let run_id = match commit {
+        Commit::Run { claim, .. } => {
+            fence_postgres(conn, claim).await?;
+            claim.run_id
+        }
+        Commit::Page { task, done } => tasks::complete_postgres(conn, task, done).await?,
+    };
     for (index, table) in tables.iter().enumerate() {
         table.upsert_postgres(conn).await?;
         if index == 0 {
-            during_write(&fingerprint.source);
+            during_write(commit.source());
         }
     }
     for table in tables.iter().rev() {
         table.delete_postgres(conn).await?;
     }
-    super::common::record_feed_postgres(
-        conn,
-        claim.run_id,
-        changes,
-        &fingerprint.source,
-        &fingerprint.value,
-        &fingerprint.outbox,
-    )
-    .await?;
+    let (source, outbox) = match commit {
+        Commit::Run { fingerprint, .. } => {
+            (Some((fingerprint.source.as_str(), fingerprint.value.as_str())), &fingerprint.outbox[..])
+        }
+        Commit::Page { .. } => (None, &[][..]),
+    };
+    super::common::record_feed_postgres(conn, run_id, changes, source, outbox).await?;
     Ok(())
 }
 
@@ -595,15 +712,14 @@ async fn apply(
     db: &Database,
     tables: Vec<Box<dyn TableSync>>,
     changes: Vec<Change>,
-    claim: &Claim,
-    fingerprint: Fingerprint,
+    commit: Commit,
 ) -> Result<Vec<Change>, DbError> {
     match db {
         Database::Postgres(pool) => {
             use diesel_async::AsyncConnection as _;
             let mut conn = pool.get().await.map_err(DbError::pool)?;
             conn.transaction(async |conn| {
-                write_postgres(conn, &tables, &changes, claim, &fingerprint).await?;
+                write_postgres(conn, &tables, &changes, &commit).await?;
                 Ok::<_, DbError>(())
             })
             .await?;
@@ -611,30 +727,13 @@ async fn apply(
         }
         Database::Sqlite { writer, .. } => {
             let mut conn = writer.get().await.map_err(DbError::pool)?;
-            let claim = claim.clone();
             conn.spawn_blocking(move |conn| {
-                conn.immediate_transaction(|conn| write_sqlite(conn, &tables, &changes, &claim, &fingerprint))
+                conn.immediate_transaction(|conn| write_sqlite(conn, &tables, &changes, &commit))
                     .map(|()| changes)
-                    .map_err(|error| match error {
-                        DbError::Query(error) => error,
-                        // Carried through diesel's error type, whose only free-form variant
-                        // is a boxed "deserialization" error; unwrapped again below.
-                        other => diesel::result::Error::DeserializationError(Box::new(other)),
-                    })
+                    .map_err(carry)
             })
             .await
             .map_err(unwrap_carried)
         }
-    }
-}
-
-/// The [`DbError`] a blocking SQLite write carried out through diesel's error type.
-fn unwrap_carried(error: diesel::result::Error) -> DbError {
-    match error {
-        diesel::result::Error::DeserializationError(inner) => match inner.downcast::<DbError>() {
-            Ok(carried) => *carried,
-            Err(other) => DbError::Query(diesel::result::Error::DeserializationError(other)),
-        },
-        other => DbError::Query(other),
     }
 }

@@ -1,0 +1,2 @@
+DROP TABLE page_fingerprints;
+DROP TABLE fan_out_tasks;

@@ -1,0 +1,237 @@
+//! Every node's share of the fan-out pages: the [`PageWorker`] actor takes batches of open
+//! tasks ([`crate::db::tasks`]) of any running fan-out run, whichever node owns the run, and
+//! fetches, parses and writes each page on its own.
+//!
+//! A page whose fingerprint (its body, the parser version, the stored names) matches the one
+//! it was last loaded with writes no rows; a page that cannot be fetched or read is marked
+//! failed and its stored rows stay. Each write checks, inside its transaction, that the task is
+//! still this node's: a node that was paused past `dead_after` and lost its tasks to others
+//! commits nothing when it wakes up.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use async_trait::async_trait;
+use futures::future::join_all;
+use hayloft_actors::ledger::RunId;
+use hayloft_actors::pipeline::StageError;
+use tracing::{debug, error, info};
+
+use super::names::Names;
+use super::source::{fetch_page, fingerprint_page, Source};
+use super::table::{load_page, Dataset};
+use crate::db::nodes::Liveness;
+use crate::db::tasks::{self, ClaimedTask, PageFailed};
+use crate::db::{Database, DbError};
+use crate::upstream::Upstream;
+
+/// How often an idle node looks for open tasks (a cheap read on the readers).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// What became of one page this node worked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageResult {
+    Written,
+    Unchanged,
+    Failed,
+    /// The task was taken from this node meanwhile; nothing was written.
+    Lost,
+}
+
+/// The work of one fan-out source on one page, whatever the source.
+#[async_trait(?Send)]
+pub trait PageHandler {
+    fn pipeline(&self) -> &'static str;
+    /// Stored names the source resolves against, loaded once per run on each node.
+    async fn names(&self) -> Result<Arc<Names>, DbError>;
+    async fn work(&self, task: &ClaimedTask, names: Arc<Names>) -> Result<PageResult, StageError>;
+}
+
+/// [`PageHandler`] for a [`Source`].
+pub struct SourcePages<S> {
+    source: Arc<S>,
+    upstream: Upstream,
+    db: Database,
+}
+
+impl<S: Source> SourcePages<S> {
+    pub fn new(source: Arc<S>, upstream: Upstream, db: Database) -> Self {
+        Self { source, upstream, db }
+    }
+}
+
+#[async_trait(?Send)]
+impl<S: Source> PageHandler for SourcePages<S> {
+    fn pipeline(&self) -> &'static str {
+        S::NAME
+    }
+
+    async fn names(&self) -> Result<Arc<Names>, DbError> {
+        Names::load(&self.db).await.map(Arc::new)
+    }
+
+    async fn work(&self, task: &ClaimedTask, names: Arc<Names>) -> Result<PageResult, StageError> {
+        let page = match fetch_page(&self.upstream, task.request.clone()).await {
+            Ok(page) => page,
+            Err(failure) => {
+                let failed = tasks::fail(&self.db, &task.claim, PageFailed::Fetch, &failure.error).await;
+                return finish(failed, PageResult::Failed);
+            }
+        };
+        let fingerprint = fingerprint_page(S::TRANSFORM_VERSION, &names.digest(S::RESOLVES_NPCS), &page);
+        let stored = tasks::page_fingerprint(&self.db, S::NAME, &task.request).await.map_err(database)?;
+        let unchanged = stored.as_deref() == Some(fingerprint.as_str());
+        let (mut dataset, result) = if unchanged {
+            (Dataset::new(), PageResult::Unchanged)
+        } else {
+            let source = self.source.clone();
+            let parsed = tokio::task::spawn_blocking(move || source.parse_fanned(&page, &names))
+                .await
+                .unwrap_or_else(|panic| Err(StageError::BadInput(format!("the page parser panicked: {panic}"))));
+            match parsed {
+                Ok(dataset) => (dataset, PageResult::Written),
+                Err(error) => {
+                    let failed = tasks::fail(&self.db, &task.claim, PageFailed::Unreadable, &error.to_string()).await;
+                    return finish(failed, PageResult::Failed);
+                }
+            }
+        };
+        for note in std::mem::take(&mut dataset.notes) {
+            info!(pipeline = S::NAME, run_id = task.run_id, request = %task.request, %note, "fan-out page note");
+        }
+        match load_page(&self.db, dataset, &task.claim, S::NAME, &task.request, fingerprint).await {
+            Ok(_) => Ok(result),
+            Err(StageError::ClaimLost(_)) => Ok(PageResult::Lost),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// A task write's result, with a lost task read as [`PageResult::Lost`].
+fn finish(written: Result<(), DbError>, result: PageResult) -> Result<PageResult, StageError> {
+    match written {
+        Ok(()) => Ok(result),
+        Err(DbError::TaskLost { .. }) => Ok(PageResult::Lost),
+        Err(error) => Err(database(error)),
+    }
+}
+
+fn database(error: DbError) -> StageError {
+    StageError::Database(hayloft_actors::storage::StorageFailure::new(error))
+}
+
+/// How a node takes part in fan-outs.
+#[derive(Debug, Clone, Copy)]
+pub struct PageWorkerSettings {
+    /// Tasks taken at once: the pages this node fetches side by side (within the upstream's
+    /// limits) before it asks for more.
+    pub batch: usize,
+    /// How long a taken task stays this node's without being written, should the node stay
+    /// alive yet stop working on it.
+    pub lease: Duration,
+    pub liveness: Liveness,
+}
+
+/// One node's fan-out worker.
+pub struct PageWorker {
+    db: Database,
+    node: Arc<str>,
+    handlers: Rc<HashMap<&'static str, Rc<dyn PageHandler>>>,
+    settings: PageWorkerSettings,
+    busy: bool,
+}
+
+impl PageWorker {
+    pub fn new(
+        db: Database,
+        node: Arc<str>,
+        handlers: Rc<HashMap<&'static str, Rc<dyn PageHandler>>>,
+        settings: PageWorkerSettings,
+    ) -> Self {
+        Self { db, node, handlers, settings, busy: false }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.handlers.is_empty() {
+            return;
+        }
+        self.busy = true;
+        let (db, node, handlers, settings) = (self.db.clone(), self.node.clone(), self.handlers.clone(), self.settings);
+        let work = async move { drain(&db, &node, &handlers, settings).await };
+        ctx.spawn(work.into_actor(self).map(|result, worker, _| {
+            worker.busy = false;
+            if let Err(error) = result {
+                error!(%error, "fan-out worker: taking or writing pages failed; they go back to the other nodes when their lease ends");
+            }
+        }));
+    }
+}
+
+/// Takes and works batches until none is open.
+async fn drain(
+    db: &Database,
+    node: &Arc<str>,
+    handlers: &HashMap<&'static str, Rc<dyn PageHandler>>,
+    settings: PageWorkerSettings,
+) -> Result<(), DbError> {
+    let pipelines: Vec<String> = handlers.keys().map(|name| (*name).to_owned()).collect();
+    if !tasks::any_open(db, &pipelines).await? {
+        return Ok(());
+    }
+    let limit = i64::try_from(settings.batch.max(1)).unwrap_or(1);
+    let mut names: HashMap<RunId, Arc<Names>> = HashMap::new();
+    loop {
+        let batch = tasks::claim_batch(db, node, &pipelines, limit, settings.lease, settings.liveness).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        debug!(pages = batch.len(), "fan-out pages taken");
+        for task in &batch {
+            if !names.contains_key(&task.run_id) {
+                let Some(handler) = handlers.get(task.pipeline.as_str()) else { continue };
+                // One run at a time per pipeline: older runs' names are not needed again.
+                names.retain(|run_id, _| *run_id > task.run_id);
+                names.insert(task.run_id, handler.names().await?);
+            }
+        }
+        let results = join_all(batch.iter().map(|task| {
+            let handler = handlers.get(task.pipeline.as_str()).cloned();
+            let names = names.get(&task.run_id).cloned().unwrap_or_default();
+            async move {
+                match handler {
+                    Some(handler) => (task, handler.work(task, names).await),
+                    None => (task, Ok(PageResult::Lost)),
+                }
+            }
+        }))
+        .await;
+        for (task, result) in results {
+            match result {
+                Ok(PageResult::Lost) => info!(
+                    pipeline = %task.pipeline, run_id = task.run_id, request = %task.request,
+                    "fan-out page taken over by another node meanwhile (this node was counted dead); nothing committed"
+                ),
+                // The run's report names the failed pages; one line each here would drown the log.
+                Ok(PageResult::Failed) => {
+                    debug!(pipeline = %task.pipeline, run_id = task.run_id, request = %task.request, "fan-out page failed; its stored rows stay")
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    error!(pipeline = %task.pipeline, run_id = task.run_id, request = %task.request, %error, "fan-out page could not be written")
+                }
+            }
+        }
+    }
+}
+
+impl Actor for PageWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.tick(ctx);
+        ctx.run_interval(IDLE_POLL, |worker, ctx| worker.tick(ctx));
+    }
+}
