@@ -93,6 +93,7 @@ pub fn command_settings(config: &Config) -> Result<CommandSettings, ConfigError>
         schedules,
         maintenance: config.maintenance_windows()?,
         database: config.database()?.redacted(),
+        liveness: config.cluster.liveness(),
     })
 }
 
@@ -128,7 +129,9 @@ pub enum Mode {
 impl Hayloft {
     /// Connects to the (already migrated) database and starts the supervisor tree.
     pub async fn start(config: Config, mode: Mode) -> anyhow::Result<Self> {
-        let url = config.database()?;
+        // This node's connections carry its id, so other nodes see at once when it is gone.
+        let identity = Arc::new(config.cluster.identity());
+        let url = config.database()?.for_node(&identity.id);
         let db =
             Database::connect(&url, config.pool_size).await.with_context(|| format!("opening {}", url.redacted()))?;
         let notify = Arc::new(config.notify.clone());
@@ -138,7 +141,6 @@ impl Hayloft {
         let events = EventBus::default();
         crate::telemetry::publish_logs_to(&events);
         // Registered before anything can claim a run: other nodes must see this one alive.
-        let identity = Arc::new(config.cluster.identity());
         let clash = crate::db::nodes::register(&db, &identity, liveness).await.context("joining the cluster")?;
         if clash {
             warn!(node = %identity.id, "another process seems to be running under this node id; give each node its own id");

@@ -443,11 +443,9 @@ async fn status(config: Config, json: bool, pipeline: Option<String>, limit: i64
     let Reply::Recent { runs } = core.execute(&caller, CoreCommand::Recent { limit, pipeline }).await? else {
         bail!("unexpected answer to `recent`")
     };
-    let nodes = crate::db::nodes::list(core.db(), config.cluster.liveness()).await?;
     if json {
         let mut value = serde_json::to_value(&report)?;
         value["recent_runs"] = serde_json::to_value(&runs)?;
-        value["nodes"] = serde_json::to_value(&nodes)?;
         outln!("{value}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -459,40 +457,18 @@ async fn status(config: Config, json: bool, pipeline: Option<String>, limit: i64
     for run in &runs {
         outln!("  {}", run_line(run));
     }
-    outln!("\nnodes:");
-    print_nodes(&nodes);
     Ok(ExitCode::SUCCESS)
 }
 
 async fn list_nodes(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let core = open(&config).await?;
-    let nodes = crate::db::nodes::list(core.db(), config.cluster.liveness()).await?;
-    if json {
-        outln!("{}", json!({ "nodes": nodes }));
-    } else {
-        print_nodes(&nodes);
+    let caller = Caller::new("cli", whoami(), true);
+    let reply = core.execute(&caller, CoreCommand::Nodes).await?;
+    match reply {
+        Reply::Nodes { nodes } if json => outln!("{}", json!({ "nodes": nodes })),
+        reply => out!("{}", reply.to_text()),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_nodes(nodes: &[crate::db::nodes::NodeStatus]) {
-    if nodes.is_empty() {
-        outln!("  (none has started yet)");
-    }
-    for node in nodes {
-        let running =
-            if node.running.is_empty() { "idle".to_owned() } else { format!("running {}", node.running.join(", ")) };
-        outln!(
-            "  {:<24} {:<5} heartbeat {:.1} s ago  {}  ({} pid {}, v{})",
-            node.node,
-            node.state,
-            node.heartbeat_age_ms as f64 / 1000.0,
-            running,
-            node.host,
-            node.pid,
-            node.version
-        );
-    }
 }
 
 async fn list_pipelines(config: Config, json: bool) -> anyhow::Result<ExitCode> {

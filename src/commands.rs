@@ -41,6 +41,8 @@ pub struct CommandSettings {
     pub maintenance: Vec<MaintenanceWindow>,
     /// The database as `status` names it, without its password.
     pub database: String,
+    /// How nodes are judged live or dead, for `nodes` and `status`.
+    pub liveness: crate::db::nodes::Liveness,
 }
 
 /// What commands read and drive. Cheap to clone: every front door holds one.
@@ -183,6 +185,10 @@ impl CommandCore {
                 Ok(Reply::Logs(crate::telemetry::recent_logs(LOGS_DEFAULT, level)))
             }
             Command::Tree => Ok(Reply::Tree(self.tree().await?)),
+            Command::Nodes => {
+                let nodes = crate::db::nodes::list(&self.db, self.settings.liveness).await.map_err(database_error)?;
+                Ok(Reply::Nodes { nodes })
+            }
             Command::Help { topic } => Ok(Reply::Help { text: help_text(topic.as_deref())? }),
         }
     }
@@ -264,7 +270,8 @@ impl CommandCore {
             "" => self.db.backend().to_string(),
             named => named.to_owned(),
         };
-        Ok(StatusReport { database, pipelines: rows, recent_failures })
+        let nodes = crate::db::nodes::list(&self.db, self.settings.liveness).await.map_err(database_error)?;
+        Ok(StatusReport { database, pipelines: rows, recent_failures, nodes })
     }
 
     async fn run(&self, name: &str, wait: bool, allow_mass_delete: bool) -> Result<Reply, CommandError> {

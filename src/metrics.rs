@@ -153,6 +153,37 @@ impl Metrics {
     }
 }
 
+/// Gauges of the nodes sharing the database: how many are in each state, and each node's
+/// heartbeat age and running pipelines.
+pub fn render_nodes(out: &mut String, nodes: &[hayloft_actors::command::NodeInfo]) {
+    let _ = writeln!(out, "# HELP hayloft_nodes Nodes sharing the database, by state.\n# TYPE hayloft_nodes gauge");
+    for state in ["live", "dead", "left"] {
+        let count = nodes.iter().filter(|node| node.state == state).count();
+        let _ = writeln!(out, "hayloft_nodes{{state=\"{state}\"}} {count}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hayloft_node_heartbeat_age_seconds Time since a node's last heartbeat, by the database's clock.\n# TYPE hayloft_node_heartbeat_age_seconds gauge"
+    );
+    for node in nodes.iter().filter(|node| node.state != "left") {
+        let labels = vec![("node", node.node.clone()), ("state", node.state.to_owned())];
+        let _ = writeln!(
+            out,
+            "hayloft_node_heartbeat_age_seconds{} {}",
+            label_text(&labels, None),
+            node.heartbeat_age_ms as f64 / 1000.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hayloft_node_running_runs Runs a node holds now.\n# TYPE hayloft_node_running_runs gauge"
+    );
+    for node in nodes.iter().filter(|node| node.state != "left") {
+        let labels = vec![("node", node.node.clone())];
+        let _ = writeln!(out, "hayloft_node_running_runs{} {}", label_text(&labels, None), node.running.len());
+    }
+}
+
 fn render_stage_gauges(out: &mut String, pipelines: &BTreeMap<String, PipelineHandle>) {
     let stages = |handle: &PipelineHandle| {
         let counters = handle.counters();

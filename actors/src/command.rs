@@ -49,6 +49,8 @@ pub enum Command {
     Logs { follow: bool, level: LogLevel },
     /// The live supervisor tree.
     Tree,
+    /// The nodes sharing the database: state, last heartbeat, what each runs.
+    Nodes,
     /// The list of commands, or one command's usage.
     Help { topic: Option<String> },
 }
@@ -106,6 +108,12 @@ pub const COMMANDS: &[Usage] = &[
         name: "tree",
         arguments: "",
         summary: "the live supervisor tree: states, restarts, quarantine",
+        admin: false,
+    },
+    Usage {
+        name: "nodes",
+        arguments: "",
+        summary: "the nodes sharing the database: state, heartbeat, what each runs",
         admin: false,
     },
     Usage { name: "help", arguments: "[command]", summary: "this list, or one command's usage", admin: false },
@@ -316,6 +324,10 @@ impl Command {
                 no_arguments("tree", arguments)?;
                 Command::Tree
             }
+            "nodes" => {
+                no_arguments("nodes", arguments)?;
+                Command::Nodes
+            }
             "help" | "?" => match arguments {
                 [] => Command::Help { topic: None },
                 [topic] => Command::Help { topic: Some(topic.to_ascii_lowercase()) },
@@ -338,6 +350,7 @@ impl Command {
             Command::History { .. } => "history",
             Command::Logs { .. } => "logs",
             Command::Tree => "tree",
+            Command::Nodes => "nodes",
             Command::Help { .. } => "help",
         }
     }
@@ -481,6 +494,47 @@ pub struct StatusReport {
     pub pipelines: Vec<PipelineStatus>,
     /// Failed or abandoned runs among the latest ones, newest first.
     pub recent_failures: Vec<RunRecord>,
+    /// The nodes sharing the database, live ones first.
+    pub nodes: Vec<NodeInfo>,
+}
+
+/// One node of the cluster, as operators see it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeInfo {
+    pub node: String,
+    /// `live`, `dead` (silent past the limit, or its process gone) or `left` (stopped cleanly).
+    pub state: &'static str,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub last_heartbeat: DateTime<Utc>,
+    /// Milliseconds since the last heartbeat, by the database's clock.
+    pub heartbeat_age_ms: i64,
+    /// The pipelines it is running now.
+    pub running: Vec<String>,
+}
+
+/// Lines listing `nodes`, two spaces in.
+fn nodes_text(nodes: &[NodeInfo], out: &mut String) {
+    if nodes.is_empty() {
+        let _ = writeln!(out, "  (none has started yet)");
+    }
+    for node in nodes {
+        let running =
+            if node.running.is_empty() { "idle".to_owned() } else { format!("running {}", node.running.join(", ")) };
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<5} heartbeat {:.1} s ago  {}  ({} pid {}, v{})",
+            node.node,
+            node.state,
+            node.heartbeat_age_ms as f64 / 1000.0,
+            running,
+            node.host,
+            node.pid,
+            node.version
+        );
+    }
 }
 
 /// What `changes` answers.
@@ -540,6 +594,9 @@ pub enum Reply {
     },
     Logs(LogPage),
     Tree(TreeNode),
+    Nodes {
+        nodes: Vec<NodeInfo>,
+    },
     Help {
         text: String,
     },
@@ -684,6 +741,10 @@ impl Reply {
                         let _ = writeln!(out, "  {}", run_line(run));
                     }
                 }
+                if !report.nodes.is_empty() {
+                    let _ = writeln!(out, "nodes:");
+                    nodes_text(&report.nodes, &mut out);
+                }
             }
             Reply::RunStarted { pipeline, run_id } => {
                 let _ = writeln!(out, "{pipeline}: run #{run_id} started");
@@ -769,6 +830,7 @@ impl Reply {
                 }
             }
             Reply::Tree(root) => tree_text(root, "", true, true, &mut out),
+            Reply::Nodes { nodes } => nodes_text(nodes, &mut out),
             Reply::Help { text } => out.push_str(text),
         }
         out
@@ -809,6 +871,7 @@ impl fmt::Display for Command {
                 write!(f, "logs{} --level {}", if *follow { " -f" } else { "" }, format!("{level:?}").to_lowercase())
             }
             Command::Tree => f.write_str("tree"),
+            Command::Nodes => f.write_str("nodes"),
             Command::Help { topic: Some(topic) } => write!(f, "help {topic}"),
             Command::Help { topic: None } => f.write_str("help"),
         }

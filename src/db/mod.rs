@@ -186,6 +186,19 @@ impl DatabaseUrl {
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 
+    /// The URL node `node` connects with: on PostgreSQL its connections are named after it
+    /// (`application_name`), so the other nodes see at once when its process is gone (see
+    /// [`nodes`]).
+    pub fn for_node(&self, node: &str) -> Self {
+        match self {
+            DatabaseUrl::Sqlite(_) => self.clone(),
+            DatabaseUrl::Postgres(url) => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                DatabaseUrl::Postgres(format!("{url}{separator}application_name={}{node}", nodes::SESSION_PREFIX))
+            }
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             DatabaseUrl::Sqlite(_) => Backend::Sqlite,

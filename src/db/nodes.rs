@@ -2,7 +2,16 @@
 //!
 //! A node registers when it starts, beats every `[cluster] heartbeat`, and leaves when it stops.
 //! It is alive while it has not left and its last heartbeat is younger than `dead_after` by the
-//! database's clock. Any node may then abandon the runs of a dead one (see
+//! database's clock.
+//!
+//! On PostgreSQL, death is seen sooner: every node's connections carry its id as their
+//! `application_name` ([`super::DatabaseUrl::for_node`]), and a process that dies (killed,
+//! crashed) loses them at once. A node with no connection left whose heartbeat is late by more
+//! than two heartbeats is dead without waiting for `dead_after`. This is only a speed-up: the
+//! rule above alone is what a node relies on (a partitioned node keeps its sessions until TCP
+//! gives up, a paused one keeps them until it is counted dead by heartbeat), and engines whose
+//! `pg_stat_activity` says nothing simply get `dead_after`. Any node may then abandon the runs
+//! of a dead one (see
 //! [`super::ledger::SqlLedger`]); a node that finds it was declared dead rejoins, and the runs it
 //! still thinks it holds are refused at their next write.
 
@@ -10,7 +19,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::{ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use serde::Serialize;
+use hayloft_actors::command::NodeInfo;
 
 use super::clock::{minus, DbClock};
 use super::schema::{nodes, runs};
@@ -23,6 +32,61 @@ pub struct Liveness {
     pub heartbeat: Duration,
     /// A node whose heartbeat is older than this is dead.
     pub dead_after: Duration,
+}
+
+impl Liveness {
+    /// How late a heartbeat may be before a node without database sessions counts as dead.
+    pub fn sessionless_after(&self) -> Duration {
+        (self.heartbeat * 2).min(self.dead_after)
+    }
+}
+
+/// The `application_name` prefix of a node's PostgreSQL connections.
+pub const SESSION_PREFIX: &str = "hayloft-node:";
+
+#[derive(diesel::QueryableByName)]
+struct Session {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// The nodes that hold a PostgreSQL connection now (`None` on SQLite, which has no sessions to
+/// look at).
+async fn connected(db: &Database) -> Result<Option<std::collections::HashSet<String>>, DbError> {
+    if db.backend() != super::Backend::Postgres {
+        return Ok(None);
+    }
+    let sessions: Vec<Session> = with_conn!(db, readers, |conn| {
+        diesel::sql_query(
+            "SELECT application_name AS name FROM pg_stat_activity WHERE starts_with(application_name, 'hayloft-node:')",
+        )
+        .load(conn)
+        .await
+        .map_err(DbError::Query)
+    })?;
+    Ok(Some(
+        sessions
+            .into_iter()
+            .filter_map(|session| session.name.strip_prefix(SESSION_PREFIX).map(str::to_owned))
+            .collect(),
+    ))
+}
+
+/// Whether a node that has not left, last heard from `age` ago, is alive.
+fn alive(
+    id: &str,
+    age: chrono::Duration,
+    connected: Option<&std::collections::HashSet<String>>,
+    liveness: Liveness,
+) -> bool {
+    let longer = |limit: Duration| age > chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+    if longer(liveness.dead_after) {
+        return false;
+    }
+    match connected {
+        Some(connected) if longer(liveness.sessionless_after()) => connected.contains(id),
+        _ => true,
+    }
 }
 
 impl Default for Liveness {
@@ -50,23 +114,6 @@ pub struct NodeIdentity {
     pub host: String,
     pub pid: u32,
     pub version: &'static str,
-}
-
-/// One node as operators see it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct NodeStatus {
-    pub node: String,
-    /// `live`, `dead` (heartbeat too old) or `left` (stopped cleanly).
-    pub state: &'static str,
-    pub host: String,
-    pub pid: i64,
-    pub version: String,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub last_heartbeat: chrono::DateTime<chrono::Utc>,
-    /// Milliseconds since the last heartbeat, by the database's clock.
-    pub heartbeat_age_ms: i64,
-    /// The pipelines it is running now.
-    pub running: Vec<String>,
 }
 
 /// What a heartbeat found.
@@ -149,20 +196,28 @@ pub async fn leave(db: &Database, node: &str) -> Result<(), DbError> {
 
 /// The ids of the live nodes, and the database's time they were judged by.
 pub async fn live_nodes(db: &Database, liveness: Liveness) -> Result<(NaiveDateTime, Vec<String>), DbError> {
-    with_conn!(db, readers, |conn| {
+    let connected = connected(db).await?;
+    let (now, rows): (NaiveDateTime, Vec<(String, NaiveDateTime)>) = with_conn!(db, readers, |conn| {
         let now = conn.db_now().await?;
-        let live = nodes::table
+        let rows = nodes::table
             .filter(nodes::left_at.is_null())
             .filter(nodes::heartbeat_at.ge(minus(now, liveness.dead_after)))
-            .select(nodes::id)
+            .select((nodes::id, nodes::heartbeat_at))
             .load(conn)
             .await?;
-        Ok::<_, DbError>((now, live))
-    })
+        Ok::<_, DbError>((now, rows))
+    })?;
+    let live = rows
+        .into_iter()
+        .filter(|(id, heartbeat_at)| alive(id, now - *heartbeat_at, connected.as_ref(), liveness))
+        .map(|(id, _)| id)
+        .collect();
+    Ok((now, live))
 }
 
 /// Every node that ever registered here, live ones first, with what each is running.
-pub async fn list(db: &Database, liveness: Liveness) -> Result<Vec<NodeStatus>, DbError> {
+pub async fn list(db: &Database, liveness: Liveness) -> Result<Vec<NodeInfo>, DbError> {
+    let connected = connected(db).await?;
     let (now, rows, running) = with_conn!(db, readers, |conn| {
         let now = conn.db_now().await?;
         let rows: Vec<NodeRow> = nodes::table.order(nodes::id.asc()).select(NodeRow::as_select()).load(conn).await?;
@@ -174,18 +229,16 @@ pub async fn list(db: &Database, liveness: Liveness) -> Result<Vec<NodeStatus>, 
             .await?;
         Ok::<_, DbError>((now, rows, running))
     })?;
-    let mut listed: Vec<NodeStatus> = rows
+    let mut listed: Vec<NodeInfo> = rows
         .into_iter()
         .map(|row| {
             let age = now - row.heartbeat_at;
             let state = match row.left_at {
                 Some(_) => "left",
-                None if age > chrono::Duration::from_std(liveness.dead_after).unwrap_or(chrono::Duration::MAX) => {
-                    "dead"
-                }
-                None => "live",
+                None if alive(&row.id, age, connected.as_ref(), liveness) => "live",
+                None => "dead",
             };
-            NodeStatus {
+            NodeInfo {
                 running: running
                     .iter()
                     .filter(|(owner, _)| owner.as_deref() == Some(row.id.as_str()))

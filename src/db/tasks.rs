@@ -25,10 +25,10 @@ use diesel::{
 };
 use hayloft_actors::ledger::{Claim, RunCounts, RunId};
 
-use super::clock::{minus, plus, DbClock};
+use super::clock::{plus, DbClock};
 use super::ledger::{fence_postgres, fence_sqlite};
 use super::nodes::Liveness;
-use super::schema::{fan_out_tasks, nodes, page_fingerprints, runs};
+use super::schema::{fan_out_tasks, page_fingerprints, runs};
 use super::{carry, unwrap_carried, with_conn, write_transaction, Database, DbError};
 
 /// Rows per insert statement when writing a run's tasks.
@@ -128,14 +128,11 @@ macro_rules! held_task {
 }
 
 /// Task ids a node may take now (`$now` by the database's clock): queued ones, and claimed ones
-/// whose node is no longer live or whose lease ran out. Oldest first, so a run's pages go in
-/// the order they were asked for.
+/// whose node is not among the `$live` ones or whose lease ran out. Oldest first, so a run's
+/// pages go in the order they were asked for.
 macro_rules! claimable {
-    ($now:expr, $pipelines:expr, $liveness:expr, $limit:expr) => {{
-        let live = nodes::table
-            .filter(nodes::left_at.is_null())
-            .filter(nodes::heartbeat_at.ge(minus($now, $liveness.dead_after)))
-            .select(nodes::id);
+    ($now:expr, $pipelines:expr, $live:expr, $limit:expr) => {{
+        let live = $live;
         let running = runs::table.filter(runs::status.eq("running")).select(runs::id);
         fan_out_tasks::table
             .filter(fan_out_tasks::pipeline.eq_any($pipelines))
@@ -359,6 +356,8 @@ pub async fn claim_batch(
     liveness: Liveness,
 ) -> Result<Vec<ClaimedTask>, DbError> {
     use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+    // Judged by the nodes' rule (heartbeats, and on PostgreSQL their sessions), just before.
+    let (_, live) = super::nodes::live_nodes(db, liveness).await?;
     let rows: Vec<TaskRow> = match db {
         Database::Postgres(pool) => {
             let mut conn = pool.get().await.map_err(DbError::pool)?;
@@ -366,7 +365,7 @@ pub async fn claim_batch(
                 let now = conn.db_now().await?;
                 // Rows another node is taking right now are skipped, not waited for.
                 let ids: Vec<i64> =
-                    claimable!(now, pipelines, liveness, limit).for_update().skip_locked().load(conn).await?;
+                    claimable!(now, pipelines, &live, limit).for_update().skip_locked().load(conn).await?;
                 take!(conn, ids, node, plus(now, lease), .await)
             })
             .await?
@@ -376,7 +375,7 @@ pub async fn claim_batch(
             // One writer at a time: the pick and the update are one step for every other node.
             conn.immediate_transaction(async |conn| {
                 let now = conn.db_now().await?;
-                let ids: Vec<i64> = claimable!(now, pipelines, liveness, limit).load(conn).await?;
+                let ids: Vec<i64> = claimable!(now, pipelines, &live, limit).load(conn).await?;
                 take!(conn, ids, node, plus(now, lease), .await)
             })
             .await?

@@ -92,7 +92,7 @@ fn a_slot_runs_once_even_when_node_clocks_disagree() {
     let Some(env) = TestEnv::new() else { return };
     let early = demo_node(&env, "early", "@every 2s").env("HAYLOFT_TEST_CLOCK_OFFSET", "+900ms");
     let late = demo_node(&env, "late", "@every 2s");
-    let _early = early.serve();
+    let early_server = early.serve();
     let _late = late.serve();
     let scheduled = |env: &TestEnv| -> Vec<serde_json::Value> {
         runs_of(env, "demo")
@@ -115,6 +115,29 @@ fn a_slot_runs_once_even_when_node_clocks_disagree() {
     let nodes: BTreeSet<&str> =
         status["nodes"].as_array().unwrap().iter().filter_map(|node| node["node"].as_str()).collect();
     assert!(nodes.contains("early") && nodes.contains("late"), "{status}");
+
+    // Every front door shows both nodes, and which node ran each run.
+    let metrics = early_server.get("/metrics").text().unwrap();
+    assert!(metrics.contains("hayloft_nodes{state=\"live\"} 2"), "{metrics}");
+    assert!(metrics.contains("hayloft_node_heartbeat_age_seconds{node=\"late\""), "{metrics}");
+    let dashboard = early_server.get("/dashboard/nodes").text().unwrap();
+    assert!(dashboard.contains("data-node=\"early\"") && dashboard.contains("data-node=\"late\""), "{dashboard}");
+    let answer: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{}/graphql", early_server.base_url))
+        .json(
+            &serde_json::json!({ "query": "{ nodes { id state } runs(pipeline: \"demo\", first: 5) { node slot } }" }),
+        )
+        .timeout(Duration::from_secs(20))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let graphql_nodes: BTreeSet<&str> =
+        answer["data"]["nodes"].as_array().unwrap().iter().filter_map(|node| node["id"].as_str()).collect();
+    assert!(graphql_nodes.contains("early") && graphql_nodes.contains("late"), "{answer}");
+    let ran_by: BTreeSet<&str> =
+        answer["data"]["runs"].as_array().unwrap().iter().filter_map(|run| run["node"].as_str()).collect();
+    assert!(!ran_by.is_empty() && ran_by.iter().all(|node| ["early", "late"].contains(node)), "{answer}");
 }
 
 // A node paused (SIGSTOP) in the middle of a run for longer than dead_after: another node takes

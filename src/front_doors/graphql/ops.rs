@@ -75,6 +75,10 @@ pub struct Run {
     pub error: Option<String>,
     /// The run report: skipped rows, unresolved names, failed pages.
     pub notes: Vec<String>,
+    /// The node that ran (or runs) it.
+    pub node: Option<String>,
+    /// The schedule slot a scheduled run stands for.
+    pub slot: Option<DateTime<Utc>>,
 }
 
 impl From<&RunRecord> for Run {
@@ -95,6 +99,8 @@ impl From<&RunRecord> for Run {
             unchanged: record.counts.unchanged,
             error: record.error.clone(),
             notes: record.notes.clone(),
+            node: record.owner.clone(),
+            slot: record.slot,
         }
     }
 }
@@ -113,6 +119,24 @@ pub struct Pipeline {
     pub last_failure: Option<Run>,
     /// Whether a run is in progress now.
     pub running: bool,
+}
+
+/// One node sharing the database.
+#[derive(SimpleObject)]
+pub struct Node {
+    /// Its id (`[cluster] node_id`, or generated at its start).
+    pub id: String,
+    /// live, dead (silent past the limit, or its process gone) or left (stopped cleanly).
+    pub state: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub last_heartbeat: DateTime<Utc>,
+    /// Milliseconds since its last heartbeat, by the database's clock.
+    pub heartbeat_age_ms: i64,
+    /// The pipelines it runs now.
+    pub running: Vec<String>,
 }
 
 /// One change-feed entry.
@@ -268,6 +292,28 @@ impl OpsQuery {
         match ask(ctx, &reader(), Command::History { run, entity, key, limit }).await? {
             Reply::History { entries } => Ok(entries.into_iter().map(ChangeEvent::from).collect()),
             other => Err(unexpected("history", &other)),
+        }
+    }
+
+    /// The nodes sharing the database, live ones first: their heartbeats and what each runs.
+    /// (Which node ran a run: its `node` field.)
+    async fn nodes(&self, ctx: &Context<'_>) -> Result<Vec<Node>> {
+        match ask(ctx, &reader(), Command::Nodes).await? {
+            Reply::Nodes { nodes } => Ok(nodes
+                .into_iter()
+                .map(|node| Node {
+                    id: node.node,
+                    state: node.state.to_owned(),
+                    host: node.host,
+                    pid: node.pid,
+                    version: node.version,
+                    started_at: node.started_at,
+                    last_heartbeat: node.last_heartbeat,
+                    heartbeat_age_ms: node.heartbeat_age_ms,
+                    running: node.running,
+                })
+                .collect()),
+            other => Err(unexpected("nodes", &other)),
         }
     }
 

@@ -25,7 +25,9 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use hayloft_actors::command::{log_line_text, Caller, Command, CommandError, LogLevel, PipelineStatus, Reply};
+use hayloft_actors::command::{
+    log_line_text, Caller, Command, CommandError, LogLevel, NodeInfo, PipelineStatus, Reply,
+};
 use hayloft_actors::events::{BusItem, Event};
 use hayloft_actors::ledger::RunRecord;
 use hayloft_actors::supervisor::TreeNode;
@@ -221,6 +223,43 @@ async fn changes_fragment(state: &WebState) -> String {
     out
 }
 
+/// The nodes sharing the database: state, last heartbeat, what each runs.
+fn nodes_fragment(nodes: &[NodeInfo]) -> String {
+    if nodes.is_empty() {
+        return "<p class=\"muted\">No node has started yet.</p>".to_owned();
+    }
+    let mut out = String::from(
+        "<table><thead><tr><th>node</th><th>state</th><th>heartbeat</th><th>running</th><th class=\"wide\">host</th><th class=\"wide\">version</th></tr></thead><tbody>",
+    );
+    for node in nodes {
+        let running = if node.running.is_empty() {
+            "<span class=\"muted\">idle</span>".to_owned()
+        } else {
+            escape(&node.running.join(", "))
+        };
+        let _ = write!(
+            out,
+            "<tr data-node=\"{name}\"><td class=\"name\">{name}</td><td>{}</td><td>{:.1} s ago</td><td>{running}</td><td class=\"wide\">{} <span class=\"muted\">pid {}</span></td><td class=\"wide\">{}</td></tr>",
+            status_badge(node.state),
+            node.heartbeat_age_ms as f64 / 1000.0,
+            escape(&node.host),
+            node.pid,
+            escape(&node.version),
+            name = escape(&node.node),
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+async fn nodes_html(state: &WebState) -> String {
+    match state.commands.execute(&Caller::new("dashboard", "viewer", false), Command::Nodes).await {
+        Ok(Reply::Nodes { nodes }) => nodes_fragment(&nodes),
+        Ok(other) => format!("<p class=\"error\">unexpected answer: {}</p>", escape(&other.to_text())),
+        Err(error) => format!("<p class=\"error\">{}</p>", escape(&error.to_string())),
+    }
+}
+
 async fn pipelines_html(state: &WebState, admin: bool) -> String {
     match state.commands.status().await {
         Ok(report) => pipelines_fragment(&report.pipelines, admin),
@@ -234,6 +273,7 @@ pub async fn page(state: web::Data<WebState>, request: HttpRequest) -> HttpRespo
     let pipelines = pipelines_html(&state, admin).await;
     let tree = tree_fragment(state.commands.tree().await);
     let changes = changes_fragment(&state).await;
+    let nodes = nodes_html(&state).await;
     let logs: String = crate::telemetry::recent_logs(LOG_TAIL, LogLevel::Info)
         .lines
         .iter()
@@ -253,6 +293,7 @@ pub async fn page(state: web::Data<WebState>, request: HttpRequest) -> HttpRespo
         .replace("{{pipelines}}", &pipelines)
         .replace("{{tree}}", &tree)
         .replace("{{changes}}", &changes)
+        .replace("{{nodes}}", &nodes)
         .replace("{{logs}}", &logs);
     html(body)
 }
@@ -263,6 +304,7 @@ pub async fn fragment(state: web::Data<WebState>, request: HttpRequest, part: we
         "pipelines" => html(pipelines_html(&state, is_admin(&state, &request)).await),
         "tree" => html(tree_fragment(state.commands.tree().await)),
         "changes" => html(changes_fragment(&state).await),
+        "nodes" => html(nodes_html(&state).await),
         other => HttpResponse::NotFound().body(format!("no dashboard part {other:?}")),
     }
 }

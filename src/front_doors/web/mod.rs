@@ -175,9 +175,15 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<WebState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(state.commands.pipelines(), Some(&state.events)))
+    let mut text = state.metrics.render(state.commands.pipelines(), Some(&state.events));
+    // The cluster as the database says it is now; a scrape still answers when it cannot.
+    let caller = hayloft_actors::command::Caller::new("metrics", "scrape", false);
+    match state.commands.execute(&caller, hayloft_actors::command::Command::Nodes).await {
+        Ok(hayloft_actors::command::Reply::Nodes { nodes }) => crate::metrics::render_nodes(&mut text, &nodes),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "metrics: could not read the nodes"),
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text)
 }
 
 pub fn routes(config: &mut web::ServiceConfig, state: &WebState) {
