@@ -150,6 +150,12 @@ impl Hayloft {
         for run in ledger.hand_over(&identity.id).await.context("taking back this node's unfinished runs")? {
             warn!(pipeline = %run.pipeline, run_id = run.id, "run left unfinished by this node's previous process, queued again");
         }
+        // Its fan-out pages too: under its own id it would otherwise look alive while holding
+        // them, until their lease ran out.
+        let released = crate::db::tasks::release(&db, &identity.id).await.context("giving back this node's pages")?;
+        if released > 0 {
+            warn!(pages = released, "fan-out pages left in hand by this node's previous process, given back");
+        }
         let owner: Arc<str> = Arc::from(identity.id.as_str());
         // The upstream's limits hold for the whole cluster: this node waits until the others
         // count it, then takes its share (see upstream::share).
@@ -297,7 +303,8 @@ impl Hayloft {
     /// left over (a fresh attempt is queued, which another node starts at once), leaves the
     /// cluster, then stops the tree.
     pub async fn shutdown(&self) {
-        for child in ["http", "ssh", "scheduler"] {
+        // The page worker too: the pages it holds are given back below, for the other nodes.
+        for child in ["http", "ssh", "scheduler", "pages"] {
             let _ = self.root.send(StopChild(child.to_owned())).await;
         }
         let deadline = tokio::time::Instant::now() + self.config.shutdown_grace;
@@ -324,6 +331,9 @@ impl Hayloft {
                 }
             }
             Err(error) => warn!(%error, "could not hand over unfinished runs"),
+        }
+        if let Err(error) = crate::db::tasks::release(&self.db, &self.owner).await {
+            warn!(%error, "could not give back this node's fan-out pages; other nodes take them once it has left");
         }
         match crate::db::nodes::leave(&self.db, &self.owner).await {
             Ok(()) => info!(node = %self.owner, "left the cluster"),

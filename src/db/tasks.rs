@@ -319,6 +319,25 @@ pub async fn discard_others(db: &Database, pipeline: &str, keep: RunId) -> Resul
     })
 }
 
+/// Gives the pages `node` holds back to every node: its previous process is gone (it restarts
+/// under its id), or it is stopping. A write still under way for one of them is refused (the
+/// task is no longer claimed). Returns how many were given back.
+pub async fn release(db: &Database, node: &str) -> Result<usize, DbError> {
+    with_conn!(db, writer, |conn| {
+        diesel::update(
+            fan_out_tasks::table.filter(fan_out_tasks::status.eq("claimed")).filter(fan_out_tasks::owner.eq(node)),
+        )
+        .set((
+            fan_out_tasks::status.eq("queued"),
+            fan_out_tasks::owner.eq(None::<String>),
+            fan_out_tasks::lease_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .await
+        .map_err(DbError::Query)
+    })
+}
+
 /// Drops a run's tasks once its result is written.
 pub async fn clear(db: &Database, run_id: RunId) -> Result<usize, DbError> {
     with_conn!(db, writer, |conn| {

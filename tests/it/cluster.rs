@@ -282,8 +282,9 @@ fn three_nodes_share_a_fan_out_and_a_kill_refetches_only_pages_in_flight() {
     assert_eq!(sorted_rows::<ItemDetail>(&base), sorted_rows::<ItemDetail>(&single));
     assert_eq!(sorted_rows::<ItemSource>(&base), sorted_rows::<ItemSource>(&single));
 
-    // Again, killing the node that owns the run a third of the way through: the others take
-    // the run over (a retry that keeps the pages already done) and the killed node's pages.
+    // Again, killing the node that owns the run a third of the way through, and starting it
+    // again at once under its id: the others take the run over (a retry that keeps the pages
+    // already done), and the killed node's pages go back to the nodes at once.
     upstream.reset();
     let run_id = start_run(&servers[0], "item_pages");
     eventually(Duration::from_secs(60), || (item_pages(&upstream.seen()).len() >= pages / 3).then_some(()))
@@ -294,6 +295,7 @@ fn three_nodes_share_a_fan_out_and_a_kill_refetches_only_pages_in_flight() {
         .filter(|seen| seen.user_agent == "node-a")
         .map(|seen| seen.request.clone())
         .collect();
+    servers[0] = nodes[0].serve();
     let retried = eventually(Duration::from_secs(120), || {
         runs_of(&base, "item_pages")
             .into_iter()
