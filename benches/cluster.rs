@@ -198,8 +198,16 @@ fn fan_out(url: &str, scale: usize) {
     assert!(items.status.success(), "{}", String::from_utf8_lossy(&items.stderr));
     let pages: usize = query(url, "SELECT count(*) FROM items").parse().unwrap();
     let mut nodes: Vec<Node> = ["node-a", "node-b", "node-c"].iter().map(|id| Node::start(id, envs())).collect();
-    // Every node shares the limits once the others count it.
-    std::thread::sleep(Duration::from_secs(4));
+    // Every node shares the limits once the others count it: three heartbeats after its start,
+    // by the database's clock.
+    wait_for(Duration::from_secs(60), || {
+        let counted = query(
+            url,
+            "SELECT count(*) FROM nodes WHERE left_at IS NULL AND started_at < clock_timestamp() AT TIME ZONE 'UTC' - interval '3 seconds'",
+        );
+        (counted == "3").then_some(())
+    })
+    .expect("three counted nodes");
     let started = Instant::now();
     let response: serde_json::Value = reqwest::blocking::Client::new()
         .post(format!("{}/graphql", nodes[0].url))

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::{
-    BoolExpressionMethods, ExpressionMethods, Insertable, NullableExpressionMethods, QueryDsl, Queryable, Selectable,
+    BoolExpressionMethods, ExpressionMethods, NullableExpressionMethods, QueryDsl, Queryable, Selectable,
     SelectableHelper,
 };
 use hayloft_actors::ledger::{Claim, RunCounts, RunId};
@@ -106,12 +106,25 @@ struct TaskRow {
     attempt: i32,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = fan_out_tasks)]
-struct NewTask<'a> {
-    run_id: i64,
-    pipeline: &'a str,
-    request: &'a str,
+/// The rows of one insert of a run's tasks: plain column tuples, which both backends' multi-row
+/// inserts take (SQLite's takes no DEFAULT values).
+type NewTask<'a> = (
+    diesel::dsl::Eq<fan_out_tasks::run_id, i64>,
+    diesel::dsl::Eq<fan_out_tasks::pipeline, &'a str>,
+    diesel::dsl::Eq<fan_out_tasks::request, &'a str>,
+);
+
+fn new_tasks<'a>(run_id: RunId, pipeline: &'a str, requests: &'a [String]) -> Vec<NewTask<'a>> {
+    requests
+        .iter()
+        .map(|request| {
+            (
+                fan_out_tasks::run_id.eq(run_id),
+                fan_out_tasks::pipeline.eq(pipeline),
+                fan_out_tasks::request.eq(request.as_str()),
+            )
+        })
+        .collect()
 }
 
 /// The task rows `$task` still holds: claimed by its node, with its attempt. Whatever became
@@ -210,9 +223,8 @@ pub async fn create(db: &Database, claim: &Claim, pipeline: &str, requests: &[St
     for chunk in requests.chunks(INSERT_BATCH) {
         match db {
             Database::Postgres(pool) => {
-                let rows: Vec<NewTask<'_>> =
-                    chunk.iter().map(|request| NewTask { run_id: claim.run_id, pipeline, request }).collect();
                 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+                let rows = new_tasks(claim.run_id, pipeline, chunk);
                 let mut conn = pool.get().await.map_err(DbError::pool)?;
                 conn.transaction(async |conn| {
                     fence_postgres(conn, claim).await?;
@@ -231,17 +243,7 @@ pub async fn create(db: &Database, claim: &Claim, pipeline: &str, requests: &[St
                 let (claim, pipeline, chunk) = (claim.clone(), pipeline.to_owned(), chunk.to_vec());
                 conn.spawn_blocking(move |conn| {
                     use diesel::RunQueryDsl as _;
-                    // Plain column tuples: SQLite's multi-row insert takes no DEFAULT values.
-                    let rows: Vec<_> = chunk
-                        .iter()
-                        .map(|request| {
-                            (
-                                fan_out_tasks::run_id.eq(claim.run_id),
-                                fan_out_tasks::pipeline.eq(pipeline.as_str()),
-                                fan_out_tasks::request.eq(request.as_str()),
-                            )
-                        })
-                        .collect();
+                    let rows = new_tasks(claim.run_id, &pipeline, &chunk);
                     conn.immediate_transaction(|conn| {
                         fence_sqlite(conn, &claim)?;
                         diesel::insert_into(fan_out_tasks::table)
@@ -306,16 +308,20 @@ pub async fn adopt(db: &Database, claim: &Claim, pipeline: &str) -> Result<usize
     })
 }
 
-/// Drops the tasks of `pipeline` that do not belong to `keep` (left by a run that ended without
-/// clearing them), so a fresh run starts from every page.
-pub async fn discard_others(db: &Database, pipeline: &str, keep: RunId) -> Result<usize, DbError> {
-    with_conn!(db, writer, |conn| {
-        diesel::delete(
-            fan_out_tasks::table.filter(fan_out_tasks::pipeline.eq(pipeline)).filter(fan_out_tasks::run_id.ne(keep)),
+/// Drops the tasks of `pipeline` that do not belong to `claim`'s run (left by a run that ended
+/// without clearing them), so a fresh run starts from every page. Fenced: a node whose run was
+/// taken over meanwhile must not drop the tasks the retry took over.
+pub async fn discard_others(db: &Database, claim: &Claim, pipeline: &str) -> Result<usize, DbError> {
+    write_transaction!(db, |conn| {
+        conn.fence(claim).await?;
+        let dropped = diesel::delete(
+            fan_out_tasks::table
+                .filter(fan_out_tasks::pipeline.eq(pipeline))
+                .filter(fan_out_tasks::run_id.ne(claim.run_id)),
         )
         .execute(conn)
-        .await
-        .map_err(DbError::Query)
+        .await?;
+        Ok::<_, DbError>(dropped)
     })
 }
 

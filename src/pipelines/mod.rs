@@ -68,7 +68,8 @@ pub fn build_all<E>(
     let mut pages = HashMap::new();
     for entry in &REGISTRY {
         let PipelineSetup { settings, schedule } = setup(entry)?;
-        let parts = BuildParts { db, upstream, settings: &settings, announcer: announcer.clone() };
+        let parts =
+            BuildParts { db, upstream, settings: &settings, announcer: announcer.clone(), events: &deps.events };
         let (spec, handle) = (entry.build)(&parts, deps.clone());
         let misfire = settings.options.misfire.unwrap_or_default();
         built.scheduled.push(ScheduledPipeline { schedule, misfire, handle: handle.clone() });

@@ -107,7 +107,7 @@ fn build_source<S: Source + Default>(parts: &BuildParts<'_>, deps: PipelineDeps)
 }
 
 fn source_pages<S: Source + Default>(parts: &BuildParts<'_>) -> Rc<dyn PageHandler> {
-    Rc::new(SourcePages::new(Arc::new(S::default()), parts.upstream.clone(), parts.db.clone()))
+    Rc::new(SourcePages::new(Arc::new(S::default()), parts.upstream.clone(), parts.db.clone(), parts.events.clone()))
 }
 
 fn sample_requests<S: Source + Default>() -> Vec<String> {

@@ -449,6 +449,7 @@ pub struct CountingUpstream {
     pub url: String,
     seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    addr: std::net::SocketAddr,
 }
 
 impl CountingUpstream {
@@ -458,23 +459,23 @@ impl CountingUpstream {
         let routes = Arc::new(hayloft::upstream::routes::Routes::load(dir).expect("a capture directory"));
         let dir = Arc::new(dir.to_owned());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.set_nonblocking(true).expect("non-blocking accept");
-        let url = format!("http://{}/", listener.local_addr().expect("an address"));
+        let addr = listener.local_addr().expect("an address");
+        let url = format!("http://{addr}/");
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (accepted, stopping) = (seen.clone(), stop.clone());
         std::thread::spawn(move || {
-            while !stopping.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let (seen, routes, dir) = (accepted.clone(), routes.clone(), dir.clone());
-                        std::thread::spawn(move || answer(stream, &seen, &routes, &dir));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            // Blocking: the drop wakes it with one last connection.
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
                 }
+                let Ok(stream) = stream else { continue };
+                let (seen, routes, dir) = (accepted.clone(), routes.clone(), dir.clone());
+                std::thread::spawn(move || answer(stream, &seen, &routes, &dir));
             }
         });
-        Self { url, seen, stop }
+        Self { url, seen, stop, addr }
     }
 
     /// Every request so far, in the order they came.
@@ -491,6 +492,7 @@ impl CountingUpstream {
 impl Drop for CountingUpstream {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr);
     }
 }
 
@@ -502,7 +504,6 @@ fn answer(
     dir: &std::path::Path,
 ) {
     use std::io::Write as _;
-    let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut writer = match stream.try_clone() {
         Ok(writer) => writer,

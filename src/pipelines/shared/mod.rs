@@ -13,6 +13,8 @@ pub mod table;
 
 use std::sync::Arc;
 
+use hayloft_actors::events::EventBus;
+
 use crate::db::outbox::Announcer;
 use crate::db::Database;
 use crate::upstream::Upstream;
@@ -25,4 +27,6 @@ pub struct BuildParts<'a> {
     pub settings: &'a PipelineSettings,
     /// Who decides what a load's changes announce; `None`: nothing is announced.
     pub announcer: Option<Arc<dyn Announcer>>,
+    /// Where a fan-out page's changes are published when it commits.
+    pub events: &'a EventBus,
 }

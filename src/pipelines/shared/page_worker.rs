@@ -8,7 +8,8 @@
 //! still this node's: a node that was paused past `dead_after` and lost its tasks to others
 //! commits nothing when it wakes up.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +17,14 @@ use std::time::Duration;
 use actix::prelude::*;
 use async_trait::async_trait;
 use futures::future::join_all;
+use hayloft_actors::events::{Event, EventBus};
 use hayloft_actors::ledger::RunId;
 use hayloft_actors::pipeline::StageError;
 use tracing::{debug, error, info};
 
 use super::names::Names;
 use super::source::{fetch_page, fingerprint_page, Source};
-use super::table::{load_page, Dataset};
+use super::table::{load_page, stage_error, Dataset};
 use crate::db::nodes::Liveness;
 use crate::db::tasks::{self, ClaimedTask, PageFailed};
 use crate::db::{Database, DbError};
@@ -30,6 +32,12 @@ use crate::upstream::Upstream;
 
 /// How often an idle node looks for open tasks (a cheap read on the readers).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Runs whose stored names a node keeps (a fan-out run per pipeline at most, a few pipelines).
+const NAMES_KEPT: usize = 4;
+
+/// Stored names per run, loaded once per run on each node and kept across batches (reading
+/// every item and NPC again for each batch would cost more than the pages).
+type NamesByRun = Rc<RefCell<BTreeMap<RunId, Arc<Names>>>>;
 
 /// What became of one page this node worked on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +63,12 @@ pub struct SourcePages<S> {
     source: Arc<S>,
     upstream: Upstream,
     db: Database,
+    events: EventBus,
 }
 
 impl<S: Source> SourcePages<S> {
-    pub fn new(source: Arc<S>, upstream: Upstream, db: Database) -> Self {
-        Self { source, upstream, db }
+    pub fn new(source: Arc<S>, upstream: Upstream, db: Database, events: EventBus) -> Self {
+        Self { source, upstream, db, events }
     }
 }
 
@@ -82,7 +91,7 @@ impl<S: Source> PageHandler for SourcePages<S> {
             }
         };
         let fingerprint = fingerprint_page(S::TRANSFORM_VERSION, &names.digest(S::RESOLVES_NPCS), &page);
-        let stored = tasks::page_fingerprint(&self.db, S::NAME, &task.request).await.map_err(database)?;
+        let stored = tasks::page_fingerprint(&self.db, S::NAME, &task.request).await.map_err(stage_error)?;
         let unchanged = stored.as_deref() == Some(fingerprint.as_str());
         let (mut dataset, result) = if unchanged {
             (Dataset::new(), PageResult::Unchanged)
@@ -103,7 +112,14 @@ impl<S: Source> PageHandler for SourcePages<S> {
             info!(pipeline = S::NAME, run_id = task.run_id, request = %task.request, %note, "fan-out page note");
         }
         match load_page(&self.db, dataset, &task.claim, S::NAME, &task.request, fingerprint).await {
-            Ok(_) => Ok(result),
+            Ok((_, changes)) => {
+                // Subscribers hear of a page's changes when it commits, as of a run's.
+                if !changes.is_empty() {
+                    let pipeline = S::NAME.to_owned();
+                    self.events.publish(Event::Changes { run_id: task.run_id, pipeline, changes: changes.into() });
+                }
+                Ok(result)
+            }
             Err(StageError::ClaimLost(_)) => Ok(PageResult::Lost),
             Err(error) => Err(error),
         }
@@ -115,12 +131,8 @@ fn finish(written: Result<(), DbError>, result: PageResult) -> Result<PageResult
     match written {
         Ok(()) => Ok(result),
         Err(DbError::TaskLost { .. }) => Ok(PageResult::Lost),
-        Err(error) => Err(database(error)),
+        Err(error) => Err(stage_error(error)),
     }
-}
-
-fn database(error: DbError) -> StageError {
-    StageError::Database(hayloft_actors::storage::StorageFailure::new(error))
 }
 
 /// How a node takes part in fan-outs.
@@ -141,6 +153,7 @@ pub struct PageWorker {
     node: Arc<str>,
     handlers: Rc<HashMap<&'static str, Rc<dyn PageHandler>>>,
     settings: PageWorkerSettings,
+    names: NamesByRun,
     busy: bool,
 }
 
@@ -151,7 +164,7 @@ impl PageWorker {
         handlers: Rc<HashMap<&'static str, Rc<dyn PageHandler>>>,
         settings: PageWorkerSettings,
     ) -> Self {
-        Self { db, node, handlers, settings, busy: false }
+        Self { db, node, handlers, settings, names: NamesByRun::default(), busy: false }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -159,8 +172,9 @@ impl PageWorker {
             return;
         }
         self.busy = true;
-        let (db, node, handlers, settings) = (self.db.clone(), self.node.clone(), self.handlers.clone(), self.settings);
-        let work = async move { drain(&db, &node, &handlers, settings).await };
+        let (db, node, handlers, settings, names) =
+            (self.db.clone(), self.node.clone(), self.handlers.clone(), self.settings, self.names.clone());
+        let work = async move { drain(&db, &node, &handlers, settings, &names).await };
         ctx.spawn(work.into_actor(self).map(|result, worker, _| {
             worker.busy = false;
             if let Err(error) = result {
@@ -176,13 +190,13 @@ async fn drain(
     node: &Arc<str>,
     handlers: &HashMap<&'static str, Rc<dyn PageHandler>>,
     settings: PageWorkerSettings,
+    names: &NamesByRun,
 ) -> Result<(), DbError> {
     let pipelines: Vec<String> = handlers.keys().map(|name| (*name).to_owned()).collect();
     if !tasks::any_open(db, &pipelines).await? {
         return Ok(());
     }
     let limit = i64::try_from(settings.batch.max(1)).unwrap_or(1);
-    let mut names: HashMap<RunId, Arc<Names>> = HashMap::new();
     loop {
         let batch = tasks::claim_batch(db, node, &pipelines, limit, settings.lease, settings.liveness).await?;
         if batch.is_empty() {
@@ -190,16 +204,21 @@ async fn drain(
         }
         debug!(pages = batch.len(), "fan-out pages taken");
         for task in &batch {
-            if !names.contains_key(&task.run_id) {
-                let Some(handler) = handlers.get(task.pipeline.as_str()) else { continue };
-                // One run at a time per pipeline: older runs' names are not needed again.
-                names.retain(|run_id, _| *run_id > task.run_id);
-                names.insert(task.run_id, handler.names().await?);
+            if names.borrow().contains_key(&task.run_id) {
+                continue;
+            }
+            let Some(handler) = handlers.get(task.pipeline.as_str()) else { continue };
+            let loaded = handler.names().await?;
+            let mut names = names.borrow_mut();
+            names.insert(task.run_id, loaded);
+            // The oldest runs' names go first: their fan-outs are over.
+            while names.len() > NAMES_KEPT {
+                names.pop_first();
             }
         }
         let results = join_all(batch.iter().map(|task| {
             let handler = handlers.get(task.pipeline.as_str()).cloned();
-            let names = names.get(&task.run_id).cloned().unwrap_or_default();
+            let names = names.borrow().get(&task.run_id).cloned().unwrap_or_default();
             async move {
                 match handler {
                     Some(handler) => (task, handler.work(task, names).await),

@@ -20,16 +20,15 @@ use hayloft_actors::ledger::{RunCounts, Trigger};
 use hayloft_actors::pipeline::{
     pipeline, Extract, Load, LoadReport, PipelineDeps, PipelineHandle, RunContext, StageCounters, StageError, Transform,
 };
-use hayloft_actors::storage::StorageFailure;
 use hayloft_actors::supervisor::ChildSpec;
 use sha2::{Digest, Sha256};
 
 use super::common::{stored_fingerprint, unchanged_report, DeleteGuard};
 use super::names::Names;
-use super::table::{load_dataset, Dataset};
+use super::table::{load_dataset, stage_error, Dataset};
 use super::BuildParts;
 use crate::db::outbox::Announcer;
-use crate::db::{tasks, Database, DbError};
+use crate::db::{tasks, Database};
 use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 use crate::upstream::Upstream;
 
@@ -215,7 +214,7 @@ impl<S: Source> Extract for FetchSource<S> {
         }
         // Names are part of the input: a name that did not resolve is retried once the stored
         // items (or NPCs) change, even if the pages did not.
-        let names = Names::load(&self.db).await.map_err(database)?;
+        let names = Names::load(&self.db).await.map_err(stage_error)?;
         let fan_out =
             if S::FANS_OUT { self.fan_out(&pages, &names, run, counters).await? } else { FanOutResult::default() };
         counters.emitted(pages.len() as u64);
@@ -223,18 +222,12 @@ impl<S: Source> Extract for FetchSource<S> {
         // A fan-out run's pages were written already; its end always compares with what is
         // stored (its deletes depend on which pages were asked for, not on the fixed pages).
         if !S::FANS_OUT
-            && stored_fingerprint(&self.db, S::NAME).await.map_err(database)?.as_deref() == Some(fingerprint.as_str())
+            && stored_fingerprint(&self.db, S::NAME).await.map_err(stage_error)?.as_deref()
+                == Some(fingerprint.as_str())
         {
             return Ok(Fetched::Unchanged { fingerprint });
         }
         Ok(Fetched::Fresh { input: Box::new(SourceInput { pages, fan_out, names }), fingerprint })
-    }
-}
-
-fn database(error: DbError) -> StageError {
-    match error {
-        lost @ DbError::ClaimLost { .. } => StageError::ClaimLost(lost.to_string()),
-        other => StageError::Database(StorageFailure::new(other)),
     }
 }
 
@@ -255,9 +248,9 @@ impl<S: Source> FetchSource<S> {
             load_dataset(&self.db, parents, String::new(), run, &guard, S::NAME, None).await?;
         }
         let adopted = if run.trigger == Trigger::Recovery {
-            tasks::adopt(&self.db, claim, S::NAME).await.map_err(database)?
+            tasks::adopt(&self.db, claim, S::NAME).await.map_err(stage_error)?
         } else {
-            tasks::discard_others(&self.db, S::NAME, run.run_id).await.map_err(database)?;
+            tasks::discard_others(&self.db, claim, S::NAME).await.map_err(stage_error)?;
             0
         };
         let total = if adopted > 0 {
@@ -270,13 +263,22 @@ impl<S: Source> FetchSource<S> {
             adopted
         } else {
             let requests = self.source.fan_out(pages, &self.db).await?;
-            tasks::create(&self.db, claim, S::NAME, &requests).await.map_err(database)?
+            if requests.is_empty() {
+                // Nothing to ask for is not "every page gone": the end of the run would delete
+                // every stored row.
+                return Err(StageError::BadInput(format!(
+                    "{} found no {} pages to fetch; the stored rows are kept",
+                    S::NAME,
+                    S::PAGE_KIND
+                )));
+            }
+            tasks::create(&self.db, claim, S::NAME, &requests).await.map_err(stage_error)?
         };
         tracing::info!(pipeline = S::NAME, run_id = run.run_id, pages = total, "fan-out pages queued for every node");
         let mut finished = 0;
         let mut progressed_at = Instant::now();
         loop {
-            let progress = tasks::progress(&self.db, claim).await.map_err(database)?;
+            let progress = tasks::progress(&self.db, claim).await.map_err(stage_error)?;
             if progress.open() == 0 {
                 break;
             }
@@ -295,7 +297,7 @@ impl<S: Source> FetchSource<S> {
         }
         let mut result = FanOutResult::default();
         let mut written = 0_u64;
-        for task in tasks::outcomes(&self.db, run.run_id).await.map_err(database)? {
+        for task in tasks::outcomes(&self.db, run.run_id).await.map_err(stage_error)? {
             result.written.inserted += task.inserted;
             result.written.updated += task.updated;
             result.written.deleted += task.deleted;

@@ -557,7 +557,7 @@ pub async fn load_dataset(
             tracing::error!(pipeline = %run.pipeline, run_id = run.run_id, error = %lost, "claim lost: another node took the run over, nothing committed");
             return Err(StageError::ClaimLost(lost.to_string()));
         }
-        Err(error) => return Err(database(error)),
+        Err(error) => return Err(stage_error(error)),
     };
     // Committed, and the run not finished yet: a crash here must not lose the announcement.
     failpoint::pause(&format!("{source}.after-write"));
@@ -565,8 +565,13 @@ pub async fn load_dataset(
     Ok(LoadReport { counts: total, changes, notes })
 }
 
-fn database(error: DbError) -> StageError {
-    StageError::Database(StorageFailure::new(error))
+/// A database failure as a stage reports it: a lost claim (of a run or of a fan-out page) is
+/// its own kind, so the run says why it wrote nothing.
+pub(crate) fn stage_error(error: DbError) -> StageError {
+    match error {
+        lost @ (DbError::ClaimLost { .. } | DbError::TaskLost { .. }) => StageError::ClaimLost(lost.to_string()),
+        other => StageError::Database(StorageFailure::new(other)),
+    }
 }
 
 /// A dataset's planned writes: counts per table, their sum and the report's notes on them.
@@ -579,7 +584,7 @@ struct Planned {
 async fn plan(db: &Database, dataset: &mut Dataset) -> Result<Planned, StageError> {
     let mut tables = Vec::new();
     for table in &mut dataset.tables {
-        let counts = table.plan(db).await.map_err(database)?;
+        let counts = table.plan(db).await.map_err(stage_error)?;
         tables.push((table.table(), counts, table.guarded()));
     }
     let mut total = RunCounts::default();
@@ -615,11 +620,8 @@ pub async fn load_page(
     let changes: Vec<Change> = dataset.tables.iter_mut().flat_map(|table| table.take_changes()).collect();
     let done =
         PageDone { pipeline: pipeline.to_owned(), request: request.to_owned(), fingerprint, counts: planned.total };
-    match apply(db, dataset.tables, changes, Commit::Page { task: task.clone(), done }).await {
-        Ok(changes) => Ok((planned.total, changes)),
-        Err(lost @ DbError::TaskLost { .. }) => Err(StageError::ClaimLost(lost.to_string())),
-        Err(error) => Err(database(error)),
-    }
+    let changes = apply(db, dataset.tables, changes, Commit::Page { task: task.clone(), done }).await;
+    changes.map(|changes| (planned.total, changes)).map_err(stage_error)
 }
 
 /// What a load's transaction checks first and records last.
