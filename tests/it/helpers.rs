@@ -408,9 +408,10 @@ pub fn stored_rows<R: hayloft::pipelines::shared::table::StoredRow>(env: &TestEn
     })
 }
 
-/// Waits until a run of `pipeline` is in progress, and returns it.
+/// Waits until a run of `pipeline` is in progress, and returns it. Generous: at a server's first
+/// start every pipeline catches up in turn, the fan-outs' thousand pages included.
 pub fn wait_until_running(env: &TestEnv, pipeline: &str) -> Value {
-    eventually(Duration::from_secs(10), || {
+    eventually(Duration::from_secs(60), || {
         runs_of(env, pipeline).first().filter(|run| run["status"] == "running").cloned()
     })
     .unwrap_or_else(|| panic!("no {pipeline} run started: {:?}", runs_of(env, pipeline)))

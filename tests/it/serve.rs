@@ -38,7 +38,8 @@ fn first_start_runs_each_pipeline_once() {
     let Some(env) = TestEnv::new() else { return };
     let server = env.serve();
     for pipeline in hayloft::pipelines::KNOWN {
-        let runs = eventually(Duration::from_secs(20), || {
+        // Generous: the fan-outs write their thousand pages one transaction each.
+        let runs = eventually(Duration::from_secs(90), || {
             let runs = runs_of(&env, pipeline);
             runs.iter().any(|run| run["status"] == "succeeded").then_some(runs)
         })
