@@ -190,7 +190,7 @@ fn fire(ctx: &mut Context<Scheduler>, handle: PipelineHandle, trigger: Trigger, 
             debug!(pipeline = %name, ?run_id, "a run is going, the queued run waits")
         }
         Err(TriggerError::AlreadyRunning { run_id, .. }) => {
-            info!(pipeline = %name, ?run_id, %trigger, "previous run still going, slot skipped")
+            info!(pipeline = %name, ?run_id, %trigger, ?slot, "previous run still going, slot skipped")
         }
         // Another node was first: the slot runs there, or the queued run started there.
         Err(error @ (TriggerError::SlotTaken { .. } | TriggerError::NothingQueued(_))) => {
@@ -214,7 +214,7 @@ fn catch_up_in_order(ctx: &mut Context<Scheduler>, handles: Vec<(PipelineHandle,
             match handle.run_to_completion(Trigger::Misfire, options).await {
                 Ok(run) => debug!(pipeline = %name, run_id = run.id, status = ?run.status, "catch-up run finished"),
                 Err(TriggerError::AlreadyRunning { run_id, .. }) => {
-                    info!(pipeline = %name, ?run_id, "a run is already going, catch-up skipped")
+                    info!(pipeline = %name, ?run_id, ?slot, "a run is already going, catch-up skipped")
                 }
                 Err(TriggerError::SlotTaken { .. }) => {
                     info!(pipeline = %name, ?slot, "another node already ran the missed slot, catch-up skipped")

@@ -36,7 +36,16 @@ impl Drop for Process {
 
 /// Starts `hayloft <args>` (`serve` or `replay`) and returns it with the URL it listens on.
 pub fn start(args: &[&str], envs: &[(&str, String)]) -> (Process, String) {
+    start_logged(args, envs, None)
+}
+
+/// [`start`], with the process's log (stderr) appended to `log` when given.
+pub fn start_logged(args: &[&str], envs: &[(&str, String)], log: Option<&Path>) -> (Process, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hayloft"));
+    if let Some(log) = log {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file opens");
+        command.stderr(file);
+    }
     // No SSH: these benchmarks measure HTTP, and SSH would leave a host key in the working
     // directory (the repository, under `cargo bench`).
     command.args(args).env("HAYLOFT_LOG_LEVEL", "warn").env("HAYLOFT_SSH__ENABLED", "false").stdout(Stdio::piped());
