@@ -173,7 +173,7 @@ impl Hayloft {
         };
         let upstream = Upstream::from_url(&config.upstream_url, &config.upstream, &pipelines::registry::sample_pages())
             .context("upstream_url")?
-            .shared_by(share);
+            .shared_by(share.clone());
         let built = pipelines::build_all(&db, &upstream, announcer, &deps, |entry| pipeline_setup(&config, entry))?;
         let command_settings = Arc::new(command_settings(&config)?);
         let registered: Vec<_> = built
@@ -191,10 +191,12 @@ impl Hayloft {
 
         // Every node takes a share of every fan-out run's pages, whoever owns the run.
         let (pages_spec, _) = ChildSpec::worker("pages", {
-            let (db, owner, handlers) = (db.clone(), owner.clone(), built.pages.clone());
+            let (db, owner, handlers, share) = (db.clone(), owner.clone(), built.pages.clone(), share.clone());
             let settings =
-                PageWorkerSettings { batch: config.upstream.concurrency.max(1) * 2, lease: config.lease, liveness };
-            move |_: &ChildContext| PageWorker::new(db.clone(), owner.clone(), handlers.clone(), settings)
+                PageWorkerSettings { concurrency: config.upstream.concurrency, lease: config.lease, liveness };
+            move |_: &ChildContext| {
+                PageWorker::new(db.clone(), owner.clone(), handlers.clone(), settings, share.clone())
+            }
         });
         let pipeline_specs = built.specs.clone();
         let (pipelines_spec, _) = ChildSpec::supervisor("pipelines", {

@@ -67,6 +67,12 @@ impl ClusterShare {
         self.place().map(|place| place.nodes)
     }
 
+    /// This node's part of `total` (requests in flight, pages taken at once): `None` while
+    /// joining, when it must not take anything yet.
+    pub fn part_of(&self, total: u32) -> Option<u32> {
+        self.place().map(|place| split(total.max(1), place).max(1))
+    }
+
     fn place(&self) -> Option<Place> {
         *self.place.lock().unwrap_or_else(PoisonError::into_inner)
     }

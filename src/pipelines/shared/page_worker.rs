@@ -28,6 +28,7 @@ use super::table::{load_page, stage_error, Dataset};
 use crate::db::nodes::Liveness;
 use crate::db::tasks::{self, ClaimedTask, PageFailed};
 use crate::db::{Database, DbError};
+use crate::upstream::share::ClusterShare;
 use crate::upstream::Upstream;
 
 /// How often an idle node looks for open tasks (a cheap read on the readers).
@@ -138,9 +139,11 @@ fn finish(written: Result<(), DbError>, result: PageResult) -> Result<PageResult
 /// How a node takes part in fan-outs.
 #[derive(Debug, Clone, Copy)]
 pub struct PageWorkerSettings {
-    /// Tasks taken at once: the pages this node fetches side by side (within the upstream's
-    /// limits) before it asks for more.
-    pub batch: usize,
+    /// The upstream's requests in flight for the whole cluster: this node takes twice its
+    /// share of them at once (see [`ClusterShare::part_of`]), the pages it fetches side by side
+    /// before it asks for more, so a batch never waits long behind the rate limit while other
+    /// nodes run out of pages.
+    pub concurrency: usize,
     /// How long a taken task stays this node's without being written, should the node stay
     /// alive yet stop working on it.
     pub lease: Duration,
@@ -153,6 +156,7 @@ pub struct PageWorker {
     node: Arc<str>,
     handlers: Rc<HashMap<&'static str, Rc<dyn PageHandler>>>,
     settings: PageWorkerSettings,
+    share: Arc<ClusterShare>,
     names: NamesByRun,
     busy: bool,
 }
@@ -163,18 +167,29 @@ impl PageWorker {
         node: Arc<str>,
         handlers: Rc<HashMap<&'static str, Rc<dyn PageHandler>>>,
         settings: PageWorkerSettings,
+        share: Arc<ClusterShare>,
     ) -> Self {
-        Self { db, node, handlers, settings, names: NamesByRun::default(), busy: false }
+        Self { db, node, handlers, settings, share, names: NamesByRun::default(), busy: false }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         if self.busy || self.handlers.is_empty() {
             return;
         }
+        // A node the others do not count yet may not fetch: pages it took would only wait.
+        if self.share.nodes().is_none() {
+            return;
+        }
         self.busy = true;
-        let (db, node, handlers, settings, names) =
-            (self.db.clone(), self.node.clone(), self.handlers.clone(), self.settings, self.names.clone());
-        let work = async move { drain(&db, &node, &handlers, settings, &names).await };
+        let (db, node, handlers, settings, share, names) = (
+            self.db.clone(),
+            self.node.clone(),
+            self.handlers.clone(),
+            self.settings,
+            self.share.clone(),
+            self.names.clone(),
+        );
+        let work = async move { drain(&db, &node, &handlers, settings, &share, &names).await };
         ctx.spawn(work.into_actor(self).map(|result, worker, _| {
             worker.busy = false;
             if let Err(error) = result {
@@ -190,14 +205,18 @@ async fn drain(
     node: &Arc<str>,
     handlers: &HashMap<&'static str, Rc<dyn PageHandler>>,
     settings: PageWorkerSettings,
+    share: &ClusterShare,
     names: &NamesByRun,
 ) -> Result<(), DbError> {
     let pipelines: Vec<String> = handlers.keys().map(|name| (*name).to_owned()).collect();
     if !tasks::any_open(db, &pipelines).await? {
         return Ok(());
     }
-    let limit = i64::try_from(settings.batch.max(1)).unwrap_or(1);
+    let concurrency = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
     loop {
+        // Read again for every batch: nodes join and leave during a long fan-out.
+        let Some(part) = share.part_of(concurrency) else { return Ok(()) };
+        let limit = i64::from(part) * 2;
         let batch = tasks::claim_batch(db, node, &pipelines, limit, settings.lease, settings.liveness).await?;
         if batch.is_empty() {
             return Ok(());
