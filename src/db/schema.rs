@@ -82,6 +82,7 @@ diesel::table! {
         updated -> BigInt,
         deleted -> BigInt,
         unchanged -> BigInt,
+        notes -> Nullable<Text>,
     }
 }
 

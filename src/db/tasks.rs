@@ -59,6 +59,8 @@ pub struct PageDone {
     pub request: String,
     pub fingerprint: String,
     pub counts: RunCounts,
+    /// What the page's parser noted, one note per line (`None`: nothing).
+    pub notes: Option<String>,
 }
 
 /// How far a run's tasks are.
@@ -94,6 +96,8 @@ pub struct TaskOutcome {
     pub updated: i64,
     pub deleted: i64,
     pub unchanged: i64,
+    /// What the page's parser noted, one note per line.
+    pub notes: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -188,6 +192,7 @@ macro_rules! completed {
             fan_out_tasks::updated.eq($done.counts.updated),
             fan_out_tasks::deleted.eq($done.counts.deleted),
             fan_out_tasks::unchanged.eq($done.counts.unchanged),
+            fan_out_tasks::notes.eq(&$done.notes),
         )
     };
 }
@@ -467,6 +472,7 @@ pub async fn outcomes(db: &Database, run_id: RunId) -> Result<Vec<TaskOutcome>, 
                 fan_out_tasks::updated,
                 fan_out_tasks::deleted,
                 fan_out_tasks::unchanged,
+                fan_out_tasks::notes,
             ))
             .load(conn)
             .await

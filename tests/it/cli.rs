@@ -39,6 +39,44 @@ fn vanished_rows_are_deleted_and_recorded() {
     assert_eq!(env.json(&["count", "changes", "--json"])["count"], 105);
 }
 
+// A fan-out with nothing to fan out from (no items stored yet) is not "every page gone": the
+// run fails and says what to do, rather than succeeding with 0 rows or deleting what is stored.
+#[test]
+fn a_fan_out_with_no_pages_to_fetch_fails_and_says_why() {
+    let Some(env) = TestEnv::new() else { return };
+    let output = env.run(&["run", "item_pages", "--json"]);
+    assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    assert_eq!(summary["status"], "failed", "{summary}");
+    let error = summary["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no items are stored yet; run the items pipeline first"), "{summary}");
+    assert_eq!(env.json(&["count", "item-details", "--json"])["count"], 0);
+}
+
+// A fan-out page's parser notes reach the run's report, each after its page: location pages read
+// before any item is stored name item ids that are not stored yet; once items are loaded, the
+// pages are read again (the stored item list changed) and resolve.
+#[test]
+fn fan_out_page_notes_reach_the_run_report() {
+    let Some(env) = TestEnv::new() else { return };
+    let early = env.json(&["run", "locations", "--json"]);
+    assert_eq!(early["status"], "succeeded", "{early}");
+    let notes: Vec<&str> = early["notes"].as_array().unwrap().iter().filter_map(serde_json::Value::as_str).collect();
+    assert!(
+        notes.iter().any(|note| note.starts_with("/location.php?") && note.contains("not in the stored item list yet")),
+        "{notes:?}"
+    );
+    env.json(&["run", "items", "--json"]);
+    let later = env.json(&["run", "locations", "--json"]);
+    let unresolved = later["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .any(|note| note.contains("not in the stored item list yet"));
+    assert!(!unresolved, "{later}");
+}
+
 // Unknown pipelines and entities are refused with the list of known ones.
 #[test]
 fn unknown_names_are_clear_errors() {

@@ -94,7 +94,7 @@ impl<S: Source> PageHandler for SourcePages<S> {
         let fingerprint = fingerprint_page(S::TRANSFORM_VERSION, &names.digest(S::RESOLVES_NPCS), &page);
         let stored = tasks::page_fingerprint(&self.db, S::NAME, &task.request).await.map_err(stage_error)?;
         let unchanged = stored.as_deref() == Some(fingerprint.as_str());
-        let (mut dataset, result) = if unchanged {
+        let (dataset, result) = if unchanged {
             (Dataset::new(), PageResult::Unchanged)
         } else {
             let source = self.source.clone();
@@ -109,9 +109,6 @@ impl<S: Source> PageHandler for SourcePages<S> {
                 }
             }
         };
-        for note in std::mem::take(&mut dataset.notes) {
-            info!(pipeline = S::NAME, run_id = task.run_id, request = %task.request, %note, "fan-out page note");
-        }
         match load_page(&self.db, dataset, &task.claim, S::NAME, &task.request, fingerprint).await {
             Ok((_, changes)) => {
                 // Subscribers hear of a page's changes when it commits, as of a run's.

@@ -66,6 +66,8 @@ pub struct FanOutResult {
     pub unreadable: Vec<PageFailure>,
     /// What the pages' own writes counted.
     pub written: RunCounts,
+    /// What the pages' parsers noted, each note after its page's request.
+    pub notes: Vec<String>,
 }
 
 /// Everything a parser gets.
@@ -302,6 +304,9 @@ impl<S: Source> FetchSource<S> {
             result.written.updated += task.updated;
             result.written.deleted += task.deleted;
             result.written.unchanged += task.unchanged;
+            for note in task.notes.iter().flat_map(|notes| notes.lines()) {
+                result.notes.push(format!("{}: {note}", task.request));
+            }
             let failure = || PageFailure {
                 request: task.request.clone(),
                 error: task.error.clone().unwrap_or_else(|| "not written".to_owned()),
@@ -348,11 +353,23 @@ impl<S: Source> Transform for ParseSource<S> {
             notes.push(failures_note(&input.fan_out.failures));
         }
         notes.extend(unreadable_notes(S::PAGE_KIND, &input.fan_out.unreadable));
+        notes.extend(page_notes(S::PAGE_KIND, &input.fan_out.notes));
         dataset.notes.splice(0..0, notes);
         counters.emitted(dataset.rows() as u64);
         counters.dropped(dataset.dropped);
         Ok(Parsed::Fresh { dataset, fingerprint })
     }
+}
+
+/// The fan-out pages' own notes: the first ones, and how many more there were (a layout change
+/// can make every page note the same thing).
+fn page_notes(kind: &str, notes: &[String]) -> Vec<String> {
+    const SHOWN: usize = 20;
+    let mut shown: Vec<String> = notes.iter().take(SHOWN).cloned().collect();
+    if notes.len() > SHOWN {
+        shown.push(format!("... and {} more notes from {kind} pages", notes.len() - SHOWN));
+    }
+    shown
 }
 
 /// The first few unreadable pages with their errors, and how many more there were.

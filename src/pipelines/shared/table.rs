@@ -618,8 +618,16 @@ pub async fn load_page(
 ) -> Result<(RunCounts, Vec<Change>), StageError> {
     let planned = plan(db, &mut dataset).await?;
     let changes: Vec<Change> = dataset.tables.iter_mut().flat_map(|table| table.take_changes()).collect();
-    let done =
-        PageDone { pipeline: pipeline.to_owned(), request: request.to_owned(), fingerprint, counts: planned.total };
+    // The parser's notes go on the task for the run's report; the per-table counts do not (the
+    // report sums them).
+    let notes = (!dataset.notes.is_empty()).then(|| dataset.notes.join("\n"));
+    let done = PageDone {
+        pipeline: pipeline.to_owned(),
+        request: request.to_owned(),
+        fingerprint,
+        counts: planned.total,
+        notes,
+    };
     let changes = apply(db, dataset.tables, changes, Commit::Page { task: task.clone(), done }).await;
     changes.map(|changes| (planned.total, changes)).map_err(stage_error)
 }

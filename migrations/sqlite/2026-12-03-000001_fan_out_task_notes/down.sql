@@ -1,0 +1,1 @@
+ALTER TABLE fan_out_tasks DROP COLUMN notes;
