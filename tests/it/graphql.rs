@@ -380,14 +380,26 @@ fn websocket(server: &Server, protocol: &str) -> WebSocket<tungstenite::stream::
 fn next_data(socket: &mut WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>) -> Value {
     loop {
         let message = socket.read().expect("a message before the timeout");
-        let Ok(text) = message.to_text() else { continue };
-        let value: Value = serde_json::from_str(text).unwrap();
+        // Protocol pings (the server's keep-alive while a long run goes on) carry no payload.
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(frame) => panic!("the server closed the subscription: {frame:?}"),
+            _ => continue,
+        };
+        let value: Value = serde_json::from_str(&text).unwrap();
         match value["type"].as_str() {
             Some("next" | "data") => return value["payload"]["data"].clone(),
             Some("ka" | "ping" | "pong") | None => continue,
             Some(other) => panic!("unexpected {other}: {value}"),
         }
     }
+}
+
+/// How many subscribers the server's event bus has (its `/metrics`).
+fn bus_subscribers(server: &Server) -> u64 {
+    let metrics = server.get("/metrics").text().unwrap();
+    let line = metrics.lines().find(|line| line.starts_with("hayloft_event_bus_subscribers ")).unwrap().to_owned();
+    line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
 }
 
 // Subscriptions over a real WebSocket (graphql-transport-ws, and graphql-ws for older
@@ -400,11 +412,7 @@ fn subscriptions_receive_runs_and_changes() {
     let env = env.env("HAYLOFT_ADMIN_TOKEN", TOKEN).env("HAYLOFT_PIPELINES__TENT__ENABLED", "false");
     assert!(run(&env, "items").iter().all(|summary| summary["status"] == "succeeded"));
     let server = env.serve();
-    let subscribers = || {
-        let metrics = server.get("/metrics").text().unwrap();
-        let line = metrics.lines().find(|line| line.starts_with("hayloft_event_bus_subscribers ")).unwrap().to_owned();
-        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
-    };
+    let subscribers = || bus_subscribers(&server);
     let before = subscribers();
 
     let mut modern = websocket(&server, "graphql-transport-ws");
@@ -452,6 +460,62 @@ fn subscriptions_receive_runs_and_changes() {
     let line = next_data(&mut logs);
     assert!(["INFO", "WARN", "ERROR"].contains(&line["logs"]["level"].as_str().unwrap()), "{line}");
     assert!(!line["logs"]["message"].as_str().unwrap().is_empty(), "{line}");
+}
+
+// A fan-out's rows are written page by page by the page worker, not by the run's loader: their
+// changes still reach a `changes` subscriber, with the fan-out pipeline's name, and the run's end
+// still reaches `runFinished`.
+#[test]
+fn fan_out_page_changes_reach_subscribers() {
+    let Some(dir) = captures() else { return };
+    let replay = Replay::start(&dir);
+    let Some(env) = sources_env(&replay.url) else { return };
+    let env = env.env("HAYLOFT_ADMIN_TOKEN", TOKEN).env("HAYLOFT_PIPELINES__ITEM_PAGES__ENABLED", "false");
+    for pipeline in ["items", "locations"] {
+        assert!(run(&env, pipeline).iter().all(|summary| summary["status"] == "succeeded"), "{pipeline}");
+    }
+    let server = env.serve();
+    let subscribers = || bus_subscribers(&server);
+    let before = subscribers();
+    let mut finished = websocket(&server, "graphql-transport-ws");
+    finished
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query":
+                "subscription { runFinished(pipeline: \"item_pages\") { pipeline status } }"}})
+            .to_string(),
+        ))
+        .unwrap();
+    let mut changes = websocket(&server, "graphql-transport-ws");
+    changes
+        .send(Message::text(
+            json!({"id": "2", "type": "subscribe", "payload": {"query":
+                "subscription { changes(entity: \"item_detail\") { op entity key pipeline } }"}})
+            .to_string(),
+        ))
+        .unwrap();
+    // The run starts once both subscriptions listen on the bus.
+    let listening = eventually(Duration::from_secs(60), || (subscribers() >= before + 2).then_some(()));
+    assert!(listening.is_some(), "{} bus subscribers, {before} before", subscribers());
+    let (_, body) = post(
+        &server,
+        "mutation { runPipeline(name: \"item_pages\") { id } }",
+        json!({}),
+        &[("authorization", &format!("Bearer {TOKEN}"))],
+    );
+    assert!(body["errors"].is_null(), "{body}");
+    let change = next_data(&mut changes);
+    assert_eq!(
+        (
+            change["changes"]["op"].as_str(),
+            change["changes"]["entity"].as_str(),
+            change["changes"]["pipeline"].as_str()
+        ),
+        (Some("insert"), Some("item_detail"), Some("item_pages")),
+        "{change}"
+    );
+    assert!(change["changes"]["key"].as_str().is_some_and(|key| !key.is_empty()), "{change}");
+    let end = next_data(&mut finished);
+    assert_eq!(end["runFinished"], json!({"pipeline": "item_pages", "status": "succeeded"}));
 }
 
 // `hayloft schema` prints the SDL pinned in tests/snapshots/schema.graphql (run with
