@@ -7,8 +7,9 @@
 //!    resumed. For each run the node held, the time from the signal to the start of that
 //!    pipeline's next attempt is read off the database's clock. Reported: takeover p50 and max,
 //!    duplicate slots (must be 0) and missed slots (must be 0): a slot that no node ran and no
-//!    node skipped because that pipeline's run was still going (read from the nodes' logs). The registry has no way to declare copies of the demo
-//!    pipeline, so the shipped sources stand in for extra ones.
+//!    node skipped because that pipeline's run was still going (read from the nodes' logs).
+//!    The registry has no way to declare copies of the demo pipeline, so the shipped sources
+//!    stand in for extra ones.
 //! 2. Fan-out: `demo-data --scale N` (N × 1,138 item pages) served by `hayloft replay`, the
 //!    cluster's rate limit at 300 requests per second, one node killed when half the pages are
 //!    written. Reported: wall time, pages per second and each node's peak RSS.
