@@ -376,6 +376,21 @@ fn websocket(server: &Server, protocol: &str) -> WebSocket<tungstenite::stream::
     socket
 }
 
+/// A WebSocket on `protocol` with one subscription, `id`, to `query` already sent (graphql-ws
+/// calls the message `start`, graphql-transport-ws `subscribe`).
+fn subscribe(
+    server: &Server,
+    protocol: &str,
+    id: &str,
+    query: &str,
+) -> WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>> {
+    let mut socket = websocket(server, protocol);
+    let kind = if protocol == "graphql-ws" { "start" } else { "subscribe" };
+    let message = json!({"id": id, "type": kind, "payload": {"query": query}});
+    socket.send(Message::text(message.to_string())).unwrap();
+    socket
+}
+
 /// The next `next`/`data` message's payload data.
 fn next_data(socket: &mut WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>) -> Value {
     loop {
@@ -415,29 +430,20 @@ fn subscriptions_receive_runs_and_changes() {
     let subscribers = || bus_subscribers(&server);
     let before = subscribers();
 
-    let mut modern = websocket(&server, "graphql-transport-ws");
-    modern
-        .send(Message::text(
-            json!({"id": "1", "type": "subscribe", "payload": {"query":
-                "subscription { runFinished(pipeline: \"tent\") { pipeline status inserted } }"}})
-            .to_string(),
-        ))
-        .unwrap();
-    let mut legacy = websocket(&server, "graphql-ws");
-    legacy
-        .send(Message::text(
-            json!({"id": "2", "type": "start", "payload": {"query":
-                "subscription { changes(entity: \"tent_offer\") { op entity key pipeline } }"}})
-            .to_string(),
-        ))
-        .unwrap();
-    let mut logs = websocket(&server, "graphql-transport-ws");
-    logs.send(Message::text(
-        json!({"id": "3", "type": "subscribe", "payload": {"query":
-            "subscription { logs(level: INFO) { level message actor } }"}})
-        .to_string(),
-    ))
-    .unwrap();
+    let mut modern = subscribe(
+        &server,
+        "graphql-transport-ws",
+        "1",
+        "subscription { runFinished(pipeline: \"tent\") { pipeline status inserted } }",
+    );
+    let mut legacy = subscribe(
+        &server,
+        "graphql-ws",
+        "2",
+        "subscription { changes(entity: \"tent_offer\") { op entity key pipeline } }",
+    );
+    let mut logs =
+        subscribe(&server, "graphql-transport-ws", "3", "subscription { logs(level: INFO) { level message actor } }");
     // The run starts once all three subscriptions listen on the bus.
     let listening = eventually(Duration::from_secs(30), || (subscribers() >= before + 3).then_some(()));
     assert!(listening.is_some(), "{} bus subscribers, {before} before", subscribers());
@@ -477,22 +483,18 @@ fn fan_out_page_changes_reach_subscribers() {
     let server = env.serve();
     let subscribers = || bus_subscribers(&server);
     let before = subscribers();
-    let mut finished = websocket(&server, "graphql-transport-ws");
-    finished
-        .send(Message::text(
-            json!({"id": "1", "type": "subscribe", "payload": {"query":
-                "subscription { runFinished(pipeline: \"item_pages\") { pipeline status } }"}})
-            .to_string(),
-        ))
-        .unwrap();
-    let mut changes = websocket(&server, "graphql-transport-ws");
-    changes
-        .send(Message::text(
-            json!({"id": "2", "type": "subscribe", "payload": {"query":
-                "subscription { changes(entity: \"item_detail\") { op entity key pipeline } }"}})
-            .to_string(),
-        ))
-        .unwrap();
+    let mut finished = subscribe(
+        &server,
+        "graphql-transport-ws",
+        "1",
+        "subscription { runFinished(pipeline: \"item_pages\") { pipeline status } }",
+    );
+    let mut changes = subscribe(
+        &server,
+        "graphql-transport-ws",
+        "2",
+        "subscription { changes(entity: \"item_detail\") { op entity key pipeline } }",
+    );
     // The run starts once both subscriptions listen on the bus.
     let listening = eventually(Duration::from_secs(60), || (subscribers() >= before + 2).then_some(()));
     assert!(listening.is_some(), "{} bus subscribers, {before} before", subscribers());
