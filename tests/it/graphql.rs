@@ -279,6 +279,69 @@ fn nested_queries_are_not_n_plus_one() {
     assert_eq!(large, 7, "{large} statements");
 }
 
+// A query reads only the columns it selects (the rest stand in as constants), yet however it
+// selects them — fragments, aliases, a relation following a column nobody asked for — it
+// answers what whole rows answer; `totalCount` alone runs only the count.
+#[test]
+fn queries_read_what_they_select_and_answer_as_whole_rows() {
+    let Some(env) = TestEnv::new() else { return };
+    let env = env.only(&["items"]);
+    let server = env.serve();
+    eventually(Duration::from_secs(30), || {
+        let data = data(&server, "{ pipelines { name lastRun { status } } }");
+        let items = data["pipelines"].as_array()?.iter().find(|pipeline| pipeline["name"] == "items")?.clone();
+        (items["lastRun"]["status"] == "succeeded").then_some(())
+    })
+    .expect("the sample items loaded");
+    let whole = data(
+        &server,
+        "{ items(first: 2000) { nodes { id name image sellPrice canCook cookingRecipeId xpValue
+            cookingRecipe { id name image } recipeIngredients { quantity kind ingredient { id name } } } } }",
+    );
+    let narrow = data(
+        &server,
+        r#"{ items(first: 2000) { nodes { ...Basics title: name
+            cookingRecipe { ... on Item { id name } image }
+            recipeIngredients { quantity ingredient { name } } } } }
+        fragment Basics on Item { id image sellPrice canCook xpValue }"#,
+    );
+    let (whole, narrow) = (whole["items"]["nodes"].as_array().unwrap(), narrow["items"]["nodes"].as_array().unwrap());
+    assert_eq!(whole.len(), narrow.len());
+    assert!(whole.iter().any(|item| !item["cookingRecipe"].is_null()), "the sample has cooking recipes");
+    assert!(whole.iter().any(|item| item["recipeIngredients"].as_array().is_some_and(|list| !list.is_empty())));
+    for (whole, narrow) in whole.iter().zip(narrow) {
+        for field in ["id", "image", "sellPrice", "canCook", "xpValue", "cookingRecipe"] {
+            assert_eq!(whole[field], narrow[field], "{field} of {whole}");
+        }
+        assert_eq!(whole["name"], narrow["title"]);
+        let ingredients = |item: &Value| -> Vec<(Value, Value)> {
+            item["recipeIngredients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| (row["quantity"].clone(), row["ingredient"]["name"].clone()))
+                .collect()
+        };
+        assert_eq!(ingredients(whole), ingredients(narrow), "ingredients of item {}", whole["id"]);
+    }
+    // Two selections under one response key are merged, each having read its own columns.
+    let merged = data(&server, "{ items(first: 5) { nodes { id } } items(first: 5) { nodes { name } } }");
+    for (merged, whole) in merged["items"]["nodes"].as_array().unwrap().iter().zip(whole) {
+        assert_eq!((&merged["id"], &merged["name"]), (&whole["id"], &whole["name"]));
+    }
+    let count = |query: &str| {
+        let (status, body) = post(&server, query, json!({}), &[("hayloft-statements", "on")]);
+        assert_eq!(status, 200);
+        assert!(body["errors"].is_null(), "{body}");
+        (body["data"]["items"]["totalCount"].as_i64().unwrap(), body["extensions"]["sqlStatements"].as_u64().unwrap())
+    };
+    let (total, _) = count("{ items(first: 1) { totalCount nodes { id } } }");
+    assert!(total > 1000, "{total} sample items");
+    // The count is process-wide: the least of three leaves out any background work.
+    let statements = (0..3).map(|_| count("{ items { totalCount } }")).inspect(|(alone, _)| assert_eq!(*alone, total));
+    assert_eq!(statements.map(|(_, statements)| statements).min(), Some(1), "totalCount alone is one COUNT");
+}
+
 // Depth, complexity and alias limits, bad input and oversized bodies get stable codes.
 #[test]
 fn limits_and_errors_have_stable_codes() {

@@ -11,8 +11,10 @@
 //! the order of the added fields.
 //!
 //! Every list and relation resolver computes the [`Projection`] its query reads — the key, the
-//! selected columns and the columns selected relations need — and hands it to the function
-//! that loads the rows, so reading fewer columns is a change to those functions alone.
+//! selected columns and the columns selected relations need — and loads only those: every
+//! other column is selected as a constant of its type ([`Unread`]), which costs the database
+//! nothing to send and the row decoder nothing to read, while the row struct stays one type.
+//! `{ items { nodes { id name } } }` so reads 2 of the 58 `items` columns.
 
 use std::collections::BTreeSet;
 
@@ -29,8 +31,95 @@ pub trait Entity: Clone + Send + Sync + 'static + async_graphql::OutputType {
     /// The relations declared with the entity.
     type Relations: Relations<Self>;
 
+    /// The SQL types of the row's columns in field order: what [`Entity::select_list`] gives.
+    type SqlRow: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType + 'static;
+
     /// The key columns joined with `/` (as in the change feed).
     fn row_key(&self) -> String;
+
+    /// The select list of a query reading `columns`: those columns, and a constant of its
+    /// type for every other field (see [`Unread`]), in field order.
+    fn select_list(columns: &Projection, postgres: bool) -> String;
+}
+
+/// A constant standing in for a column a query does not read. It has the column's type, so
+/// the row still decodes into its struct; the field holds a dummy value nobody is shown,
+/// because GraphQL only serializes the fields the query selected, and those are read.
+pub trait Unread {
+    /// On PostgreSQL the constant carries its type: rows arrive in binary, and an `int4` zero
+    /// is not an `int8` one.
+    fn placeholder(postgres: bool) -> &'static str;
+}
+
+impl Unread for i64 {
+    fn placeholder(postgres: bool) -> &'static str {
+        if postgres {
+            "0::int8"
+        } else {
+            "0"
+        }
+    }
+}
+impl Unread for i32 {
+    fn placeholder(postgres: bool) -> &'static str {
+        if postgres {
+            "0::int4"
+        } else {
+            "0"
+        }
+    }
+}
+impl Unread for f64 {
+    fn placeholder(postgres: bool) -> &'static str {
+        if postgres {
+            "0::float8"
+        } else {
+            "0.0"
+        }
+    }
+}
+impl Unread for String {
+    fn placeholder(postgres: bool) -> &'static str {
+        if postgres {
+            "''::text"
+        } else {
+            "''"
+        }
+    }
+}
+impl Unread for bool {
+    fn placeholder(postgres: bool) -> &'static str {
+        if postgres {
+            "false"
+        } else {
+            "0"
+        }
+    }
+}
+impl<T> Unread for Option<T> {
+    fn placeholder(_postgres: bool) -> &'static str {
+        "NULL"
+    }
+}
+
+/// Writes a select list: each of `fields` (column name, placeholder) as the column when
+/// `columns` reads it, else as its placeholder.
+pub fn write_select_list(columns: &Projection, fields: &[(&str, &str)]) -> String {
+    let mut list = String::with_capacity(fields.len() * 8);
+    for (index, (column, placeholder)) in fields.iter().enumerate() {
+        if index > 0 {
+            list.push_str(", ");
+        }
+        if columns.contains(column) {
+            // Quoted: a column may be named like a keyword (`level`, `day`).
+            list.push('"');
+            list.push_str(column);
+            list.push('"');
+        } else {
+            list.push_str(placeholder);
+        }
+    }
+    list
 }
 
 /// The relations other sources add to an entity, gathered by [`entity_schema!`].
@@ -326,18 +415,21 @@ macro_rules! entity {
                     })
                 }
 
-                /// One page of rows; `_columns` are those the query selects (whole rows are
-                /// read for now).
+                /// One page of rows, reading `columns` (a constant of its type stands in for the rest).
                 async fn load_page(
                     db: &$crate::db::Database,
                     filter: &Filter,
                     order_by: &[Order],
                     (offset, limit): (usize, usize),
-                    _columns: &$crate::front_doors::graphql::entity::Projection,
+                    columns: &$crate::front_doors::graphql::entity::Projection,
                 ) -> Result<Vec<$name>, $crate::db::DbError> {
+                    use $crate::front_doors::graphql::entity::Entity as _;
+                    let list = <$name>::select_list(columns, db.backend() == $crate::db::Backend::Postgres);
                     $crate::db::with_conn!(db, readers, |conn| {
-                        use diesel::{ExpressionMethods as _, QueryDsl as _, SelectableHelper as _};
-                        let query = $crate::db::schema::$table::table.select(<$name>::as_select()).into_boxed();
+                        use diesel::{ExpressionMethods as _, QueryDsl as _};
+                        let query = $crate::db::schema::$table::table
+                            .select(diesel::dsl::sql::<<$name as $crate::front_doors::graphql::entity::Entity>::SqlRow>(&list))
+                            .into_boxed();
                         $(let query = $crate::front_doors::graphql::lists::narrow(
                             query,
                             $crate::db::schema::$table::$field,
@@ -358,24 +450,26 @@ macro_rules! entity {
                         query
                             .offset(i64::try_from(offset).unwrap_or(i64::MAX))
                             .limit(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
-                            .load(conn)
+                            .load::<$name>(conn)
                             .await
                             .map_err($crate::db::DbError::Query)
                     })
                 }
 
-                /// The row with this key; `_columns` as for [`Self::load_page`].
+                /// The row with this key, reading `columns` as [`Self::load_page`] does.
                 async fn load_one(
                     db: &$crate::db::Database,
                     ($($key,)+): ($($crate::front_doors::graphql::entity::KeyOf<$crate::db::schema::$table::$key>,)+),
-                    _columns: &$crate::front_doors::graphql::entity::Projection,
+                    columns: &$crate::front_doors::graphql::entity::Projection,
                 ) -> Result<Option<$name>, $crate::db::DbError> {
+                    use $crate::front_doors::graphql::entity::Entity as _;
+                    let list = <$name>::select_list(columns, db.backend() == $crate::db::Backend::Postgres);
                     $crate::db::with_conn!(db, readers, |conn| {
-                        use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _};
+                        use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
                         $crate::db::schema::$table::table
                             $(.filter($crate::db::schema::$table::$key.eq($key.clone())))+
-                            .select(<$name>::as_select())
-                            .first(conn)
+                            .select(diesel::dsl::sql::<<$name as $crate::front_doors::graphql::entity::Entity>::SqlRow>(&list))
+                            .first::<$name>(conn)
                             .await
                             .optional()
                             .map_err($crate::db::DbError::Query)
@@ -401,7 +495,10 @@ macro_rules! entity {
                     let db = ctx.data::<$crate::db::Database>()?;
                     let filter = filter.unwrap_or_default();
                     let order_by = order_by.unwrap_or_default();
-                    let want_total = ctx.look_ahead().field("totalCount").exists();
+                    let look_ahead = ctx.look_ahead();
+                    let want_total = look_ahead.field("totalCount").exists();
+                    // `{ totalCount }` alone runs only the count.
+                    let want_rows = ["nodes", "edges", "pageInfo"].iter().any(|field| look_ahead.field(field).exists());
                     async_graphql::connection::query(
                         after,
                         before,
@@ -424,9 +521,13 @@ macro_rules! entity {
                                 last,
                                 total.map(|total| usize::try_from(total).unwrap_or(usize::MAX)),
                             )?;
-                            let rows = Box::pin(Self::load_page(db, &filter, &order_by, (offset, limit), &columns))
-                                .await
-                                .map_err($crate::front_doors::graphql::errors::database)?;
+                            let rows = if want_rows {
+                                Box::pin(Self::load_page(db, &filter, &order_by, (offset, limit), &columns))
+                                    .await
+                                    .map_err($crate::front_doors::graphql::errors::database)?
+                            } else {
+                                Vec::new()
+                            };
                             Ok::<_, async_graphql::Error>($crate::front_doors::graphql::lists::page(
                                 rows, offset, limit, total,
                             ))
@@ -455,9 +556,18 @@ macro_rules! entity {
                 const KEY: &'static [&'static str] = &[$(stringify!($key)),+];
                 type Roots = Roots;
                 type Relations = Own;
+                type SqlRow = diesel::dsl::SqlTypeOf<($($crate::db::schema::$table::$field,)*)>;
 
                 fn row_key(&self) -> String {
                     [$(self.$key.to_string()),+].join("/")
+                }
+
+                fn select_list(columns: &$crate::front_doors::graphql::entity::Projection, postgres: bool) -> String {
+                    use $crate::front_doors::graphql::entity::Unread;
+                    $crate::front_doors::graphql::entity::write_select_list(
+                        columns,
+                        &[$((stringify!($field), <$field_type as Unread>::placeholder(postgres))),*],
+                    )
                 }
             }
         };
@@ -549,19 +659,21 @@ macro_rules! relation_group {
                     use $crate::front_doors::graphql::entity::{KeyOf, Lookup as _, Projection, RowOf};
                     type Target = RowOf<$crate::db::schema::$target::table>;
                     type Key = KeyOf<$crate::db::schema::$target::$by>;
-                    // Whole rows for now; `_columns` says which the batch's queries read.
+                    /// The batch's rows, reading the columns its queries read.
                     fn fetch(
                         db: $crate::db::Database,
                         keys: Vec<Key>,
-                        _columns: Projection,
+                        columns: Projection,
                     ) -> futures::future::BoxFuture<'static, Result<Vec<Target>, String>> {
                         Box::pin(async move {
-                            use diesel::{ExpressionMethods as _, QueryDsl as _, SelectableHelper as _};
+                            use diesel::{ExpressionMethods as _, QueryDsl as _};
+                            use $crate::front_doors::graphql::entity::Entity;
+                            let list = <Target as Entity>::select_list(&columns, db.backend() == $crate::db::Backend::Postgres);
                             $crate::db::with_conn!(&db, readers, |conn| {
                                 $crate::db::schema::$target::table
                                     .filter($crate::db::schema::$target::$by.eq_any(keys))
-                                    .select(<Target>::as_select())
-                                    .load(conn)
+                                    .select(diesel::dsl::sql::<<Target as Entity>::SqlRow>(&list))
+                                    .load::<Target>(conn)
                                     .await
                                     .map_err($crate::db::DbError::Query)
                             })
@@ -681,3 +793,26 @@ macro_rules! entity_schema {
     };
 }
 pub(crate) use entity_schema;
+
+#[cfg(test)]
+mod tests {
+    use super::{Entity as _, Projection};
+    use crate::pipelines::items::rows::Item;
+
+    #[test]
+    fn a_select_list_reads_the_projection_and_stands_in_for_the_rest() {
+        let columns = Projection(["id", "name", "cooking_recipe_id"].into_iter().collect());
+        let postgres = Item::select_list(&columns, true);
+        let fields: Vec<&str> = postgres.split(", ").collect();
+        assert_eq!(fields.len(), Item::COLUMNS.len(), "{postgres}");
+        // id, name, item_type (text), rarity (nullable), … xp_value (int8), … flea_market_rotates (bool)
+        assert_eq!(&fields[..4], ["\"id\"", "\"name\"", "''::text", "NULL"]);
+        assert_eq!(fields[8], "0::int8");
+        assert_eq!(fields[14], "false");
+        let read: Vec<&str> = fields.iter().copied().filter(|field| field.starts_with('"')).collect();
+        assert_eq!(read, ["\"id\"", "\"name\"", "\"cooking_recipe_id\""]);
+        let sqlite = Item::select_list(&columns, false);
+        let fields: Vec<&str> = sqlite.split(", ").collect();
+        assert_eq!((fields[2], fields[8], fields[14]), ("''", "0", "0"));
+    }
+}
