@@ -309,22 +309,25 @@ fn changed_fields<R: Serialize>(old: &R, new: &R) -> Vec<String> {
     }
 }
 
-/// Change-feed rows per statement (7 columns each).
+/// Change-feed rows per statement on SQLite (7 columns each).
 const FEED_BATCH: usize = 2_000;
 
-/// The statements that close every load, written once for both backends: the run's change feed,
-/// the source's new fingerprint and the messages announcing the changes, inside the load's
-/// transaction so none can exist without the rows they describe — and a crash after the commit
-/// cannot lose the announcement of what it committed. `$($await)*` is empty (sync SQLite) or
-/// `.await` (PostgreSQL).
+/// The change feed's insert on PostgreSQL: its varying columns bound as arrays, the run and the
+/// time once, so a load's whole feed is one statement (see
+/// [`unnest_upsert_sql`](super::table::unnest_upsert_sql)).
+const FEED_UNNEST: &str = "INSERT INTO change_events (run_id, recorded_at, entity, entity_key, op, fields) \
+    SELECT $1, $2, feed.entity, feed.entity_key, feed.op, feed.fields \
+    FROM UNNEST($3, $4, $5, $6) AS feed(entity, entity_key, op, fields)";
+
+/// The statements that close every load after its change feed, written once for both
+/// backends: the source's new fingerprint and the messages announcing the changes, inside the
+/// load's transaction so none can exist without the rows they describe — and a crash after the
+/// commit cannot lose the announcement of what it committed. `$($await)*` is empty (sync
+/// SQLite) or `.await` (PostgreSQL).
 macro_rules! feed_statements {
-    ($conn:ident, $run_id:ident, $changes:ident, $fingerprint:ident, $outbox:ident, $($await:tt)*) => {{
+    ($conn:ident, $fingerprint:ident, $outbox:ident, $($await:tt)*) => {{
         use diesel::upsert::excluded;
         use diesel::ExpressionMethods as _;
-        let feed: Vec<NewChange<'_>> = $changes.iter().map(|change| NewChange::from_change($run_id, change)).collect();
-        for chunk in feed.chunks(FEED_BATCH) {
-            diesel::insert_into(change_events::table).values(chunk).execute(&mut *$conn)$($await)*?;
-        }
         if let Some((source, fingerprint)) = $fingerprint {
             let loaded_at = chrono::Utc::now().naive_utc();
             diesel::insert_into(source_fingerprints::table)
@@ -358,7 +361,11 @@ pub fn record_feed_sqlite(
     outbox: &[NewOutboxRow],
 ) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl as _;
-    feed_statements!(conn, run_id, changes, fingerprint, outbox,)
+    let feed: Vec<NewChange<'_>> = changes.iter().map(|change| NewChange::from_change(run_id, change)).collect();
+    for chunk in feed.chunks(FEED_BATCH) {
+        diesel::insert_into(change_events::table).values(chunk).execute(&mut *conn)?;
+    }
+    feed_statements!(conn, fingerprint, outbox,)
 }
 
 pub async fn record_feed_postgres(
@@ -368,8 +375,23 @@ pub async fn record_feed_postgres(
     fingerprint: Option<(&str, &str)>,
     outbox: &[NewOutboxRow],
 ) -> diesel::QueryResult<()> {
+    use diesel::sql_types::{Array, BigInt, Text, Timestamp};
     use diesel_async::RunQueryDsl as _;
-    feed_statements!(conn, run_id, changes, fingerprint, outbox, .await)
+    let recorded_at = chrono::Utc::now().naive_utc();
+    for chunk in changes.chunks(super::table::UNNEST_ROWS) {
+        let column = |value: fn(&Change) -> &str| chunk.iter().map(value).collect::<Vec<&str>>();
+        let fields: Vec<String> = chunk.iter().map(|change| change.fields.join(",")).collect();
+        diesel::sql_query(FEED_UNNEST)
+            .bind::<BigInt, _>(run_id)
+            .bind::<Timestamp, _>(recorded_at)
+            .bind::<Array<Text>, _>(column(|change| &change.entity))
+            .bind::<Array<Text>, _>(column(|change| &change.key))
+            .bind::<Array<Text>, _>(column(|change| change.op.as_str()))
+            .bind::<Array<Text>, _>(fields)
+            .execute(&mut *conn)
+            .await?;
+    }
+    feed_statements!(conn, fingerprint, outbox, .await)
 }
 
 /// The outbox rows announcing a load's changes, as `announcer` decides (none without one):

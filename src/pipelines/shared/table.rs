@@ -3,7 +3,9 @@
 //! code once per table. Every pipeline that loads upstream rows, items included, loads them here.
 //!
 //! A row type becomes loadable through [`stored_table!`], which generates its reads, batched
-//! multi-row upserts and grouped deletes for both backends. A source hands the loader a
+//! upserts and grouped deletes for both backends: multi-row `INSERT … VALUES` statements on
+//! SQLite, one `INSERT … SELECT … FROM UNNEST(…)` per table on PostgreSQL (each column bound as
+//! one array, see [`unnest_upsert_sql`]). A source hands the loader a
 //! [`Dataset`]: its tables in write order (parents first), each with a [`DeletePolicy`]. A table
 //! whose rows reference rows of the same table orders its own writes ([`StoredRow::write_order`]).
 
@@ -28,6 +30,33 @@ use crate::failpoint;
 
 /// Parameters one statement may bind: under SQLite's 32,766 and PostgreSQL's 65,535.
 pub const MAX_PARAMETERS: usize = 30_000;
+
+/// Rows per `UNNEST` upsert on PostgreSQL: every load of the real sources in one statement per
+/// table, and a bounded statement for a load at many times that size.
+pub const UNNEST_ROWS: usize = 10_000;
+
+/// The PostgreSQL upsert of `table`'s `key` and `update` columns, every column bound as one
+/// array: `INSERT INTO t (a, b) SELECT * FROM UNNEST($1, $2) ON CONFLICT (a) DO UPDATE SET b =
+/// EXCLUDED.b`. A multi-row `VALUES` list binds each value on its own (58 per item), so it
+/// needs a statement per few hundred rows and the server parses every parameter; arrays take a
+/// table of any size in one statement of as many parameters as columns. With no `update`
+/// columns a conflicting row is left as it is.
+pub fn unnest_upsert_sql(table: &str, key: &[&str], update: &[&str]) -> String {
+    let quoted = |columns: &[&str]| columns.iter().map(|column| format!("\"{column}\"")).collect::<Vec<_>>();
+    let columns = [quoted(key), quoted(update)].concat();
+    let parameters: Vec<String> = (1..=columns.len()).map(|index| format!("${index}")).collect();
+    let conflict = if update.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        let set: Vec<String> = quoted(update).iter().map(|column| format!("{column} = EXCLUDED.{column}")).collect();
+        format!("({}) DO UPDATE SET {}", quoted(key).join(", "), set.join(", "))
+    };
+    format!(
+        "INSERT INTO \"{table}\" ({}) SELECT * FROM UNNEST({}) ON CONFLICT {conflict}",
+        columns.join(", "),
+        parameters.join(", ")
+    )
+}
 
 /// A row type stored in one table, keyed by some of its columns. Implemented by
 /// [`stored_table!`].
@@ -150,8 +179,23 @@ macro_rules! stored_table {
             ) -> futures::future::BoxFuture<'a, diesel::QueryResult<()>> {
                 Box::pin(async move {
                     use diesel_async::RunQueryDsl as _;
-                    for chunk in rows.chunks(Self::batch_rows()) {
-                        stored_table!(@upsert $table, chunk, ($($key),+), ($($update),*)).execute(&mut *conn).await?;
+                    if rows.is_empty() {
+                        return Ok(());
+                    }
+                    let sql = $crate::pipelines::shared::table::unnest_upsert_sql(
+                        stringify!($table),
+                        &[$(stringify!($key)),+],
+                        &[$(stringify!($update)),*],
+                    );
+                    for chunk in rows.chunks($crate::pipelines::shared::table::UNNEST_ROWS) {
+                        let query = diesel::sql_query(sql.as_str()).into_boxed::<diesel::pg::Pg>();
+                        $(let query = query.bind::<diesel::sql_types::Array<diesel::dsl::SqlTypeOf<$crate::db::schema::$table::$key>>, _>(
+                            chunk.iter().map(|row| row.$key.clone()).collect::<Vec<_>>(),
+                        );)+
+                        $(let query = query.bind::<diesel::sql_types::Array<diesel::dsl::SqlTypeOf<$crate::db::schema::$table::$update>>, _>(
+                            chunk.iter().map(|row| row.$update.clone()).collect::<Vec<_>>(),
+                        );)*
+                        query.execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -167,6 +211,19 @@ macro_rules! stored_table {
                 })
             }
         }
+        stored_table!(@covers $row);
+    };
+    (@covers $row:ty) => {
+        // The PostgreSQL upsert writes the key and update columns only: a field missing from
+        // both lists would be stored as NULL there (and written on SQLite), so it does not build.
+        const _: () = assert!(
+            <$row as diesel::deserialize::StaticallySizedRow<
+                diesel::dsl::SqlTypeOf<<$row as diesel::Selectable<diesel::pg::Pg>>::SelectExpression>,
+                diesel::pg::Pg,
+            >>::FIELD_COUNT
+                == <$row as $crate::pipelines::shared::table::StoredRow>::COLUMNS,
+            concat!("stored_table!(", stringify!($row), "): key and update must list every field")
+        );
     };
     (@upsert $table:ident, $chunk:ident, ($($key:ident),+), ()) => {
         diesel::insert_into($crate::db::schema::$table::table).values($chunk).on_conflict_do_nothing()
@@ -745,5 +802,25 @@ async fn apply(
             .await
             .map_err(unwrap_carried)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unnest_upsert_sql;
+
+    #[test]
+    fn the_unnest_upsert_binds_one_array_per_column() {
+        assert_eq!(
+            unnest_upsert_sql("tower_rewards", &["level", "slot"], &["item_id", "quantity"]),
+            "INSERT INTO \"tower_rewards\" (\"level\", \"slot\", \"item_id\", \"quantity\") \
+             SELECT * FROM UNNEST($1, $2, $3, $4) \
+             ON CONFLICT (\"level\", \"slot\") DO UPDATE SET \"item_id\" = EXCLUDED.\"item_id\", \
+             \"quantity\" = EXCLUDED.\"quantity\""
+        );
+        assert_eq!(
+            unnest_upsert_sql("seed_crops", &["seed_id", "crop_id"], &[]),
+            "INSERT INTO \"seed_crops\" (\"seed_id\", \"crop_id\") SELECT * FROM UNNEST($1, $2) ON CONFLICT DO NOTHING"
+        );
     }
 }
