@@ -25,7 +25,7 @@ use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::db::schema::{item_details, item_sources, items};
 use crate::db::{with_conn, Database, DbError};
 use crate::front_doors::graphql::entity::{entity, links};
-use crate::upstream::demo_data::{sample_item, ITEMS_PER_BLOCK};
+use crate::upstream::demo_data::{scaled_item, scaled_item_id, ITEMS_PER_BLOCK};
 use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 
 pub const NAME: &str = "item_pages";
@@ -182,8 +182,10 @@ impl Source for ItemPages {
         Vec::new()
     }
 
-    fn sample_requests(&self) -> Vec<String> {
-        (0..ITEMS_PER_BLOCK as i64).map(|position| request(position + 11)).collect()
+    fn sample_requests(&self, scale: u32) -> Vec<String> {
+        (0..scale.max(1))
+            .flat_map(|block| (0..ITEMS_PER_BLOCK).map(move |position| request(scaled_item_id(block, position))))
+            .collect()
     }
 
     fn sample_page(&self, request: &SampleRequest) -> Option<SamplePage> {
@@ -272,8 +274,7 @@ impl OfItem for ItemSource {
 /// The sample page of the item with `id`, for every item of the first generated block: its XP
 /// and rarity, and for every fourth item a sample location it is found at.
 fn sample_html(id: i64) -> Option<String> {
-    let position = usize::try_from(id - 11).ok().filter(|position| *position < ITEMS_PER_BLOCK)?;
-    let (_, name) = sample_item(position);
+    let (position, name) = scaled_item(id)?;
     let mut page = format!(
         "<div class=\"navbar\"><div class=\"navbar-inner\"><div class=\"center sliding\"><a class=\"sharelink\" data-clipboard-text=\"(({name}))\">{name}</a></div></div></div>\n\
          <div class=\"content-block-title\">Item Details</div><div class=\"card\"><div class=\"list-block\"><ul>\

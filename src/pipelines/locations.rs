@@ -142,7 +142,7 @@ impl Source for Locations {
         vec![LIST.to_owned()]
     }
 
-    fn sample_requests(&self) -> Vec<String> {
+    fn sample_requests(&self, _scale: u32) -> Vec<String> {
         let details = SAMPLE_LOCATIONS.iter().map(|(kind, id, _, _)| detail_request(kind, *id));
         self.requests().into_iter().chain(details).collect()
     }

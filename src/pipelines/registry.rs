@@ -110,8 +110,8 @@ fn source_pages<S: Source + Default>(parts: &BuildParts<'_>) -> Rc<dyn PageHandl
     Rc::new(SourcePages::new(Arc::new(S::default()), parts.upstream.clone(), parts.db.clone(), parts.events.clone()))
 }
 
-fn sample_requests<S: Source + Default>() -> Vec<String> {
-    S::default().sample_requests()
+fn sample_requests<S: Source + Default>(scale: u32) -> Vec<String> {
+    S::default().sample_requests(scale)
 }
 
 fn sample_page<S: Source + Default>(request: &SampleRequest) -> Option<SamplePage> {
@@ -396,9 +396,11 @@ mod tests {
     #[test]
     fn every_sample_page_has_one_source_and_a_distinct_file() {
         let samples = sample_pages();
-        let requests: Vec<String> = samples.sources().iter().flat_map(|source| (source.requests)()).collect();
-        let pages = samples.all();
+        let requests: Vec<String> = samples.sources().iter().flat_map(|source| (source.requests)(1)).collect();
+        let pages = samples.all(1);
         assert_eq!(pages.len(), 13 + locations::SAMPLE_LOCATIONS.len() + ITEMS_PER_BLOCK);
+        // A scaled capture has an item page for every item.
+        assert_eq!(samples.all(3).len(), pages.len() + 2 * ITEMS_PER_BLOCK);
         assert_eq!(pages.len(), requests.len(), "every listed request has a page");
         for request in &requests {
             let parsed = SampleRequest::parse(request);
@@ -407,7 +409,9 @@ mod tests {
         }
         let files: std::collections::BTreeSet<_> = pages.iter().map(|(route, _)| route.file.clone()).collect();
         assert_eq!(files.len(), pages.len());
-        assert!(samples.page("/item.php?id=99999").is_none());
+        // Ids between two blocks of the generated item list have no item, nor a page.
+        assert!(samples.page("/item.php?id=1180").is_none());
+        assert!(samples.page("/item.php?id=99999").is_some(), "an item of a scaled list has its page");
         assert!(samples.page("/location.php?type=explore&id=1").is_some());
     }
 

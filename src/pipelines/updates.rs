@@ -120,7 +120,7 @@ impl Source for Updates {
         REQUESTS.iter().map(|request| (*request).to_owned()).collect()
     }
 
-    fn sample_requests(&self) -> Vec<String> {
+    fn sample_requests(&self, _scale: u32) -> Vec<String> {
         vec![NEWEST.to_owned(), ALL.to_owned()]
     }
 

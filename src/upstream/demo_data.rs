@@ -103,7 +103,7 @@ pub fn generate(scale: u32, pages: &SamplePages) -> Capture {
     };
     let mut files = BTreeMap::from([(route.file.clone(), items_body(scale))]);
     let mut routes = vec![route];
-    for (route, body) in pages.all() {
+    for (route, body) in pages.all(scale) {
         files.insert(route.file.clone(), Bytes::from(body));
         routes.push(route);
     }
@@ -141,6 +141,25 @@ pub fn sample_item(position: usize) -> (i64, String) {
         name
     };
     (id, name)
+}
+
+/// The position in its block and the name of the generated item `id` at any scale (the item
+/// of block `b` at a position is the first block's, its name followed by ` {b + 1:02}`);
+/// `None` for an id no block holds.
+pub fn scaled_item(id: i64) -> Option<(usize, String)> {
+    let offset = id.checked_sub(11).filter(|offset| *offset >= 0)?;
+    let (block, position) = (offset / ID_SPAN, usize::try_from(offset % ID_SPAN).ok()?);
+    if position >= ITEMS_PER_BLOCK || block >= i64::from(u32::MAX) {
+        return None;
+    }
+    let (_, name) = sample_item(position);
+    let name = if block == 0 { name } else { format!("{name} {:02}", block + 1) };
+    Some((position, name))
+}
+
+/// The id of the item at `position` of block `block`.
+pub fn scaled_item_id(block: u32, position: usize) -> i64 {
+    11 + i64::from(block) * ID_SPAN + position as i64
 }
 
 /// A plain sample item (one whose name the generator does not rewrite) by position, as
@@ -345,7 +364,7 @@ fn base_item(id: i64, name: &str, item_type: &str, rng: &mut fastrand::Rng) -> M
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     // The same scale gives the same bytes, with the real capture's shape and size.
@@ -373,5 +392,11 @@ mod tests {
         assert_eq!(items.len(), 3 * ITEMS_PER_BLOCK);
         let ids: BTreeSet<i64> = items.iter().map(|item| item["id"].as_i64().unwrap()).collect();
         assert_eq!(ids.len(), items.len());
+        // The item pages of a scaled capture name the scaled items.
+        for item in items {
+            let (_, name) = scaled_item(item["id"].as_i64().unwrap()).expect("every generated id is a scaled item");
+            assert_eq!(item["name"].as_str(), Some(name.as_str()));
+        }
+        assert_eq!(scaled_item(11 + ITEMS_PER_BLOCK as i64), None, "between two blocks");
     }
 }

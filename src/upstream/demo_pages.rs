@@ -78,8 +78,8 @@ impl SamplePage {
 #[derive(Debug, Clone, Copy)]
 pub struct SampleSource {
     /// Every request the sample answers (the fixed pages and the fan-out they lead to), in the
-    /// order `hayloft demo-data` lists them.
-    pub requests: fn() -> Vec<String>,
+    /// order `hayloft demo-data` lists them, for an item list of this scale.
+    pub requests: fn(u32) -> Vec<String>,
     /// The page answering a request; `None` when the request is not one of this source's.
     pub page: fn(&SampleRequest) -> Option<SamplePage>,
 }
@@ -106,11 +106,11 @@ impl SamplePages {
     }
 
     /// Every sample page as a route and its body, source by source, for writing a capture
-    /// directory.
-    pub fn all(&self) -> Vec<(Route, String)> {
+    /// directory whose item list is `scale` times the real one.
+    pub fn all(&self, scale: u32) -> Vec<(Route, String)> {
         self.sources
             .iter()
-            .flat_map(|source| (source.requests)())
+            .flat_map(|source| (source.requests)(scale))
             .filter_map(|request| {
                 let SamplePage { body, content_type } = self.page(&request)?;
                 Some((route(&request, content_type), body))
@@ -150,7 +150,7 @@ mod tests {
         }
     }
 
-    fn requests() -> Vec<String> {
+    fn requests(_scale: u32) -> Vec<String> {
         ["/api.php?method=things", "/things.php", "/thing.php?id=1", "/thing.php?id=2", "/missing.php"]
             .map(str::to_owned)
             .to_vec()
@@ -165,7 +165,7 @@ mod tests {
         assert!(samples.page("/thing.php").is_none());
         assert!(samples.page("/api.php?method=others").is_none());
         assert!(samples.page("/api.php?cachebuster=1&method=things").is_some());
-        let files: Vec<String> = samples.all().into_iter().map(|(route, _)| route.file).collect();
+        let files: Vec<String> = samples.all(1).into_iter().map(|(route, _)| route.file).collect();
         assert_eq!(files, ["api/things.json", "things.html", "thing/1.html", "thing/2.html"]);
         assert!(SamplePages::default().page("/things.php").is_none());
     }

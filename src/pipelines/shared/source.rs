@@ -130,8 +130,9 @@ pub trait Source: Send + Sync + 'static {
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError>;
 
     /// The requests the generated sample upstream answers for this source, fan-out included,
-    /// in the order `hayloft demo-data` lists them.
-    fn sample_requests(&self) -> Vec<String> {
+    /// in the order `hayloft demo-data` lists them, for an item list `scale` times the real
+    /// one (a fan-out over items has a page per item at every scale).
+    fn sample_requests(&self, _scale: u32) -> Vec<String> {
         self.requests()
     }
 
