@@ -152,6 +152,10 @@ macro_rules! claimable {
         let live = $live;
         let running = runs::table.filter(runs::status.eq("running")).select(runs::id);
         fan_out_tasks::table
+            // Spelled as the open-task index's predicate (`fan_out_tasks_open`), so the planner
+            // can prove the index applies even to a generic plan, where the statuses below are
+            // parameters.
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("fan_out_tasks.status IN ('queued', 'claimed')"))
             .filter(fan_out_tasks::pipeline.eq_any($pipelines))
             .filter(fan_out_tasks::run_id.eq_any(running))
             .filter(
@@ -263,6 +267,14 @@ pub async fn create(db: &Database, claim: &Claim, pipeline: &str, requests: &[St
                 .map_err(unwrap_carried)?;
             }
         }
+    }
+    if let Database::Postgres(pool) = db {
+        // A run's tasks arrive at once, long before autovacuum looks at the table: with the
+        // statistics of an empty table the planner reads every open task and sorts them on each
+        // claim (200 ms at 100,000 pages) instead of walking the open-task index (0.2 ms).
+        use diesel_async::SimpleAsyncConnection as _;
+        let mut conn = pool.get().await.map_err(DbError::pool)?;
+        conn.batch_execute("ANALYZE fan_out_tasks").await?;
     }
     count(db, claim.run_id).await
 }

@@ -1,0 +1,1 @@
+DROP INDEX fan_out_tasks_open;
