@@ -367,15 +367,17 @@ fn fan_out(url: &str, scale: usize) {
         for node in &mut nodes {
             node.sample_rss();
         }
-        let open: usize = query(
+        // Counted by pages finished, not pages open: the run's owner writes its tasks in
+        // batches, so "few open" is also true while they are still being written.
+        let finished: usize = query(
             url,
-            "SELECT count(*) FROM fan_out_tasks WHERE pipeline = 'item_pages' AND status IN ('queued', 'claimed')",
+            "SELECT count(*) FROM fan_out_tasks WHERE pipeline = 'item_pages' AND status NOT IN ('queued', 'claimed')",
         )
         .parse()
         .unwrap();
-        if !killed && open > 0 && open <= pages / 2 {
+        if !killed && finished >= pages / 2 {
             nodes[1].signal(nix::sys::signal::Signal::SIGKILL);
-            eprintln!("  killed node-b with {open} of {pages} pages open");
+            eprintln!("  killed node-b with {finished} of {pages} pages finished");
             nodes[1].restart();
             killed = true;
         }
