@@ -90,6 +90,17 @@ pub struct Names {
     pub npc_user_ids: HashMap<i64, i64>,
     /// The API's preference lists: (NPC id, relation) → item ids.
     pub npc_items: BTreeMap<(i64, String), BTreeSet<i64>>,
+    /// [`Names::digest`]s, computed at first use: every fan-out page's fingerprint takes one,
+    /// and at 100,000 items each costs a sort and a hash of them all. Change the names before
+    /// asking for a digest.
+    pub(crate) digests: Digests,
+}
+
+/// The two digests of one set of names, each computed once.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Digests {
+    items: std::sync::OnceLock<[u8; 32]>,
+    all: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl Names {
@@ -117,6 +128,7 @@ impl Names {
             npc_user_ids: npc_rows.iter().map(|(id, user_id, _)| (*user_id, *id)).collect(),
             npcs: NameIndex::new(npc_rows.into_iter().map(|(id, _, name)| (name, id))),
             npc_items,
+            digests: Digests::default(),
         })
     }
 }
@@ -127,6 +139,11 @@ impl Names {
     /// With `npcs` false, only the items count: a source that writes the NPCs must not see its
     /// own writes as a change of input.
     pub fn digest(&self, npcs: bool) -> [u8; 32] {
+        let cached = if npcs { &self.digests.all } else { &self.digests.items };
+        *cached.get_or_init(|| self.compute_digest(npcs))
+    }
+
+    fn compute_digest(&self, npcs: bool) -> [u8; 32] {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         let mut items: Vec<&(String, i64)> = self.items.names.iter().collect();
