@@ -51,50 +51,23 @@ pub trait Unread {
     fn placeholder(postgres: bool) -> &'static str;
 }
 
-impl Unread for i64 {
-    fn placeholder(postgres: bool) -> &'static str {
-        if postgres {
-            "0::int8"
-        } else {
-            "0"
+/// `Unread` for plain types: `type => (PostgreSQL constant, SQLite constant)`.
+macro_rules! unread {
+    ($($type:ty => ($postgres:literal, $sqlite:literal)),* $(,)?) => {$(
+        impl Unread for $type {
+            fn placeholder(postgres: bool) -> &'static str {
+                if postgres { $postgres } else { $sqlite }
+            }
         }
-    }
+    )*};
 }
-impl Unread for i32 {
-    fn placeholder(postgres: bool) -> &'static str {
-        if postgres {
-            "0::int4"
-        } else {
-            "0"
-        }
-    }
-}
-impl Unread for f64 {
-    fn placeholder(postgres: bool) -> &'static str {
-        if postgres {
-            "0::float8"
-        } else {
-            "0.0"
-        }
-    }
-}
-impl Unread for String {
-    fn placeholder(postgres: bool) -> &'static str {
-        if postgres {
-            "''::text"
-        } else {
-            "''"
-        }
-    }
-}
-impl Unread for bool {
-    fn placeholder(postgres: bool) -> &'static str {
-        if postgres {
-            "false"
-        } else {
-            "0"
-        }
-    }
+
+unread! {
+    i64 => ("0::int8", "0"),
+    i32 => ("0::int4", "0"),
+    f64 => ("0::float8", "0.0"),
+    String => ("''::text", "''"),
+    bool => ("false", "0"),
 }
 impl<T> Unread for Option<T> {
     fn placeholder(_postgres: bool) -> &'static str {
