@@ -11,10 +11,10 @@
 //! the order of the added fields.
 //!
 //! Every list and relation resolver computes the [`Projection`] its query reads — the key, the
-//! selected columns and the columns selected relations need — and loads only those: every
-//! other column is selected as a constant of its type ([`Unread`]), which costs the database
-//! nothing to send and the row decoder nothing to read, while the row struct stays one type.
-//! `{ items { nodes { id name } } }` so reads 2 of the 58 `items` columns.
+//! selected columns and the columns selected relations need — and selects only those: the
+//! row decodes from them in field order ([`read_next`]), every other field keeping its type's
+//! default, which nobody is shown because GraphQL serializes only the selected fields.
+//! `{ items { nodes { id name } } }` so moves 2 of the 58 `items` columns, not 58.
 
 use std::collections::BTreeSet;
 
@@ -31,66 +31,48 @@ pub trait Entity: Clone + Send + Sync + 'static + async_graphql::OutputType {
     /// The relations declared with the entity.
     type Relations: Relations<Self>;
 
-    /// The SQL types of the row's columns in field order: what [`Entity::select_list`] gives.
-    type SqlRow: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType + 'static;
-
     /// The key columns joined with `/` (as in the change feed).
     fn row_key(&self) -> String;
 
-    /// The select list of a query reading `columns`: those columns, and a constant of its
-    /// type for every other field (see [`Unread`]), in field order.
-    fn select_list(columns: &Projection, postgres: bool) -> String;
+    /// The select list of a query reading `columns`: those of the row's fields, in field
+    /// order, which is the order the row decodes them in.
+    fn select_list(columns: &Projection) -> String;
 }
 
-/// A constant standing in for a column a query does not read. It has the column's type, so
-/// the row still decodes into its struct; the field holds a dummy value nobody is shown,
-/// because GraphQL only serializes the fields the query selected, and those are read.
-pub trait Unread {
-    /// On PostgreSQL the constant carries its type: rows arrive in binary, and an `int4` zero
-    /// is not an `int8` one.
-    fn placeholder(postgres: bool) -> &'static str;
-}
-
-/// `Unread` for plain types: `type => (PostgreSQL constant, SQLite constant)`.
-macro_rules! unread {
-    ($($type:ty => ($postgres:literal, $sqlite:literal)),* $(,)?) => {$(
-        impl Unread for $type {
-            fn placeholder(postgres: bool) -> &'static str {
-                if postgres { $postgres } else { $sqlite }
-            }
+/// The next field of a row decoding from a projected select list: the value of the result's
+/// column `*next` when that column is `column` (the field is selected), else the field's
+/// default (it is not). Fields are read in declaration order, the select list's order, so
+/// each field looks at one column name: a row of many columns decodes as fast as by position.
+pub fn read_next<'a, ST, T, DB>(
+    row: &impl diesel::row::Row<'a, DB>,
+    next: &mut usize,
+    column: &str,
+) -> diesel::deserialize::Result<T>
+where
+    DB: diesel::backend::Backend,
+    T: diesel::deserialize::FromSql<ST, DB> + Default,
+{
+    use diesel::row::Field as _;
+    match row.get(*next) {
+        Some(field) if field.field_name() == Some(column) => {
+            *next += 1;
+            T::from_nullable_sql(field.value())
         }
-    )*};
-}
-
-unread! {
-    i64 => ("0::int8", "0"),
-    i32 => ("0::int4", "0"),
-    f64 => ("0::float8", "0.0"),
-    String => ("''::text", "''"),
-    bool => ("false", "0"),
-}
-impl<T> Unread for Option<T> {
-    fn placeholder(_postgres: bool) -> &'static str {
-        "NULL"
+        _ => Ok(T::default()),
     }
 }
 
-/// Writes a select list: each of `fields` (column name, placeholder) as the column when
-/// `columns` reads it, else as its placeholder.
-pub fn write_select_list(columns: &Projection, fields: &[(&str, &str)]) -> String {
+/// Writes a select list: each of `fields` that `columns` reads, quoted (a column may be named
+/// like a keyword: `level`, `day`), in the order given.
+pub fn write_select_list(columns: &Projection, fields: &[&str]) -> String {
     let mut list = String::with_capacity(fields.len() * 8);
-    for (index, (column, placeholder)) in fields.iter().enumerate() {
-        if index > 0 {
+    for column in fields.iter().filter(|column| columns.contains(column)) {
+        if !list.is_empty() {
             list.push_str(", ");
         }
-        if columns.contains(column) {
-            // Quoted: a column may be named like a keyword (`level`, `day`).
-            list.push('"');
-            list.push_str(column);
-            list.push('"');
-        } else {
-            list.push_str(placeholder);
-        }
+        list.push('"');
+        list.push_str(column);
+        list.push('"');
     }
     list
 }
@@ -323,6 +305,22 @@ macro_rules! entity {
             type Row = $name;
         }
 
+        // GraphQL's rows decode from a projected select list, field by field in order (see
+        // `read_next`); a field not selected keeps its default.
+        impl<DB: diesel::backend::Backend> diesel::deserialize::QueryableByName<DB> for $name
+        where
+            $($field_type: diesel::deserialize::FromSql<diesel::dsl::SqlTypeOf<$crate::db::schema::$table::$field>, DB>,)*
+        {
+            fn build<'a>(row: &impl diesel::row::NamedRow<'a, DB>) -> diesel::deserialize::Result<Self> {
+                let mut next = 0;
+                Ok(Self {
+                    $($field: $crate::front_doors::graphql::entity::read_next::<
+                        diesel::dsl::SqlTypeOf<$crate::db::schema::$table::$field>, _, DB,
+                    >(row, &mut next, stringify!($field))?,)*
+                })
+            }
+        }
+
         const _: () = {
             use $crate::front_doors::graphql::lists::{Direction, FilterOf, ListTotals};
 
@@ -388,7 +386,7 @@ macro_rules! entity {
                     })
                 }
 
-                /// One page of rows, reading `columns` (a constant of its type stands in for the rest).
+                /// One page of rows, reading only `columns` (the other fields keep their defaults).
                 async fn load_page(
                     db: &$crate::db::Database,
                     filter: &Filter,
@@ -397,11 +395,11 @@ macro_rules! entity {
                     columns: &$crate::front_doors::graphql::entity::Projection,
                 ) -> Result<Vec<$name>, $crate::db::DbError> {
                     use $crate::front_doors::graphql::entity::Entity as _;
-                    let list = <$name>::select_list(columns, db.backend() == $crate::db::Backend::Postgres);
+                    let list = <$name>::select_list(columns);
                     $crate::db::with_conn!(db, readers, |conn| {
                         use diesel::{ExpressionMethods as _, QueryDsl as _};
                         let query = $crate::db::schema::$table::table
-                            .select(diesel::dsl::sql::<<$name as $crate::front_doors::graphql::entity::Entity>::SqlRow>(&list))
+                            .select(diesel::dsl::sql::<diesel::sql_types::Untyped>(&list))
                             .into_boxed();
                         $(let query = $crate::front_doors::graphql::lists::narrow(
                             query,
@@ -436,12 +434,12 @@ macro_rules! entity {
                     columns: &$crate::front_doors::graphql::entity::Projection,
                 ) -> Result<Option<$name>, $crate::db::DbError> {
                     use $crate::front_doors::graphql::entity::Entity as _;
-                    let list = <$name>::select_list(columns, db.backend() == $crate::db::Backend::Postgres);
+                    let list = <$name>::select_list(columns);
                     $crate::db::with_conn!(db, readers, |conn| {
                         use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
                         $crate::db::schema::$table::table
                             $(.filter($crate::db::schema::$table::$key.eq($key.clone())))+
-                            .select(diesel::dsl::sql::<<$name as $crate::front_doors::graphql::entity::Entity>::SqlRow>(&list))
+                            .select(diesel::dsl::sql::<diesel::sql_types::Untyped>(&list))
                             .first::<$name>(conn)
                             .await
                             .optional()
@@ -529,18 +527,13 @@ macro_rules! entity {
                 const KEY: &'static [&'static str] = &[$(stringify!($key)),+];
                 type Roots = Roots;
                 type Relations = Own;
-                type SqlRow = diesel::dsl::SqlTypeOf<($($crate::db::schema::$table::$field,)*)>;
 
                 fn row_key(&self) -> String {
                     [$(self.$key.to_string()),+].join("/")
                 }
 
-                fn select_list(columns: &$crate::front_doors::graphql::entity::Projection, postgres: bool) -> String {
-                    use $crate::front_doors::graphql::entity::Unread;
-                    $crate::front_doors::graphql::entity::write_select_list(
-                        columns,
-                        &[$((stringify!($field), <$field_type as Unread>::placeholder(postgres))),*],
-                    )
+                fn select_list(columns: &$crate::front_doors::graphql::entity::Projection) -> String {
+                    $crate::front_doors::graphql::entity::write_select_list(columns, &[$(stringify!($field)),*])
                 }
             }
         };
@@ -641,11 +634,11 @@ macro_rules! relation_group {
                         Box::pin(async move {
                             use diesel::{ExpressionMethods as _, QueryDsl as _};
                             use $crate::front_doors::graphql::entity::Entity;
-                            let list = <Target as Entity>::select_list(&columns, db.backend() == $crate::db::Backend::Postgres);
+                            let list = <Target as Entity>::select_list(&columns);
                             $crate::db::with_conn!(&db, readers, |conn| {
                                 $crate::db::schema::$target::table
                                     .filter($crate::db::schema::$target::$by.eq_any(keys))
-                                    .select(diesel::dsl::sql::<<Target as Entity>::SqlRow>(&list))
+                                    .select(diesel::dsl::sql::<diesel::sql_types::Untyped>(&list))
                                     .load::<Target>(conn)
                                     .await
                                     .map_err($crate::db::DbError::Query)
@@ -773,19 +766,10 @@ mod tests {
     use crate::pipelines::items::rows::Item;
 
     #[test]
-    fn a_select_list_reads_the_projection_and_stands_in_for_the_rest() {
-        let columns = Projection(["id", "name", "cooking_recipe_id"].into_iter().collect());
-        let postgres = Item::select_list(&columns, true);
-        let fields: Vec<&str> = postgres.split(", ").collect();
-        assert_eq!(fields.len(), Item::COLUMNS.len(), "{postgres}");
-        // id, name, item_type (text), rarity (nullable), … xp_value (int8), … flea_market_rotates (bool)
-        assert_eq!(&fields[..4], ["\"id\"", "\"name\"", "''::text", "NULL"]);
-        assert_eq!(fields[8], "0::int8");
-        assert_eq!(fields[14], "false");
-        let read: Vec<&str> = fields.iter().copied().filter(|field| field.starts_with('"')).collect();
-        assert_eq!(read, ["\"id\"", "\"name\"", "\"cooking_recipe_id\""]);
-        let sqlite = Item::select_list(&columns, false);
-        let fields: Vec<&str> = sqlite.split(", ").collect();
-        assert_eq!((fields[2], fields[8], fields[14]), ("''", "0", "0"));
+    fn a_select_list_names_the_projected_columns_in_field_order() {
+        // In projection order `cooking_recipe_id` sorts first; the list follows the fields.
+        let columns = Projection(["cooking_recipe_id", "id", "name"].into_iter().collect());
+        assert_eq!(Item::select_list(&columns), "\"id\", \"name\", \"cooking_recipe_id\"");
+        assert!(Item::COLUMNS.len() > 50, "the other {} columns stay in the table", Item::COLUMNS.len() - 3);
     }
 }
