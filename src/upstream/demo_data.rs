@@ -107,7 +107,7 @@ pub fn generate(scale: u32, pages: &SamplePages) -> Capture {
         files.insert(route.file.clone(), Bytes::from(body));
         routes.push(route);
     }
-    Capture { routes: Routes { routes }, files }
+    Capture { routes: Routes::new(routes), files }
 }
 
 /// The item API's answer at `scale`.

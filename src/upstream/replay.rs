@@ -35,7 +35,7 @@ async fn answer(request: HttpRequest, state: web::Data<Arc<ReplayState>>) -> Htt
 /// Serves `dir` on `listener` until the process is stopped.
 pub async fn serve(dir: PathBuf, listener: TcpListener) -> Result<(), ReplayError> {
     let routes = Routes::load(&dir)?;
-    info!(dir = %dir.display(), routes = routes.routes.len(), "replaying captures");
+    info!(dir = %dir.display(), routes = routes.routes().len(), "replaying captures");
     let state = Arc::new(ReplayState { dir, routes });
     HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).default_service(web::to(answer)))
         .workers(1)

@@ -1,7 +1,7 @@
 //! The capture layout: a directory whose `routes.json` maps each upstream URL (a path plus the
 //! query parameters that matter) to a file. `file://` upstreams and `hayloft replay` read it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -36,13 +36,65 @@ fn default_content_type() -> String {
     "application/octet-stream".to_owned()
 }
 
+/// The stored form of `routes.json`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct RouteList {
+    routes: Vec<Route>,
+}
+
+/// Every capture of a directory, indexed for look-up. A 100× sample holds over 100,000 item
+/// pages on one path, so a scan of every route per request made the replay server, not the
+/// servers it feeds, the bound of a benchmark.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "RouteList", into = "RouteList")]
 pub struct Routes {
-    pub routes: Vec<Route>,
+    routes: Vec<Route>,
+    /// Positions in `routes`, by request path. Built once with the list, which is private so
+    /// that the two cannot drift apart.
+    by_path: HashMap<String, PathRoutes>,
+}
+
+/// The routes of one path: those that list no query key, and the others by their first query
+/// pair (every match must carry that pair, so it is a complete candidate key).
+#[derive(Debug, Clone, Default)]
+struct PathRoutes {
+    unconditional: Vec<usize>,
+    by_first_pair: HashMap<String, HashMap<String, Vec<usize>>>,
+}
+
+impl From<RouteList> for Routes {
+    fn from(list: RouteList) -> Self {
+        Self::new(list.routes)
+    }
+}
+
+impl From<Routes> for RouteList {
+    fn from(routes: Routes) -> Self {
+        Self { routes: routes.routes }
+    }
 }
 
 impl Routes {
     pub const FILE_NAME: &'static str = "routes.json";
+
+    pub fn new(routes: Vec<Route>) -> Self {
+        let mut by_path: HashMap<String, PathRoutes> = HashMap::new();
+        for (position, route) in routes.iter().enumerate() {
+            let Some(path) = &route.path else { continue };
+            let on_path = by_path.entry(path.clone()).or_default();
+            match route.query.iter().next() {
+                None => on_path.unconditional.push(position),
+                Some((key, value)) => on_path
+                    .by_first_pair
+                    .entry(key.clone())
+                    .or_default()
+                    .entry(value.clone())
+                    .or_default()
+                    .push(position),
+            }
+        }
+        Self { routes, by_path }
+    }
 
     pub fn load(dir: &Path) -> Result<Self, RoutesError> {
         let path = dir.join(Self::FILE_NAME);
@@ -50,12 +102,28 @@ impl Routes {
         serde_json::from_str(&text).map_err(|reason| RoutesError::Parse { path, reason })
     }
 
+    /// Every capture, in file order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
     /// The capture answering `path` with `query`: every query key the route lists must match;
-    /// among matches, the route listing the most keys wins (`/about.php?all=1` over `/about.php`).
+    /// among matches, the route listing the most keys wins (`/about.php?all=1` over `/about.php`),
+    /// and among equals the last in file order.
     pub fn resolve<'a>(&'a self, path: &str, query: &[(String, String)]) -> Option<&'a Route> {
-        self.routes
-            .iter()
-            .filter(|route| route.path.as_deref() == Some(path))
+        let on_path = self.by_path.get(path)?;
+        let mut candidates = on_path.unconditional.clone();
+        for (key, value) in query {
+            if let Some(found) = on_path.by_first_pair.get(key).and_then(|values| values.get(value)) {
+                candidates.extend_from_slice(found);
+            }
+        }
+        // File order, so that ties resolve as they always have.
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .filter_map(|position| self.routes.get(position))
             .filter(|route| route.query.iter().all(|(key, value)| query.iter().any(|(k, v)| k == key && v == value)))
             .max_by_key(|route| route.query.len())
     }
@@ -130,6 +198,71 @@ mod tests {
         assert_eq!(routes.resolve(&path, &query).unwrap().file, "api/items.json");
         let (path, query) = split_request("/api.php?method=npcs");
         assert!(routes.resolve(&path, &query).is_none());
+        let (path, query) = split_request("/nowhere.php");
+        assert!(routes.resolve(&path, &query).is_none());
+    }
+
+    // The index answers exactly as a scan of every route would, for requests that hit, miss,
+    // carry extra or repeated parameters, and for routes that list several keys.
+    #[test]
+    fn the_index_agrees_with_a_scan() {
+        let mut list = Vec::new();
+        for id in 0..50 {
+            list.push(Route {
+                file: format!("item/{id}.html"),
+                path: Some("/item.php".into()),
+                query: BTreeMap::from([("id".into(), id.to_string())]),
+                content_type: "text/html".into(),
+            });
+        }
+        for (file, query) in [
+            ("item.html", vec![]),
+            ("item/7-all.html", vec![("id", "7"), ("all", "1")]),
+            ("item/7-again.html", vec![("id", "7")]),
+            ("a/b.html", vec![("a", "1"), ("b", "2")]),
+        ] {
+            list.push(Route {
+                file: file.into(),
+                path: Some("/item.php".into()),
+                query: query.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+                content_type: "text/html".into(),
+            });
+        }
+        let routes = Routes::new(list.clone());
+        let scan = |path: &str, query: &[(String, String)]| {
+            list.iter()
+                .filter(|route| route.path.as_deref() == Some(path))
+                .filter(|route| {
+                    route.query.iter().all(|(key, value)| query.iter().any(|(k, v)| k == key && v == value))
+                })
+                .max_by_key(|route| route.query.len())
+                .map(|route| route.file.clone())
+        };
+        for request in [
+            "/item.php?id=3",
+            "/item.php?id=7",
+            "/item.php?id=7&all=1",
+            "/item.php?all=1&id=7&id=8",
+            "/item.php?id=99",
+            "/item.php",
+            "/item.php?b=2&a=1",
+            "/item.php?a=1",
+            "/other.php?id=3",
+        ] {
+            let (path, query) = split_request(request);
+            assert_eq!(routes.resolve(&path, &query).map(|route| route.file.clone()), scan(&path, &query), "{request}");
+        }
+        assert_eq!(routes.resolve("/item.php", &split_request("/item.php?id=7").1).unwrap().file, "item/7-again.html");
+    }
+
+    // The file written back reads as the same routes.
+    #[test]
+    fn routes_round_trip_through_their_file_form() {
+        let routes = routes();
+        let text = serde_json::to_string(&routes).unwrap();
+        let again: Routes = serde_json::from_str(&text).unwrap();
+        assert_eq!(again.routes(), routes.routes());
+        assert!(text.starts_with(r#"{"routes":["#));
     }
 
     // Query values are percent-decoded.
