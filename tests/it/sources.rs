@@ -277,3 +277,32 @@ fn a_broken_location_page_fails_alone() {
     assert_eq!(writes(summary), 0, "{summary}");
     assert_eq!(count(&env, "drops"), 17, "the Misty Forest drops stay");
 }
+
+// An offer the page lists twice is one row: the run succeeds (one statement cannot write a key
+// twice on PostgreSQL), counts it once and says which key repeated.
+#[test]
+fn a_row_listed_twice_is_written_once_and_reported() {
+    let Some(dir) = captures() else { return };
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(&dir, copy.path());
+    let page_path = copy.path().join("exchange.html");
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    let offer = page.find("Trade in").unwrap();
+    let start = page[..offer].rfind("<div class=\"card\">").unwrap();
+    let end = start + 1 + page[start + 1..].find("<div class=\"card\">").unwrap();
+    let doubled = format!("{}{}{}", &page[..end], &page[start..end], &page[end..]);
+    std::fs::write(&page_path, doubled).unwrap();
+    let replay = Replay::start(copy.path());
+    let Some(env) = sources_env(&replay.url) else { return };
+
+    let summary = &run(&env, "exchange")[0];
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    assert_eq!(summary["inserted"], 5, "{summary}");
+    assert_eq!(count(&env, "exchange"), 5);
+    let notes = notes(summary);
+    assert!(
+        notes.contains("exchange_offers: 1 keys came in more than once (")
+            && notes.contains("the first row of each was kept"),
+        "{notes}"
+    );
+}

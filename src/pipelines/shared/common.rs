@@ -1,7 +1,7 @@
 //! Pieces every source pipeline shares: fetching with a fingerprint (an unchanged body skips
 //! transform and load), diffing keyed rows into writes plus a change feed, and the delete guard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 
 use bytes::Bytes;
@@ -239,6 +239,11 @@ pub struct TableDiff<R, K> {
     pub deletes: Vec<K>,
     pub counts: TableCounts,
     pub changes: Vec<Change>,
+    /// Keys the incoming rows carried more than once, in key order: the first such row is the
+    /// one written, as the parsers that look for repeats themselves decide (an upstream lists
+    /// newest first). (One statement cannot write a key twice on PostgreSQL, and the count of
+    /// inserts must not count one row twice.)
+    pub repeated: Vec<K>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -251,12 +256,15 @@ pub struct TableCounts {
     pub stored: i64,
 }
 
-/// Compares stored rows with incoming ones by key. Unchanged rows produce no write at all.
+/// Compares stored rows with incoming ones by key. Unchanged rows produce no write at all. A
+/// key that comes in more than once is written once, as its first row (see
+/// [`TableDiff::repeated`]).
 pub fn diff_rows<R, K>(entity: &str, stored: Vec<R>, incoming: Vec<R>, key: impl Fn(&R) -> K) -> TableDiff<R, K>
 where
     R: PartialEq + Serialize,
-    K: Ord + Display,
+    K: Ord + Clone + Display,
 {
+    let (incoming, repeated) = first_row_per_key(incoming, &key);
     let mut counts = TableCounts { stored: stored.len() as i64, ..TableCounts::default() };
     let mut stored: BTreeMap<K, R> = stored.into_iter().map(|row| (key(&row), row)).collect();
     let mut upserts = Vec::new();
@@ -282,7 +290,25 @@ where
     let deletes: Vec<K> = stored.into_keys().collect();
     counts.deleted = deletes.len() as i64;
     changes.extend(deletes.iter().map(|gone| change(gone, ChangeOp::Delete, Vec::new())));
-    TableDiff { upserts, deletes, counts, changes }
+    TableDiff { upserts, deletes, counts, changes, repeated }
+}
+
+/// The rows with only the first of each key kept, in their incoming order, and the keys that
+/// were repeated.
+fn first_row_per_key<R, K: Ord + Clone>(rows: Vec<R>, key: &impl Fn(&R) -> K) -> (Vec<R>, Vec<K>) {
+    let mut seen = BTreeSet::new();
+    let mut repeated = BTreeSet::new();
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        let row_key = key(&row);
+        if seen.contains(&row_key) {
+            repeated.insert(row_key);
+        } else {
+            seen.insert(row_key);
+            kept.push(row);
+        }
+    }
+    (kept, repeated.into_iter().collect())
 }
 
 impl<R, K: Display> TableDiff<R, K> {
@@ -492,6 +518,26 @@ mod tests {
         );
         let update = diff.changes.iter().find(|change| change.op == ChangeOp::Update).unwrap();
         assert_eq!((update.key.as_str(), update.fields.clone()), ("2", vec!["price".to_owned()]));
+    }
+
+    // A key that comes in twice is written once, as its first row, counted once and reported.
+    #[test]
+    fn a_repeated_key_is_written_once_as_its_first_row() {
+        let diff = diff_rows(
+            "item",
+            vec![row(1, "a", 1), row(2, "b", 2)],
+            vec![row(4, "d", 4), row(1, "a", 10), row(4, "d", 40), row(2, "b", 2), row(1, "a", 1), row(4, "d", 41)],
+            |row| row.id,
+        );
+        assert_eq!(diff.upserts, vec![row(4, "d", 4), row(1, "a", 10)]);
+        assert_eq!(diff.repeated, vec![1, 4]);
+        assert_eq!(
+            (diff.counts.inserted, diff.counts.updated, diff.counts.deleted, diff.counts.unchanged),
+            (1, 1, 0, 1)
+        );
+        assert_eq!(diff.changes.len(), 2);
+        let plain = diff_rows("item", vec![], vec![row(1, "a", 1)], |row| row.id);
+        assert!(plain.repeated.is_empty());
     }
 
     // The guard lets small or proportionate deletes through and refuses mass deletes.

@@ -306,8 +306,9 @@ trait TableSync: Send + Sync {
     /// Reads the stored rows and decides the writes.
     async fn plan(&mut self, db: &Database) -> Result<TableCounts, DbError>;
     fn guarded(&self) -> bool;
-    /// The run-report note of a planned write that needs a second step (a reference cycle).
-    fn write_order_note(&self) -> Option<String>;
+    /// The run-report notes on the planned writes: a write that needs a second step (a
+    /// reference cycle), keys the incoming rows repeated.
+    fn plan_notes(&self) -> Vec<String>;
     fn take_changes(&mut self) -> Vec<Change>;
     /// The first few rows this load inserts, by [`StoredRow::label`] (planned loads only).
     fn new_names(&self) -> Vec<String>;
@@ -335,7 +336,27 @@ struct TableLoad<R: StoredRow> {
     fixups: Vec<R>,
     deletes: Vec<R>,
     changes: Vec<Change>,
+    /// Keys the incoming rows carried more than once (see [`TableDiff::repeated`]).
+    repeated: Vec<String>,
 }
+
+impl<R: StoredRow> TableLoad<R> {
+    fn new(incoming: Vec<R>, policy: DeletePolicy<R>, scope: Option<ScopeRead<R>>) -> Self {
+        Self {
+            incoming,
+            policy,
+            scope,
+            upserts: Vec::new(),
+            fixups: Vec::new(),
+            deletes: Vec::new(),
+            changes: Vec::new(),
+            repeated: Vec::new(),
+        }
+    }
+}
+
+/// How many repeated keys a run report names.
+const REPEATED_SHOWN: usize = 5;
 
 #[async_trait(?Send)]
 impl<R: StoredRow> TableSync for TableLoad<R> {
@@ -382,6 +403,7 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
         self.upserts = rows;
         self.fixups = fixups;
         self.changes = diff.changes;
+        self.repeated = diff.repeated;
         Ok(diff.counts)
     }
 
@@ -391,10 +413,24 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
         !matches!(self.policy, DeletePolicy::KeepAll) && self.scope.is_none()
     }
 
-    fn write_order_note(&self) -> Option<String> {
-        (!self.fixups.is_empty()).then(|| {
-            format!("{}: {} rows reference each other in a cycle; written in two steps", R::TABLE, self.fixups.len())
-        })
+    fn plan_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.fixups.is_empty() {
+            let rows = self.fixups.len();
+            notes.push(format!("{}: {rows} rows reference each other in a cycle; written in two steps", R::TABLE));
+        }
+        if !self.repeated.is_empty() {
+            let shown: Vec<&str> = self.repeated.iter().take(REPEATED_SHOWN).map(String::as_str).collect();
+            let more = self.repeated.len().saturating_sub(shown.len());
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            notes.push(format!(
+                "{}: {} keys came in more than once ({}{more}); the first row of each was kept",
+                R::TABLE,
+                self.repeated.len(),
+                shown.join(", ")
+            ));
+        }
+        notes
     }
 
     fn take_changes(&mut self) -> Vec<Change> {
@@ -472,15 +508,7 @@ impl Dataset {
 
     /// Adds a table: `rows` is everything upstream has for it now (within `policy`).
     pub fn table<R: StoredRow>(mut self, rows: Vec<R>, policy: DeletePolicy<R>) -> Self {
-        self.tables.push(Box::new(TableLoad {
-            incoming: rows,
-            policy,
-            scope: None,
-            upserts: Vec::new(),
-            fixups: Vec::new(),
-            deletes: Vec::new(),
-            changes: Vec::new(),
-        }));
+        self.tables.push(Box::new(TableLoad::new(rows, policy, None)));
         self
     }
 
@@ -492,15 +520,7 @@ impl Dataset {
         rows: Vec<R>,
         stored: impl FnOnce(Database) -> LocalBoxFuture<'static, Result<Vec<R>, DbError>> + Send + Sync + 'static,
     ) -> Self {
-        self.tables.push(Box::new(TableLoad {
-            incoming: rows,
-            policy: DeletePolicy::Replace,
-            scope: Some(Box::new(stored)),
-            upserts: Vec::new(),
-            fixups: Vec::new(),
-            deletes: Vec::new(),
-            changes: Vec::new(),
-        }));
+        self.tables.push(Box::new(TableLoad::new(rows, DeletePolicy::Replace, Some(Box::new(stored)))));
         self
     }
 
@@ -658,7 +678,7 @@ async fn plan(db: &Database, dataset: &mut Dataset) -> Result<Planned, StageErro
             ));
         }
     }
-    notes.extend(dataset.tables.iter().filter_map(|table| table.write_order_note()));
+    notes.extend(dataset.tables.iter().flat_map(|table| table.plan_notes()));
     Ok(Planned { tables, total, notes })
 }
 
