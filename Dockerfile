@@ -4,8 +4,9 @@ FROM rust:1.95-slim-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libudev-dev make && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# The image can drive a USB Stream Deck too (pass the device through), hence libudev.
-RUN cargo build --release --locked --features streamdeck-usb && cp target/release/hayloft /usr/local/bin/hayloft
+# The image can drive a USB Stream Deck too (pass the device through), hence libudev. The dist
+# profile (Cargo.toml) strips symbols and optimises across crates.
+RUN cargo build --profile dist --locked --features streamdeck-usb && cp target/dist/hayloft /usr/local/bin/hayloft
 
 # Run: a small Debian with just the binary.
 FROM debian:bookworm-slim
