@@ -342,6 +342,67 @@ fn queries_read_what_they_select_and_answer_as_whole_rows() {
     assert_eq!(statements.map(|(_, statements)| statements).min(), Some(1), "totalCount alone is one COUNT");
 }
 
+// Every field of every list, asked for alone, answers what it answers beside all the others:
+// the projection reads each field's columns (and each relation's keys) on its own, for every
+// entity the schema has, not only the ones a test names.
+#[test]
+fn every_field_alone_answers_as_in_the_whole_row() {
+    let Some(loaded) = loaded() else { return };
+    let server = &loaded.server;
+    let innermost = |mut kind: &Value| {
+        while kind["ofType"].is_object() {
+            kind = &kind["ofType"];
+        }
+        kind.clone()
+    };
+    let type_query = "kind name ofType { kind name ofType { kind name ofType { kind name } } }";
+    let roots =
+        data(server, &format!("{{ __schema {{ queryType {{ fields {{ name type {{ {type_query} }} }} }} }} }}"));
+    let mut checked = 0;
+    for root in roots["__schema"]["queryType"]["fields"].as_array().unwrap() {
+        let connection = innermost(&root["type"]);
+        let Some(node_type) = connection["name"].as_str().and_then(|name| name.strip_suffix("Connection")) else {
+            continue;
+        };
+        let root = root["name"].as_str().unwrap();
+        let fields = data(
+            server,
+            &format!(
+                "{{ __type(name: \"{node_type}\") {{ fields {{ name args {{ type {{ kind }} }} type {{ {type_query} }} }} }} }}"
+            ),
+        );
+        // A field selection that reads the field: a leaf as is, an object by its type name.
+        let selections: Vec<(String, String)> = fields["__type"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|field| field["args"].as_array().unwrap().iter().all(|arg| arg["type"]["kind"] != "NON_NULL"))
+            .map(|field| {
+                let name = field["name"].as_str().unwrap().to_owned();
+                let leaf = matches!(innermost(&field["type"])["kind"].as_str(), Some("SCALAR" | "ENUM"));
+                let selection = if leaf { name.clone() } else { format!("{name} {{ __typename }}") };
+                (name, selection)
+            })
+            .collect();
+        let nodes = |selection: &str| {
+            let answer = data(server, &format!("{{ {root}(first: 50) {{ nodes {{ {selection} }} }} }}"));
+            answer[root]["nodes"].as_array().unwrap().clone()
+        };
+        let all: Vec<&str> = selections.iter().map(|(_, selection)| selection.as_str()).collect();
+        let whole = nodes(&all.join(" "));
+        assert!(!whole.is_empty(), "{root}: the captures load rows for every list");
+        for (field, selection) in &selections {
+            let alone = nodes(selection);
+            assert_eq!(alone.len(), whole.len(), "{root}.{field}");
+            for (alone, whole) in alone.iter().zip(&whole) {
+                assert_eq!(alone[field], whole[field], "{root}.{field} alone, against the whole row {whole}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 200, "{checked} fields checked");
+}
+
 // Depth, complexity and alias limits, bad input and oversized bodies get stable codes.
 #[test]
 fn limits_and_errors_have_stable_codes() {
