@@ -5,11 +5,10 @@ use std::fmt::Write as _;
 
 use diesel::{Insertable, Queryable, Selectable};
 use hayloft_actors::pipeline::StageError;
-use select::predicate::Name;
 use serde::Serialize;
 
 use super::items::rows::Item;
-use super::shared::html::{cells, name_and_quantity, number, squash, text_lines, Html};
+use super::shared::html::{name_and_quantity, number, text_lines, Html};
 use super::shared::names::Resolver;
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
@@ -19,7 +18,6 @@ use crate::upstream::demo_pages::{SamplePage, SampleRequest};
 
 pub const NAME: &str = "cards";
 const REQUEST: &str = "/manage_hoc.php";
-const HEADER: [&str; 4] = ["ID", "Cards to Play", "Reward", "Times Turned In"];
 
 entity! {
     #[diesel(table_name = card_combos)]
@@ -90,57 +88,53 @@ impl Source for Cards {
 
     fn parse(&self, input: &SourceInput) -> Result<Dataset, StageError> {
         let page = Html::parse(&input.pages[0]);
-        let selector = "table tr:first-of-type (ID | Cards to Play | Reward | Times Turned In)";
-        let table = page
-            .find(Name("table"))
-            .find(|table| {
-                table.find(Name("tr")).next().is_some_and(|header| {
-                    let titles: Vec<String> = cells(header).iter().map(|cell| squash(&cell.text())).collect();
-                    titles == HEADER
-                })
-            })
-            .ok_or_else(|| page.layout_error(selector))?;
+        let table = page.table_with("the card combo table", &["ID", "Cards to Play"])?;
+        let (id, played, reward, turned_in) = (
+            table.column("ID")?,
+            table.column("Cards to Play")?,
+            table.column("Reward")?,
+            table.column("Times Turned In")?,
+        );
+        let read = table.read(id, |cells| {
+            let combo = number(&cells.text(id)).ok_or_else(|| format!("ID {:?} is not a number", cells.text(id)))?;
+            let (reward_name, reward_quantity) = cells
+                .node(reward)
+                .and_then(|cell| text_lines(cell).iter().find_map(|line| name_and_quantity(line)))
+                .ok_or_else(|| format!("no \"Name (xN)\" reward in {:?}", cells.text(reward)))?;
+            let times = number(&cells.text(turned_in))
+                .ok_or_else(|| format!("Times Turned In {:?} is not a number", cells.text(turned_in)))?;
+            let cards: Vec<(String, i64)> = cells
+                .node(played)
+                .map(|cell| text_lines(cell).iter().filter_map(|line| name_and_quantity(line)).collect())
+                .unwrap_or_default();
+            if cards.is_empty() {
+                return Err(format!("no \"Suit (xN)\" cards in {:?}", cells.text(played)));
+            }
+            Ok((combo, reward_name, reward_quantity, times, cards))
+        })?;
         let mut resolver = Resolver::new(&input.names);
-        let mut notes = Vec::new();
         let mut combos = Vec::new();
         let mut cards = Vec::new();
-        for row in table.find(Name("tr")).skip(1) {
-            let cells = cells(row);
-            let [id, played, reward, turned_in] = cells[..] else {
-                notes.push(format!("a row with {} cells instead of 4 was skipped", cells.len()));
-                continue;
-            };
-            let Some(id) = number(&id.text()) else {
-                notes.push(format!("a row without a readable id was skipped: {:?}", squash(&row.text())));
-                continue;
-            };
-            let Some((reward_name, reward_quantity)) =
-                text_lines(reward).iter().find_map(|line| name_and_quantity(line))
-            else {
-                notes.push(format!("combo {id} skipped: no \"Name (xN)\" reward"));
-                continue;
-            };
-            for (suit, quantity) in text_lines(played).iter().filter_map(|line| name_and_quantity(line)) {
-                cards.push(CardComboCard { combo_id: id, suit, quantity });
-            }
+        for (combo_id, reward_name, reward_quantity, times_turned_in, played) in read.rows {
+            cards.extend(played.into_iter().map(|(suit, quantity)| CardComboCard { combo_id, suit, quantity }));
             combos.push(CardCombo {
-                id,
+                id: combo_id,
                 reward_item_id: resolver.item(&reward_name),
                 reward_item_name: reward_name,
                 reward_quantity,
-                times_turned_in: number(&turned_in.text()).unwrap_or(0),
+                times_turned_in,
             });
         }
-        if combos.is_empty() {
-            return Err(page.layout_error(&format!("{selector} + tr")));
-        }
-        let skipped = notes.len() as u64;
+        let mut notes = read.notes;
         notes.extend(resolver.notes());
+        // A combo that could not be read keeps its stored row and cards.
+        let (combo_guard, card_guard) = (read.unreadable.clone(), read.unreadable);
+        let dropped = card_guard.len();
         Ok(Dataset::new()
-            .table(combos, DeletePolicy::Replace)
-            .table(cards, DeletePolicy::Replace)
+            .table(combos, DeletePolicy::keep_where(move |row: &CardCombo| combo_guard.protects(row.id)))
+            .table(cards, DeletePolicy::keep_where(move |row: &CardComboCard| card_guard.protects(row.combo_id)))
             .with_notes(notes)
-            .with_dropped(skipped))
+            .with_dropped(dropped))
     }
 }
 

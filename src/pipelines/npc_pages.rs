@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use super::locations::SAMPLE_LOCATIONS;
 use super::npcs::SAMPLE_NPCS;
-use super::shared::html::{cells, number, own_text, query_value, squash, text_lines, Html, LinkTo};
+use super::shared::common::Unreadable;
+use super::shared::html::{number, own_text, query_value, squash, text_lines, Html, LinkTo};
 use super::shared::names::{normalize, Resolver};
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
@@ -71,9 +72,17 @@ stored_table!(
     )
 );
 
-/// The staff table's preference columns and the API relation each one mirrors.
-const STAFF_LISTS: [(usize, &str); 5] =
-    [(8, "gives"), (9, "can_be_given"), (10, "likes"), (11, "loves"), (12, "hates")];
+/// The staff table's preference columns, by title, and the API relation each one mirrors.
+/// "Can Be Given" came in 2025: a page without it (the older layout) reads the rest.
+const STAFF_LISTS: [(&str, &str); 5] = [
+    ("Gives in Chat", "gives"),
+    ("Can Be Given", "can_be_given"),
+    ("Likes", "likes"),
+    ("Loves", "loves"),
+    ("Hates", "hates"),
+];
+/// The preference columns a staff table may lack.
+const OPTIONAL_LISTS: [&str; 1] = ["Can Be Given"];
 
 impl NpcProfile {
     fn new(user_id: i64, name: String) -> Self {
@@ -124,52 +133,86 @@ fn parse_levels(page: &Html, profiles: &mut BTreeMap<i64, NpcProfile>) -> Result
     Ok(())
 }
 
-/// The staff table: zone, image and numbers per NPC, and its preference lists by item name.
+/// What the staff table gave: its preference lists by item name, the rows it could not read and
+/// notes for the run report.
+struct StaffTable {
+    lists: BTreeMap<(i64, &'static str), BTreeSet<i64>>,
+    unreadable: Unreadable,
+    notes: Vec<String>,
+}
+
+/// One readable staff row.
+struct StaffRow {
+    user_id: i64,
+    name: String,
+    image: Option<String>,
+    zone: Option<String>,
+    stats: [Option<i64>; 4],
+    lists: Vec<(&'static str, String)>,
+}
+
+/// The staff table, read by its header: zone, image and numbers per NPC (the picture and the
+/// four numbers sit in untitled columns after "Name" and "Zone"), and its preference lists by
+/// item name.
 fn parse_staff(
     page: &Html,
     profiles: &mut BTreeMap<i64, NpcProfile>,
     resolver: &mut Resolver<'_>,
-) -> Result<BTreeMap<(i64, &'static str), BTreeSet<i64>>, StageError> {
-    let selector = "table tr:first-of-type (ID | Name | | Zone | ... | Hates)";
-    let table = page
-        .find(Name("table"))
-        .find(|table| {
-            table.find(Name("tr")).next().is_some_and(|header| {
-                let titles: Vec<String> = cells(header).iter().map(|cell| squash(&cell.text())).collect();
-                titles.first().map(String::as_str) == Some("ID")
-                    && titles.get(1).map(String::as_str) == Some("Name")
-                    && titles.iter().any(|title| title == "Hates")
-            })
-        })
-        .ok_or_else(|| page.layout_error(selector))?;
-    let mut lists = BTreeMap::new();
-    for row in table.find(Name("tr")).skip(1) {
-        let cells = cells(row);
-        if cells.len() < 13 {
-            continue;
+) -> Result<StaffTable, StageError> {
+    let table = page.table_with("the staff table", &["ID", "Name"])?;
+    let (id, name, zone) = (table.column("ID")?, table.column("Name")?, table.column("Zone")?);
+    let image = table.untitled_after("Name", 1, "the NPC's picture")?.start;
+    let stats: Vec<usize> = table.untitled_after("Zone", 4, "the staff numbers")?.collect();
+    let mut list_columns = Vec::new();
+    let mut notes = Vec::new();
+    for (title, relation) in STAFF_LISTS {
+        match table.optional(title) {
+            Some(column) => list_columns.push((column, relation)),
+            None if OPTIONAL_LISTS.contains(&title) => notes.push(format!(
+                "the staff table on {} has no \"{title}\" column (an older layout): that list is not compared",
+                page.request()
+            )),
+            None => return Err(table.error(&format!("has no \"{title}\" column"))),
         }
-        let Some(user_id) = number(&cells[0].text()) else { continue };
-        let name = squash(&cells[1].text());
-        let profile = profiles.entry(user_id).or_insert_with(|| NpcProfile::new(user_id, name.clone()));
-        profile.name = name;
-        profile.staff_image = cells[2].find(Name("img")).next().and_then(|img| img.attr("src")).map(str::to_owned);
-        profile.zone = Some(own_text(cells[3])).filter(|zone| !zone.is_empty());
-        profile.staff_stat_1 = number(&cells[4].text());
-        profile.staff_stat_2 = number(&cells[5].text());
-        profile.staff_stat_3 = number(&cells[6].text());
-        profile.staff_stat_4 = number(&cells[7].text());
-        for (column, relation) in STAFF_LISTS {
-            let names = cells[column].text();
+    }
+    let read = table.read(id, |cells| {
+        let user_id = number(&cells.text(id)).ok_or_else(|| format!("ID {:?} is not a number", cells.text(id)))?;
+        let stat = |index: usize| stats.get(index).and_then(|&column| number(&cells.text(column)));
+        Ok(StaffRow {
+            user_id,
+            name: cells.text(name),
+            image: cells
+                .node(image)
+                .and_then(|cell| cell.find(Name("img")).next())
+                .and_then(|img| img.attr("src"))
+                .map(str::to_owned),
+            zone: cells.node(zone).map(own_text).filter(|zone| !zone.is_empty()),
+            stats: [stat(0), stat(1), stat(2), stat(3)],
+            lists: list_columns
+                .iter()
+                .map(|&(column, relation)| (relation, cells.node(column).map(|cell| cell.text()).unwrap_or_default()))
+                .collect(),
+        })
+    })?;
+    let mut lists = BTreeMap::new();
+    for row in read.rows {
+        let profile = profiles.entry(row.user_id).or_insert_with(|| NpcProfile::new(row.user_id, row.name.clone()));
+        profile.name = row.name;
+        profile.staff_image = row.image;
+        profile.zone = row.zone;
+        [profile.staff_stat_1, profile.staff_stat_2, profile.staff_stat_3, profile.staff_stat_4] = row.stats;
+        for (relation, names) in row.lists {
             let ids: BTreeSet<i64> = names
                 .split(',')
                 .map(str::trim)
                 .filter(|name| !name.is_empty())
                 .filter_map(|name| resolver.item(name))
                 .collect();
-            lists.insert((user_id, relation), ids);
+            lists.insert((row.user_id, relation), ids);
         }
     }
-    Ok(lists)
+    notes.extend(read.notes);
+    Ok(StaffTable { lists, unreadable: read.unreadable, notes })
 }
 
 #[derive(Default)]
@@ -197,8 +240,9 @@ impl Source for NpcPages {
         let mut profiles = BTreeMap::new();
         let mut resolver = Resolver::new(&input.names);
         parse_levels(&Html::parse(&input.pages[0]), &mut profiles)?;
-        let staff_lists = parse_staff(&Html::parse(&input.pages[1]), &mut profiles, &mut resolver)?;
-        let mut notes = Vec::new();
+        let staff = parse_staff(&Html::parse(&input.pages[1]), &mut profiles, &mut resolver)?;
+        let staff_lists = staff.lists;
+        let mut notes = staff.notes;
         let mut differences = Vec::new();
         for profile in profiles.values_mut() {
             profile.npc_id = resolver.npc_user(profile.user_id, &profile.name);
@@ -223,7 +267,11 @@ impl Source for NpcPages {
         }
         notes.extend(resolver.notes());
         let profiles: Vec<NpcProfile> = profiles.into_values().collect();
-        Ok(Dataset::new().table(profiles, DeletePolicy::Replace).with_notes(notes))
+        let unreadable = staff.unreadable;
+        let dropped = unreadable.len();
+        // A staff row that could not be read may be an NPC whose stored profile must stay.
+        let policy = DeletePolicy::keep_where(move |row: &NpcProfile| unreadable.protects(row.user_id));
+        Ok(Dataset::new().table(profiles, policy).with_notes(notes).with_dropped(dropped))
     }
 }
 

@@ -306,3 +306,139 @@ fn a_row_listed_twice_is_written_once_and_reported() {
         "{notes}"
     );
 }
+
+/// `html` with the cells of every table row (`<tr>…</tr>`, header included) reworked by
+/// `rework`: each cell is its text from `<td` up to the next `<td` or the end of the row, so the
+/// staff page's unclosed `<td>Can Be Given` header cell moves as one.
+fn rework_columns(html: &str, rework: impl Fn(&mut Vec<String>)) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<tr>") {
+        let end = start + rest[start..].find("</tr>").unwrap();
+        out.push_str(&rest[..start + "<tr>".len()]);
+        let mut cells: Vec<String> = rest[start + "<tr>".len()..end].split("<td").map(str::to_owned).collect();
+        out.push_str(&cells.remove(0));
+        rework(&mut cells);
+        for cell in cells {
+            out.push_str("<td");
+            out.push_str(&cell);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A copy of the captures with `file`'s table columns reworked (see [`rework_columns`]).
+fn capture_with_columns(dir: &Path, file: &str, rework: impl Fn(&mut Vec<String>)) -> TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(dir, copy.path());
+    let path = copy.path().join(file);
+    let page = std::fs::read_to_string(&path).unwrap();
+    let reworked = rework_columns(&page, rework);
+    assert_ne!(reworked, page, "{file} has tables to rework");
+    std::fs::write(path, reworked).unwrap();
+    copy
+}
+
+// Tables are read by their headers. The staff page before 2025 had no "Can Be Given" column:
+// that layout (the capture with the column deleted) loads the same profiles, with a note;
+// reordered columns load the same rows; a column the parser needs that is gone fails the run
+// naming page, table and column, and keeps the stored rows. The same for the House of Cards.
+#[test]
+fn tables_are_read_by_their_headers() {
+    let Some(dir) = captures() else { return };
+    let good = Replay::start(&dir);
+    let Some(env) = sources_env(&good.url) else { return };
+    for pipeline in ["items", "npcs", "npc_pages", "cards"] {
+        assert_eq!(run(&env, pipeline)[0]["status"], "succeeded", "{pipeline}");
+    }
+    let (profiles, combos) = (count(&env, "npc-profiles"), count(&env, "cards"));
+    assert_eq!((profiles, combos), (29, 13));
+
+    // The header's tenth cell, `<td>Can Be Given`, and each row's tenth cell.
+    let older = capture_with_columns(&dir, "manage_npc.html", |cells| {
+        cells.remove(9);
+    });
+    // Hates first, then Zone with its four untitled numbers, then ID, Name and the picture.
+    let reordered = capture_with_columns(&dir, "manage_npc.html", |cells| {
+        let order = [12, 3, 4, 5, 6, 7, 0, 1, 2, 8, 9, 10, 11];
+        *cells = order.iter().map(|&index| cells[index].clone()).collect();
+    });
+    let no_zone = capture_with_columns(&dir, "manage_npc.html", |cells| {
+        cells.remove(3);
+    });
+    // "Reward" and "Times Turned In" swapped; then "Times Turned In" gone.
+    let cards_reordered = capture_with_columns(&dir, "manage_hoc.html", |cells| cells.swap(2, 3));
+    let cards_short = capture_with_columns(&dir, "manage_hoc.html", |cells| {
+        cells.remove(3);
+    });
+
+    for (capture, pipeline, expected_note) in [
+        (
+            &older,
+            "npc_pages",
+            Some("the staff table on /manage_npc.php has no \"Can Be Given\" column (an older layout)"),
+        ),
+        (&reordered, "npc_pages", None),
+        (&cards_reordered, "cards", None),
+    ] {
+        let replay = Replay::start(capture.path());
+        // A second node on the same database, pointed at the reworked capture.
+        let env = env.sibling().env("HAYLOFT_UPSTREAM_URL", &replay.url);
+        let summary = &run(&env, pipeline)[0];
+        assert_eq!(summary["status"], "succeeded", "{summary}");
+        assert_eq!(writes(summary), 0, "the same rows, read by header: {summary}");
+        let notes = notes(summary);
+        match expected_note {
+            Some(note) => assert!(notes.contains(note), "{notes}"),
+            None => assert!(!notes.contains("could not be read"), "{notes}"),
+        }
+    }
+    for (capture, pipeline, fragment) in [
+        (&no_zone, "npc_pages", "the staff table has no \"Zone\" column"),
+        (&cards_short, "cards", "the card combo table has no \"Times Turned In\" column"),
+    ] {
+        let replay = Replay::start(capture.path());
+        // A second node on the same database, pointed at the reworked capture.
+        let env = env.sibling().env("HAYLOFT_UPSTREAM_URL", &replay.url);
+        let summary = &run(&env, pipeline)[0];
+        assert_eq!(summary["status"], "failed", "{summary}");
+        let error = summary["error"].as_str().unwrap();
+        let page = if pipeline == "cards" { "/manage_hoc.php" } else { "/manage_npc.php" };
+        assert!(error.contains(&format!("layout changed on {page}")) && error.contains(fragment), "{error}");
+    }
+    assert_eq!((count(&env, "npc-profiles"), count(&env, "cards")), (profiles, combos), "the stored rows stay");
+}
+
+// A row that cannot be read is skipped, counted in the notes and keeps its stored version: the
+// House of Cards with one combo's reward made unreadable deletes nothing.
+#[test]
+fn an_unreadable_table_row_keeps_its_stored_row() {
+    let Some(dir) = captures() else { return };
+    let good = Replay::start(&dir);
+    let Some(env) = sources_env(&good.url) else { return };
+    assert_eq!(run(&env, "cards")[0]["status"], "succeeded");
+    let combos = count(&env, "cards");
+
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(&dir, copy.path());
+    let path = copy.path().join("manage_hoc.html");
+    let page = std::fs::read_to_string(&path).unwrap();
+    // Snippet of the page: `<td><img src='/img/items/piece11.png?1' style='width:20px'> Piece 11 (x1) </td>`.
+    let garbled = page.replacen("Piece 11 (x1)", "Piece 11", 1);
+    assert_ne!(garbled, page);
+    std::fs::write(&path, garbled).unwrap();
+    let replay = Replay::start(copy.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &replay.url);
+    let summary = &run(&env, "cards")[0];
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    assert_eq!(writes(summary), 0, "{summary}");
+    let notes = notes(summary);
+    assert!(
+        notes.contains("the card combo table on /manage_hoc.php: 1 of 13 rows could not be read")
+            && notes.contains("row 2 (key 2): no \"Name (xN)\" reward"),
+        "{notes}"
+    );
+    assert_eq!(count(&env, "cards"), combos, "combo 2 stays");
+}

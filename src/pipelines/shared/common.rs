@@ -83,6 +83,15 @@ pub fn json_answer<'a, T: Deserialize<'a>>(body: &'a [u8], url: &str) -> Result<
     })
 }
 
+/// `1 row`, `2 rows`: a count of rows as a run report says it.
+pub fn rows_counted(count: usize) -> String {
+    if count == 1 {
+        "1 row".to_owned()
+    } else {
+        format!("{count} rows")
+    }
+}
+
 /// Which stored rows an unreadable input row may stand for, so that they are kept rather than
 /// deleted: the keys that could still be read, and a count of rows whose key could not be.
 /// A row without a readable key could be any stored row, so one of those protects them all.

@@ -1,9 +1,10 @@
 //! What every source pipeline shares: the [`source::Source`] trait and its generic chain, the
 //! generic [`table`] loader, fetching with a fingerprint and the delete guard ([`common`]), HTML
-//! reading ([`html`]), name resolution ([`names`]) and per-pipeline settings. Nothing here
+//! reading ([`html`], tables by their headers in [`header_table`]), name resolution ([`names`]) and per-pipeline settings. Nothing here
 //! knows a specific pipeline; the pipelines build on it.
 
 pub mod common;
+pub mod header_table;
 pub mod html;
 pub mod names;
 pub mod page_worker;
