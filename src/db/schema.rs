@@ -182,6 +182,7 @@ diesel::table! {
         mastery_count_1 -> BigInt,
         mastery_count_2 -> BigInt,
         mastery_count_3 -> BigInt,
+        can_sell -> Bool,
     }
 }
 

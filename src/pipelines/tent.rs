@@ -31,7 +31,9 @@ entity! {
         pub week: String,
         pub item_id: i64,
         pub item_name: String,
-        /// Ancient Coins; `None` when the page shows no price ("Inv Full").
+        /// Ancient Coins. The page shows "Inv Full" instead of a price when the player's
+        /// inventory is full: that run keeps the last known price (`None` only when no price was
+        /// ever seen for this offer).
         pub price: Option<i64>,
     }
     key (week, item_id);
@@ -40,7 +42,7 @@ entity! {
         item: one items.id = item_id;
     }
 }
-stored_table!(TentOffer, tent_offers, "tent_offer", key(week, item_id), update(item_name, price));
+stored_table!(TentOffer, tent_offers, "tent_offer", key(week, item_id), update(item_name, price), unknown(price));
 
 links! {
     Item {

@@ -91,6 +91,34 @@ fn real_capture_loads_with_manifest_counts() {
     assert_eq!(count(&env, "changes"), 2872, "the unchanged run recorded no change");
 }
 
+// An item the game does not buy keeps its upstream sell price, beside its own `canSell` flag
+// (a NULL price used to stand for "cannot be sold"). From the capture:
+// `{"id": 180, "name": "Book of Schemas", …, "can_sell": 0, "sell_price": 10000}` and
+// `{"id": 11, "name": "Peppers", …, "can_sell": 1, "sell_price": 10}`.
+#[test]
+fn an_unsellable_item_keeps_its_sell_price() {
+    let Some(loaded) = loaded_from_real_capture() else { return };
+    let raw = |id: i64| loaded.items["items"].as_array().unwrap().iter().find(|item| item["id"] == id).unwrap().clone();
+    assert_eq!((raw(180)["can_sell"].clone(), raw(180)["sell_price"].clone()), (json!(0), json!(10000)));
+    let server = loaded.env.serve();
+    let query = "{ book: item(id: 180) { name sellPrice canSell } peppers: item(id: 11) { name sellPrice canSell } \
+                 unsellable: items(filter: { canSell: false }) { totalCount } }";
+    let body: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/graphql", server.base_url))
+        .timeout(Duration::from_secs(20))
+        .json(&json!({ "query": query }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(body["errors"].is_null(), "{body}");
+    let data = &body["data"];
+    assert_eq!(data["book"], json!({"name": "Book of Schemas", "sellPrice": 10000, "canSell": false}));
+    assert_eq!(data["peppers"], json!({"name": "Peppers", "sellPrice": 10, "canSell": true}));
+    let unsellable = loaded.items["items"].as_array().unwrap().iter().filter(|item| item["can_sell"] == 0).count();
+    assert_eq!(data["unsellable"]["totalCount"].as_u64(), Some(unsellable as u64));
+}
+
 // Items added, removed, renamed and repriced upstream produce exactly those writes and changes.
 #[test]
 fn a_changed_capture_produces_exactly_those_changes() {

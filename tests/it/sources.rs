@@ -442,3 +442,33 @@ fn an_unreadable_table_row_keeps_its_stored_row() {
     );
     assert_eq!(count(&env, "cards"), combos, "combo 2 stays");
 }
+
+// A price the tent page does not show this time ("Inv Full" when the inventory is full) keeps
+// the last known price: the run writes nothing and says so. The capture's Coal offer reads
+// `<button class="button buybtn" data-id="103" data-name="Coal"><span class="price103">1</span> AC</button>`.
+#[test]
+fn a_price_not_shown_keeps_the_last_known_one() {
+    let Some(dir) = captures() else { return };
+    let good = Replay::start(&dir);
+    let Some(env) = sources_env(&good.url) else { return };
+    assert_eq!(run(&env, "tent")[0]["status"], "succeeded");
+
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(&dir, copy.path());
+    let path = copy.path().join("tent.html");
+    let page = std::fs::read_to_string(&path).unwrap();
+    let price = "<button class=\"button buybtn\" data-id=\"103\" data-name=\"Coal\"><span class=\"price103\">1</span> AC</button>";
+    assert!(page.contains(price));
+    std::fs::write(&path, page.replacen(price, "Inv Full", 1)).unwrap();
+    let replay = Replay::start(copy.path());
+    let env = env.env("HAYLOFT_UPSTREAM_URL", &replay.url);
+    let summary = &run(&env, "tent")[0];
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    assert_eq!(writes(summary), 0, "the stored price of Coal stays 1: {summary}");
+    let notes = notes(summary);
+    assert!(
+        notes.contains("tent_offers: price not shown this time for 1 row; the last known value was kept for 1 (")
+            && notes.contains("/103)"),
+        "{notes}"
+    );
+}

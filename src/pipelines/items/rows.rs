@@ -24,7 +24,11 @@ entity! {
         pub farm_image: Option<String>,
         pub xp_value: i64,
         pub buy_price: Option<i64>,
+        /// What the game pays for one, as upstream gives it, whether or not it can be sold now
+        /// (see `can_sell`).
         pub sell_price: Option<i64>,
+        /// Whether the game buys this item from players.
+        pub can_sell: bool,
         pub craft_price: Option<i64>,
         pub crafting_level: Option<i64>,
         pub flea_market_price: Option<i64>,
@@ -111,6 +115,7 @@ stored_table!(
     key(id),
     update(
         name, item_type, rarity, description, description_ext, image, farm_image, xp_value, buy_price, sell_price,
+        can_sell,
         craft_price, crafting_level, flea_market_price, flea_market_rotates, tent_price, tent_rotates, tent_max,
         black_market_price, soap_price, soap_rotates, event_price, yield_minutes, yield_quantity, farming_level,
         can_cook, cooking_level, cooking_recipe_id, drop_weight, runecube_weight, manual_fishing_only, charter_drop,

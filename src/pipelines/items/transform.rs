@@ -19,7 +19,8 @@ use crate::pipelines::shared::common::{json_answer, read_row, row_key, Unreadabl
 use hayloft_actors::pipeline::StageError;
 
 /// Bump when the reading of the API changes, so unchanged bodies are read again.
-pub const TRANSFORM_VERSION: u32 = 1;
+// 2: an unsellable item keeps its upstream sell price beside `can_sell`.
+pub const TRANSFORM_VERSION: u32 = 2;
 
 /// How many skipped-row notes a run keeps; the rest are counted.
 const MAX_ROW_NOTES: usize = 50;
@@ -301,7 +302,8 @@ pub fn parse(body: &[u8], url: &str) -> Result<ItemsData, StageError> {
             farm_image: non_empty(raw.img_farm),
             xp_value: raw.xp_value,
             buy_price: raw.can_buy.then_some(raw.buy_price),
-            sell_price: raw.can_sell.then_some(raw.sell_price),
+            sell_price: Some(raw.sell_price),
+            can_sell: raw.can_sell,
             craft_price: raw.craftable.then_some(raw.craft_price),
             crafting_level: raw.craftable.then_some(raw.crafting_level),
             flea_market_price: raw.fm_buy.then_some(raw.fm_price),

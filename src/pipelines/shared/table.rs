@@ -21,7 +21,7 @@ use hayloft_actors::pipeline::{LoadReport, RunContext, StageError};
 use hayloft_actors::storage::StorageFailure;
 use serde::Serialize;
 
-use super::common::{change_announcements, diff_rows, DeleteGuard, TableCounts};
+use super::common::{change_announcements, diff_rows, rows_counted, DeleteGuard, TableCounts};
 use crate::db::ledger::{fence_postgres, fence_sqlite};
 use crate::db::outbox::{Announcer, NewOutboxRow, NEW_NAMES};
 use crate::db::tasks::{self, PageDone, TaskClaim};
@@ -80,6 +80,14 @@ pub trait StoredRow: Clone + PartialEq + Serialize + Send + Sync + 'static {
     /// first seen). Called before diffing.
     fn merge_stored(&mut self, _stored: &Self) {}
 
+    /// Fills the fields this row's page did not show this time (the tent's "Inv Full" where a
+    /// price would be) from the stored row, so that unknown never overwrites a known value.
+    /// Returns each such field that was empty, with whether a stored value was taken. Called
+    /// before diffing, with the stored row of the same key if there is one.
+    fn keep_unknown(&mut self, _stored: Option<&Self>) -> Vec<(&'static str, bool)> {
+        Vec::new()
+    }
+
     /// Orders the rows to write so that every row comes after the rows of its own table it
     /// references (self references are foreign keys, checked per statement). The default keeps
     /// the order given, for tables that reference no row of themselves.
@@ -121,13 +129,15 @@ pub struct WriteOrder<R> {
 /// With an empty `update ()` list a conflicting row is left as it is (link tables). A trailing
 /// `label field` names new rows in announcements ([`StoredRow::label`]), `merge path::to::fn`
 /// becomes [`StoredRow::merge_stored`], a trailing `order path::to::fn`
-/// [`StoredRow::write_order`].
+/// [`StoredRow::write_order`], and `unknown (field, …)` lists `Option` fields whose `None` means
+/// "not shown this time" ([`StoredRow::keep_unknown`]).
 ///
 /// Deletes are grouped: `DELETE … WHERE key IN (…)` for a one-column key, `WHERE a = ? AND b IN
 /// (…)` per first column for a two-column key, one statement per row for longer keys.
 macro_rules! stored_table {
     ($row:ty, $table:ident, $entity:literal, key ($($key:ident),+), update ($($update:ident),*)
-        $(, label $label:ident)? $(, merge $merge:path)? $(, order $order:path)?) => {
+        $(, label $label:ident)? $(, merge $merge:path)? $(, order $order:path)?
+        $(, unknown ($($unknown:ident),+))?) => {
         impl $crate::pipelines::shared::table::StoredRow for $row {
             const TABLE: &'static str = stringify!($table);
             const ENTITY: &'static str = $entity;
@@ -147,6 +157,16 @@ macro_rules! stored_table {
 
             $(fn write_order(rows: Vec<Self>) -> $crate::pipelines::shared::table::WriteOrder<Self> {
                 $order(rows)
+            })?
+
+            $(fn keep_unknown(&mut self, stored: Option<&Self>) -> Vec<(&'static str, bool)> {
+                let mut empty = Vec::new();
+                $(if self.$unknown.is_none() {
+                    let known = stored.and_then(|stored| stored.$unknown.clone());
+                    empty.push((stringify!($unknown), known.is_some()));
+                    self.$unknown = known;
+                })+
+                empty
             })?
 
             async fn read_all(db: &$crate::db::Database) -> Result<Vec<Self>, $crate::db::DbError> {
@@ -338,6 +358,9 @@ struct TableLoad<R: StoredRow> {
     changes: Vec<Change>,
     /// Keys the incoming rows carried more than once (see [`TableDiff::repeated`]).
     repeated: Vec<String>,
+    /// Per field not shown this time ([`StoredRow::keep_unknown`]): the keys whose stored value
+    /// was kept, and those with none stored yet.
+    unknown: std::collections::BTreeMap<&'static str, (Vec<String>, Vec<String>)>,
 }
 
 impl<R: StoredRow> TableLoad<R> {
@@ -351,12 +374,22 @@ impl<R: StoredRow> TableLoad<R> {
             deletes: Vec::new(),
             changes: Vec::new(),
             repeated: Vec::new(),
+            unknown: std::collections::BTreeMap::new(),
         }
     }
 }
 
 /// How many repeated keys a run report names.
 const REPEATED_SHOWN: usize = 5;
+
+/// `a, b, c and 2 more`: the first few keys named, the rest counted.
+fn shown_keys(keys: &[String]) -> String {
+    let shown: Vec<&str> = keys.iter().take(REPEATED_SHOWN).map(String::as_str).collect();
+    match keys.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
 
 #[async_trait(?Send)]
 impl<R: StoredRow> TableSync for TableLoad<R> {
@@ -385,8 +418,13 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
             let mut present = HashSet::with_capacity(incoming.len());
             for row in &mut incoming {
                 let key = row.key();
-                if let Some(old) = by_key.get(&key) {
+                let old = by_key.get(&key).copied();
+                if let Some(old) = old {
                     row.merge_stored(old);
+                }
+                for (field, kept) in row.keep_unknown(old) {
+                    let (kept_keys, unknown_keys) = self.unknown.entry(field).or_default();
+                    if kept { kept_keys } else { unknown_keys }.push(key.clone());
                 }
                 present.insert(key);
             }
@@ -420,14 +458,26 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
             notes.push(format!("{}: {rows} rows reference each other in a cycle; written in two steps", R::TABLE));
         }
         if !self.repeated.is_empty() {
-            let shown: Vec<&str> = self.repeated.iter().take(REPEATED_SHOWN).map(String::as_str).collect();
-            let more = self.repeated.len().saturating_sub(shown.len());
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
             notes.push(format!(
-                "{}: {} keys came in more than once ({}{more}); the first row of each was kept",
+                "{}: {} keys came in more than once ({}); the first row of each was kept",
                 R::TABLE,
                 self.repeated.len(),
-                shown.join(", ")
+                shown_keys(&self.repeated)
+            ));
+        }
+        for (field, (kept, unknown)) in &self.unknown {
+            let mut parts = Vec::new();
+            if !kept.is_empty() {
+                parts.push(format!("the last known value was kept for {} ({})", kept.len(), shown_keys(kept)));
+            }
+            if !unknown.is_empty() {
+                parts.push(format!("none is known yet for {} ({})", unknown.len(), shown_keys(unknown)));
+            }
+            notes.push(format!(
+                "{}: {field} not shown this time for {}; {}",
+                R::TABLE,
+                rows_counted(kept.len() + unknown.len()),
+                parts.join(", ")
             ));
         }
         notes
