@@ -1,7 +1,10 @@
 //! Game updates (`/about.php`, the newest 25, and `/about.php?all=1`, the whole history): each
-//! post's date, clean text, HTML and the items it mentions. The staff-name macros that render a
-//! random name on every page view ("Geckopath", "Forcepath", "Dogfoo"...) are normalised, so the
-//! same post reads the same on every fetch. Posts accumulate; they are also served as an Atom
+//! post's date, its text as the page shows it, a clean copy of its HTML with absolute links (see
+//! [`page_text`](super::shared::page_text)) and the items it mentions. The staff-name macros
+//! render a random name on every page view, always as a bold word (`<strong>Geckopath</strong>`,
+//! `<strong>Dogfoo</strong>`): those, and only those, are normalised (`…path`, `…foo`), so the
+//! same post reads the same on every fetch while the plain word "firestream" or a link to
+//! `com.firestream.farmrpg` stays as written. Posts accumulate; they are also served as an Atom
 //! feed at `/updates/feed`.
 
 use std::collections::BTreeMap;
@@ -14,8 +17,12 @@ use select::predicate::{Attr, Class, Name, Predicate};
 use serde::Serialize;
 
 use super::items::rows::Item;
-use super::shared::html::{game_date, item_link_id, query_value, squash, text_lines, Html, LinkTo};
+use select::node::Node;
+use url::Url;
+
+use super::shared::html::{game_date, item_link_id, query_value, squash, Html, LinkTo};
 use super::shared::names::Resolver;
+use super::shared::page_text::{clean_html, visible_text};
 use super::shared::source::{Source, SourceInput};
 use super::shared::table::{stored_table, Dataset, DeletePolicy};
 use crate::front_doors::graphql::entity::{entity, links};
@@ -77,34 +84,28 @@ const NOT_STAFF: [&str; 9] =
     ["upstream", "downstream", "mainstream", "livestream", "bloodstream", "footpath", "warpath", "bypath", "towpath"];
 const STAFF_SUFFIXES: [&str; 3] = ["path", "foo", "stream"];
 
-/// Replaces each staff macro's random rendering with a stable `…path` / `…foo` / `…stream`.
-pub fn normalize_staff_names(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        let lower = word.to_lowercase();
-        let macro_suffix = STAFF_SUFFIXES.iter().find(|suffix| {
-            lower.len() >= suffix.len() + 3 && lower.ends_with(*suffix) && !NOT_STAFF.contains(&lower.as_str())
-        });
-        match macro_suffix {
-            Some(suffix) => {
-                out.push('…');
-                out.push_str(suffix);
-            }
-            None => out.push_str(word),
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_alphabetic() {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
+/// The stable form (`…path`, `…foo`, `…stream`) of one random rendering of a staff macro: a
+/// single word of at least three letters before its suffix.
+pub fn staff_macro(word: &str) -> Option<String> {
+    let word = word.trim();
+    if !word.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
     }
-    flush(&mut word, &mut out);
-    out
+    let lower = word.to_ascii_lowercase();
+    STAFF_SUFFIXES
+        .iter()
+        .find(|suffix| {
+            lower.len() >= suffix.len() + 3 && lower.ends_with(*suffix) && !NOT_STAFF.contains(&lower.as_str())
+        })
+        .map(|suffix| format!("…{suffix}"))
+}
+
+/// The page's mark-up of a staff macro: a `<strong>` holding nothing but such a word.
+fn staff_markup(node: Node<'_>) -> Option<String> {
+    if node.name() != Some("strong") || node.children().any(|child| child.name().is_some()) {
+        return None;
+    }
+    staff_macro(&node.text())
 }
 
 #[derive(Default)]
@@ -114,7 +115,8 @@ impl Source for Updates {
     const NAME: &'static str = NAME;
     /// Every 2 hours, at a hashed minute.
     const DEFAULT_SCHEDULE: &'static str = "H H H/2 * * *";
-    const TRANSFORM_VERSION: u32 = 1;
+    // 2: text as the page shows it, staff macros only where marked up, absolute links.
+    const TRANSFORM_VERSION: u32 = 2;
 
     fn requests(&self) -> Vec<String> {
         REQUESTS.iter().map(|request| (*request).to_owned()).collect()
@@ -136,6 +138,8 @@ impl Source for Updates {
         let mut notes = Vec::new();
         let mut posts: BTreeMap<i64, (GameUpdate, Vec<i64>)> = BTreeMap::new();
         for page in &input.pages {
+            // Links are made absolute against the page they came from.
+            let base = Url::parse(&page.url).ok().filter(|url| matches!(url.scheme(), "http" | "https"));
             let page = Html::parse(page);
             let selector = "div.card.recentUpdates div.card-header a[href^=\"about.php?id=\"]";
             let cards = page.require(Name("div").and(Class("card")).and(Class("recentUpdates")), selector)?;
@@ -157,8 +161,8 @@ impl Source for Updates {
                     notes.push(format!("update {id} skipped: no div.card-content-inner"));
                     continue;
                 };
-                let html = normalize_staff_names(body.inner_html().trim());
-                let text = normalize_staff_names(&text_lines(body).join("\n"));
+                let html = clean_html(body, base.as_ref(), &staff_markup);
+                let text = visible_text(body, &staff_markup);
                 let mut items: Vec<i64> = body.find(LinkTo("item.php")).filter_map(item_link_id).collect();
                 for icon in body.find(Name("img").and(Class("itemimgsm")).and(Attr("alt", ()))) {
                     if let Some(id) = icon.attr("alt").and_then(|name| resolver.item(name)) {
@@ -217,15 +221,20 @@ mod tests {
     use crate::pipelines::shared::names::{NameIndex, Names};
     use crate::pipelines::shared::source::{parse_pages, Page};
 
-    // Random staff renderings normalise to one stable form; ordinary words are left alone.
+    // Random staff renderings normalise to one stable form where the page marks them up as
+    // such (a bold word); ordinary words, links and attribute values are left alone.
     #[test]
-    fn staff_macros_are_normalised() {
-        assert_eq!(
-            normalize_staff_names("<strong>Geckopath</strong> and Dogfoo, with firestream upstream"),
-            "<strong>…path</strong> and …foo, with …stream upstream"
+    fn staff_macros_are_normalised_only_where_marked_up() {
+        assert_eq!(staff_macro("Forcepath"), staff_macro("Rocketpath"));
+        assert_eq!(staff_macro("Dogfoo").as_deref(), Some("…foo"));
+        assert_eq!((staff_macro("upstream"), staff_macro("path"), staff_macro("two words")), (None, None, None));
+        let document = select::document::Document::from(
+            "<div><strong>Geckopath</strong> and <strong>Dogfoo</strong>, with firestream upstream \
+             <a href='details?id=com.firestream.farmrpg'>Android</a> <strong>Our Staff:</strong></div>",
         );
-        assert_eq!(normalize_staff_names("Forcepath"), normalize_staff_names("Rocketpath"));
-        assert_eq!(normalize_staff_names("a path to food"), "a path to food");
+        let body = document.find(Name("div")).next().unwrap();
+        assert_eq!(visible_text(body, &staff_markup), "…path and …foo, with firestream upstream Android Our Staff:");
+        assert!(clean_html(body, None, &staff_markup).contains("href=\"details?id=com.firestream.farmrpg\""));
     }
 
     // Id, date, text and mentioned items (by link and by icon name) are read.

@@ -472,3 +472,98 @@ fn a_price_not_shown_keeps_the_last_known_one() {
         "{notes}"
     );
 }
+
+/// Posts 451, 439 and 423 as the about pages show them (`about.html`, `about/all.html`): inline
+/// links inline, `<br />` a line, `<br /><br />` a blank line, the hidden `<span
+/// style="display:none">` copies of item names left out, item pictures by their `alt` unless
+/// the words before them say it, and the staff macros (`<strong>Geckopath</strong>`,
+/// `<strong>Dogfoo</strong>`) in their stable form while the plain word firestream stays.
+const POST_451: &str = "JUNE STARTER PACK AVAILABLE:
+- This month, the starter pack contains Holger's Lunch Box
+- The Lunch Box has a number of meals, including a new item -> Lemon Cream Pie
+- Lemon Cream Pie allows you to use 5x Arnold Palmers per tap and is pretty handy
+- Also, look for the quest 'Sweet Days of Summer' for an extra bonus!
+- You can get the Starter Pack here -> Gold
+
+MEDIUM UPDATES:
+- The Soap Shop has been updated with new items
+- There are new June Raptor types available in RFC
+- In your Raptor Pen, check out RaptorDex. This is a great new way to track all of your Raptor types at a glance. You can see which you have unlocked and tap to filter your Raptor Pen by each type.
+- There are a couple rare items moving around the Explore locations this month. Keep an eye out!
+- There are a few perks on sale a the Farm Supply
+
+DEVELOPMENT BREAK
+- A lot of content dropped in May and with that firestream is going to take a 2-week break from development.
+- In his absence, …path will be working hard to drop nightmarish quests while …foo occasionally helps. Keep an eye out for new help requests, passwords or quizzes!";
+
+const POST_439: &str = "INTRODUCING BORGEN BUCKS
+- Borgen has a deal for ya... every 10,000 AC you spend on the Wheel, at his Camp or cracking the Vault will earn you a Borgen Buck
+- To help you track your progress, a progress bar has been added to the bottom of the Wheel, the Vault and Borgen's Camp
+- The new Borgen Buck currency will unlock a new shop in May that Borgen runs with some very highly sought after items, if you have enough bucks...
+- For more info, check out Borgen Bucks
+
+IOS NOTIFICATIONS IN BETA:
+- IN BETA: The Crop Harvest Notifications are now in Beta for players using an iOS device
+- IN BETA: When you hit 'Plant All', your iOS app should ask you if you want to allow notifications. If you have any trouble, try going Home > top-right refresh and you may need to completely close out / re-open the iOS app
+- IN BETA: It is possible you might need to update the iOS app from the App Store if you are not getting the notifications!
+
+SMALL UPDATES:
+- Two new high level craftable items -> Steel Vise and Red Trunk
+- Vault Codes Cracked stat added to Profiles
+- Some stats have been added to the bottom of your Bank History Log";
+
+const POST_423: &str = "NEW CRAFTABLE ITEMS:
+- Added on 3/17, the Green Top Hat is craftable until 3/31 --> Green Top Hat
+- Added today, there are 3 other new items you can craft
+- Wooden Table, Fancy Chair and Fancy Pan Flute
+
+LARGE NET LAUNCHER SETTING IN BETA
+- IN BETA: If you have the Large Net Launcher Farm Supply perk, you can go to Settings and set it to use between 10 and 50 large nets per click now
+- IN BETA: This setting reduces clicks even more, but you have to be careful of your inventory cap to make full use of the setting
+
+SMALL UPDATES:
+- There is a chance now every 10 minutes that fish start biting more in a Fishing Location
+- This means when you fish there, you'll get 2-3 more fish per bait (similar to the event bonus)
+- The chance of this happening is 1 out of 10 every 10 minutes and the bonus will last 10 minutes
+- On the Craftable Items list, Crafting XP has been added for quick reference
+
+HIDE HELP REQUESTS IN ALPHA
+- IN ALPHA: You can hide Help Requests now, just go into one you want to hide and scroll to the bottom to hide it
+- IN ALPHA: It will then show in a 'Requests Hidden' view that is at the bottom of the Help Needed section";
+
+// Update posts are stored as the page shows them, and their HTML with absolute links: the feed
+// publishes links that resolve against the upstream, and the plain word in a link
+// (`details?id=com.firestream.farmrpg`, post 265) is never taken for a staff macro.
+#[test]
+fn update_posts_read_as_the_page_shows_them() {
+    let Some(dir) = captures() else { return };
+    let replay = Replay::start(&dir);
+    let Some(env) = sources_env(&replay.url) else { return };
+    assert_eq!(run(&env, "updates")[0]["status"], "succeeded");
+    let server = env.serve();
+    let query = "{ p451: gameUpdate(id: 451) { text html } p439: gameUpdate(id: 439) { text } \
+                 p423: gameUpdate(id: 423) { text } p265: gameUpdate(id: 265) { text html } }";
+    let body: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/graphql", server.base_url))
+        .timeout(std::time::Duration::from_secs(20))
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(body["errors"].is_null(), "{body}");
+    let data = &body["data"];
+    for (post, expected) in [("p451", POST_451), ("p439", POST_439), ("p423", POST_423)] {
+        assert_eq!(data[post]["text"].as_str().unwrap(), expected, "{post}");
+    }
+    let html = data["p451"]["html"].as_str().unwrap();
+    assert!(html.contains(&format!("<a href=\"{}gold.php\"", replay.url)), "{html}");
+    assert!(html.contains("<strong>…path</strong>") && html.contains("with that firestream is"), "{html}");
+    let android = data["p265"]["html"].as_str().unwrap();
+    assert!(android.contains("https://play.google.com/store/apps/details?id=com.firestream.farmrpg"), "{android}");
+
+    let feed = reqwest::blocking::get(format!("{}/updates/feed", server.base_url)).unwrap().text().unwrap();
+    assert!(feed.contains(&format!("href=&quot;{}gold.php&quot;", replay.url)), "the feed's links are absolute");
+    assert!(!feed.contains("href=&quot;gold.php") && !feed.contains("src=&quot;/img/"), "no relative link is left");
+    assert!(!feed.contains("display:none"), "hidden copies are not published");
+}

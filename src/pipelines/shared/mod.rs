@@ -1,12 +1,14 @@
 //! What every source pipeline shares: the [`source::Source`] trait and its generic chain, the
 //! generic [`table`] loader, fetching with a fingerprint and the delete guard ([`common`]), HTML
-//! reading ([`html`], tables by their headers in [`header_table`]), name resolution ([`names`]) and per-pipeline settings. Nothing here
-//! knows a specific pipeline; the pipelines build on it.
+//! reading ([`html`], tables by their headers in [`header_table`], text as the page shows it in
+//! [`page_text`]), name resolution ([`names`]) and per-pipeline settings. Nothing here knows a
+//! specific pipeline; the pipelines build on it.
 
 pub mod common;
 pub mod header_table;
 pub mod html;
 pub mod names;
+pub mod page_text;
 pub mod page_worker;
 pub mod settings;
 pub mod source;
