@@ -347,6 +347,53 @@ diesel::table! {
 }
 
 diesel::table! {
+    quest_required_items (quest_id, slot) {
+        quest_id -> BigInt,
+        slot -> BigInt,
+        item_id -> BigInt,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
+    quest_reward_items (quest_id, slot) {
+        quest_id -> BigInt,
+        slot -> BigInt,
+        item_id -> BigInt,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
+    quests (id) {
+        id -> BigInt,
+        title -> Text,
+        npc_name -> Text,
+        npc_id -> Nullable<BigInt>,
+        image -> Nullable<Text>,
+        author -> Nullable<Text>,
+        predecessor_id -> Nullable<BigInt>,
+        main_quest -> Bool,
+        start_date -> Nullable<Text>,
+        end_date -> Nullable<Text>,
+        text -> Text,
+        html -> Text,
+        reward_silver -> BigInt,
+        reward_gold -> BigInt,
+        required_silver -> BigInt,
+        required_npc_id -> Nullable<BigInt>,
+        required_npc_level -> BigInt,
+        required_farming_level -> BigInt,
+        required_fishing_level -> BigInt,
+        required_crafting_level -> BigInt,
+        required_exploring_level -> BigInt,
+        required_cooking_level -> BigInt,
+        required_tower_level -> BigInt,
+        completed_count -> BigInt,
+    }
+}
+
+diesel::table! {
     recipe_ingredients (item_id, ingredient_id) {
         item_id -> BigInt,
         ingredient_id -> BigInt,
@@ -439,6 +486,8 @@ diesel::joinable!(npc_reward_items -> npc_rewards (reward_id));
 diesel::joinable!(npc_rewards -> npcs (npc_id));
 diesel::joinable!(outbox -> runs (run_id));
 diesel::joinable!(password_rewards -> passwords (password));
+diesel::joinable!(quest_required_items -> quests (quest_id));
+diesel::joinable!(quest_reward_items -> quests (quest_id));
 diesel::joinable!(tower_rewards -> tower_levels (level));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -469,6 +518,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     passwords,
     pipelines,
     profile_backgrounds,
+    quest_required_items,
+    quest_reward_items,
+    quests,
     recipe_ingredients,
     runs,
     seed_crops,

@@ -24,6 +24,7 @@ use super::locations::{Location, LocationDrop};
 use super::npc_pages::NpcProfile;
 use super::npcs::{Npc, NpcItem, NpcReward, NpcRewardItem};
 use super::passwords::{Password, PasswordReward};
+use super::quests::{Quest, QuestRequiredItem, QuestRewardItem};
 use super::shared::page_worker::{PageHandler, SourcePages};
 use super::shared::source::{self, Source};
 use super::shared::BuildParts;
@@ -31,8 +32,8 @@ use super::tent::TentOffer;
 use super::tower::{TowerLevel, TowerReward};
 use super::updates::{GameUpdate, GameUpdateItem};
 use super::{
-    cards, community, demo, exchange, gallery, item_pages, items, locations, npc_pages, npcs, passwords, tent, tower,
-    updates,
+    cards, community, demo, exchange, gallery, item_pages, items, locations, npc_pages, npcs, passwords, quests, tent,
+    tower, updates,
 };
 use crate::front_doors::graphql::entity::entity_schema;
 use crate::upstream::demo_pages::{SamplePage, SamplePages, SampleRequest, SampleSource};
@@ -120,7 +121,7 @@ fn sample_page<S: Source + Default>(request: &SampleRequest) -> Option<SamplePag
 
 /// Every pipeline, in the order `run all` uses: items first (everything refers to them), NPCs
 /// before the NPC pages merged into them, locations before item pages naming them.
-pub const REGISTRY: [PipelineEntry; 14] = [
+pub const REGISTRY: [PipelineEntry; 15] = [
     PipelineEntry {
         name: items::NAME,
         default_schedule: items::DEFAULT_SCHEDULE,
@@ -188,6 +189,14 @@ pub const REGISTRY: [PipelineEntry; 14] = [
         &[entity("passwords", "passwords", "passwords and their rewards")],
     ),
     source_entry::<gallery::Gallery>(&[], &[entity("backgrounds", "profile_backgrounds", "profile backgrounds")]),
+    source_entry::<quests::Quests>(
+        &[items::NAME, npcs::NAME],
+        &[
+            entity("quests", "quests", "quests"),
+            entity("quest-items", "quest_required_items", "items quests ask for"),
+            entity("quest-rewards", "quest_reward_items", "items quests give"),
+        ],
+    ),
     PipelineEntry {
         name: demo::NAME,
         default_schedule: demo::DEFAULT_SCHEDULE,
@@ -206,7 +215,7 @@ entity_schema! {
     /// source's. `+ [sources]` names the sources that add relations to an entity (their
     /// `links!`), in the order the entity's fields list them.
     pub struct EntityQuery {
-        Item + [npcs, locations, tower, passwords, community, exchange, cards, tent, updates, gallery, item_pages],
+        Item + [npcs, locations, tower, passwords, community, exchange, cards, tent, updates, gallery, item_pages, quests],
         RecipeIngredient,
         LocksmithContent,
         SeedCrop,
@@ -232,6 +241,9 @@ entity_schema! {
         ProfileBackground,
         ItemDetail,
         ItemSource,
+        Quest,
+        QuestRequiredItem,
+        QuestRewardItem,
     }
 }
 
@@ -398,7 +410,7 @@ mod tests {
         let samples = sample_pages();
         let requests: Vec<String> = samples.sources().iter().flat_map(|source| (source.requests)(1)).collect();
         let pages = samples.all(1);
-        assert_eq!(pages.len(), 13 + locations::SAMPLE_LOCATIONS.len() + ITEMS_PER_BLOCK);
+        assert_eq!(pages.len(), 14 + locations::SAMPLE_LOCATIONS.len() + ITEMS_PER_BLOCK);
         // A scaled capture has an item page for every item.
         assert_eq!(samples.all(3).len(), pages.len() + 2 * ITEMS_PER_BLOCK);
         assert_eq!(pages.len(), requests.len(), "every listed request has a page");

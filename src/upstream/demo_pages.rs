@@ -124,7 +124,8 @@ impl SamplePages {
 fn route(request: &str, content_type: &'static str) -> Route {
     let (path, query) = split_request(request);
     let query: BTreeMap<String, String> = query.into_iter().collect();
-    let stem = path.trim_start_matches('/').trim_end_matches(".php").to_owned();
+    // `/api/quests/` keeps its page in `api/quests.json`.
+    let stem = path.trim_start_matches('/').trim_end_matches('/').trim_end_matches(".php").to_owned();
     let extension = if content_type == JSON { "json" } else { "html" };
     let file = match (stem.as_str(), query.is_empty()) {
         ("api", _) => format!("api/{}.{extension}", query.get("method").map_or("", String::as_str)),

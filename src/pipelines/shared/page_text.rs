@@ -80,6 +80,15 @@ pub fn visible_text(node: Node<'_>, replace: Replace<'_>) -> String {
     layout.finish()
 }
 
+/// The text of an HTML fragment (an API field holding markup, such as a quest description) as
+/// a browser shows it, with no replace hook.
+pub fn fragment_text(html: &str) -> String {
+    let document = select::document::Document::from(html);
+    // The parser wraps any fragment in `<html><body>`; a fragment that is only text still has
+    // a body.
+    document.find(select::predicate::Name("body")).next().map_or_else(String::new, |body| visible_text(body, &|_| None))
+}
+
 /// `node`'s content as clean HTML (see the module documentation); links stay as they are when
 /// `base` is `None`.
 pub fn clean_html(node: Node<'_>, base: Option<&Url>, replace: Replace<'_>) -> String {

@@ -1,0 +1,3 @@
+DROP TABLE quest_reward_items;
+DROP TABLE quest_required_items;
+DROP TABLE quests;
