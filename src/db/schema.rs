@@ -365,6 +365,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    questlines (name) {
+        name -> Text,
+        step_count -> BigInt,
+        first_quest_id -> BigInt,
+    }
+}
+
+diesel::table! {
     quests (id) {
         id -> BigInt,
         title -> Text,
@@ -376,6 +384,11 @@ diesel::table! {
         main_quest -> Bool,
         start_date -> Nullable<Text>,
         end_date -> Nullable<Text>,
+        starts_at -> Nullable<Text>,
+        ends_at -> Nullable<Text>,
+        questline -> Nullable<Text>,
+        questline_step -> Nullable<BigInt>,
+        questline_part -> Nullable<Text>,
         text -> Text,
         html -> Text,
         reward_silver -> BigInt,
@@ -520,6 +533,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     profile_backgrounds,
     quest_required_items,
     quest_reward_items,
+    questlines,
     quests,
     recipe_ingredients,
     runs,

@@ -4,11 +4,18 @@
 //! The answer is a JSON array of quest objects. Item lists are `id|quantity` entries separated
 //! by commas (`"2|10,5|1"`; empty for none). Dates are `YYYY-MM-DD` in game time (US Central),
 //! `0000-00-00` for a quest that is always available; an end date means "through the end of that
-//! day". `pred_id` names the quest this one follows (`0` for none); it may come before or after
+//! day". Both are kept as the game gives them and as instants (`starts_at`, and `ends_at`, the
+//! first instant after the last day, both RFC 3339 in UTC). `pred_id` names the quest this one follows (`0` for none); it may come before or after
 //! that quest in the answer, or name one the answer does not list, so it is kept as a plain id.
 //! Descriptions are HTML as the game writes it (`<br>` runs, `<font>`, `<marquee>`, and macros
 //! such as `{player}` that the game fills in per player): `text` is what a browser shows of it,
-//! with the macros left as they are, and `html` a clean copy with absolute links.
+//! with the macros left as they are, and `html` a clean copy with absolute links (tags repaired,
+//! `<marquee>` unwrapped).
+//!
+//! Quest lines are not in the API; they are read from the titles, which carry the step:
+//! `99 Bottles XLVIII` (a Roman numeral), `Name Part 3`, `Name IV - B` (a lettered part of a
+//! step). A title without a number is the first step of the line of that name when the line has
+//! numbered steps, and no line otherwise. `questlines` holds one row per line.
 //!
 //! Every field a quest row needs must be there: a quest missing one, or with a date or item
 //! list that cannot be read, is skipped with a note and its stored version kept, so an answer cut
@@ -57,6 +64,16 @@ entity! {
         pub start_date: Option<String>,
         /// Last day it can be done (through the end of that day), `YYYY-MM-DD` in game time.
         pub end_date: Option<String>,
+        /// When it becomes available: the start of `start_date` in game time, RFC 3339 in UTC.
+        pub starts_at: Option<String>,
+        /// The first instant it is no longer available: the end of `end_date` in game time.
+        pub ends_at: Option<String>,
+        /// The quest line its title names (`99 Bottles` for `99 Bottles XLVIII`).
+        pub questline: Option<String>,
+        /// Its step in that line (48 for `XLVIII`, 1 for an unnumbered first step).
+        pub questline_step: Option<i64>,
+        /// The lettered part of that step (`B` for `Name IV - B`).
+        pub questline_part: Option<String>,
         /// The description as a browser shows it; game macros such as `{player}` are kept.
         pub text: String,
         /// The description as clean HTML, links absolute.
@@ -86,9 +103,11 @@ entity! {
         /// The quest this one follows.
         predecessor: one quests.id = predecessor_id;
         /// Quests that follow this one.
-        next_quests: many quests.predecessor_id = id;
+        successors: many quests.predecessor_id = id;
         /// The NPC who gives it.
         npc: one npcs.id = npc_id;
+        /// The quest line it is a step of.
+        line: one questlines.name = questline;
     }
 }
 stored_table!(
@@ -106,6 +125,11 @@ stored_table!(
         main_quest,
         start_date,
         end_date,
+        starts_at,
+        ends_at,
+        questline,
+        questline_step,
+        questline_part,
         text,
         html,
         reward_silver,
@@ -123,6 +147,27 @@ stored_table!(
     ),
     unknown(image)
 );
+
+entity! {
+    #[diesel(table_name = questlines)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable, Insertable)]
+    #[diesel(treat_none_as_default_value = false)]
+    pub struct Questline {
+        /// The line's name as its titles give it.
+        pub name: String,
+        /// How many quests of the answer are steps of it.
+        pub step_count: i64,
+        /// Its lowest step's quest.
+        pub first_quest_id: i64,
+    }
+    key (name);
+    roots (questlines, questline);
+    relations {
+        /// Its quests.
+        steps: many quests.questline = name;
+    }
+}
+stored_table!(Questline, questlines, "questline", key(name), update(step_count, first_quest_id));
 
 entity! {
     #[diesel(table_name = quest_required_items)]
@@ -219,6 +264,139 @@ fn game_date(field: &str, text: &str) -> Result<Option<String>, String> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map(|date| Some(date.format("%Y-%m-%d").to_string()))
         .map_err(|_| format!("{field} {text:?} is not a YYYY-MM-DD date"))
+}
+
+/// The first instant of game day `date` (US Central), RFC 3339 in UTC.
+fn game_day_start(date: chrono::NaiveDate) -> String {
+    use chrono::TimeZone as _;
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    // A day in US Central always starts at 00:00 (daylight saving switches at 02:00), so the
+    // earliest reading is the only one; the fallback keeps a wrong zone table from panicking.
+    let start = chrono_tz::America::Chicago
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map_or_else(|| midnight.and_utc(), |start| start.with_timezone(&chrono::Utc));
+    start.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `starts_at` and `ends_at` of a quest available from `start` through `end` (game dates).
+fn instants(start: Option<&str>, end: Option<&str>) -> (Option<String>, Option<String>) {
+    let parse = |date: &str| chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok();
+    let starts_at = start.and_then(parse).map(game_day_start);
+    let ends_at = end.and_then(parse).and_then(|end| end.succ_opt()).map(game_day_start);
+    (starts_at, ends_at)
+}
+
+/// The value of an upper-case Roman numeral (`XLVIII` → 48), written the canonical way and below
+/// 400 (quest lines are far shorter; a word such as `MIX` is no step).
+fn roman(word: &str) -> Option<i64> {
+    const DIGITS: [(i64, &str); 13] = [
+        (1000, "M"),
+        (900, "CM"),
+        (500, "D"),
+        (400, "CD"),
+        (100, "C"),
+        (90, "XC"),
+        (50, "L"),
+        (40, "XL"),
+        (10, "X"),
+        (9, "IX"),
+        (5, "V"),
+        (4, "IV"),
+        (1, "I"),
+    ];
+    if word.is_empty() || !word.chars().all(|c| "IVXLCDM".contains(c)) {
+        return None;
+    }
+    let mut rest = word;
+    let mut value = 0;
+    for (digit, letters) in DIGITS {
+        // No digit repeats more than three times in a canonical numeral.
+        for _ in 0..3 {
+            match rest.strip_prefix(letters) {
+                Some(after) => {
+                    value += digit;
+                    rest = after;
+                }
+                None => break,
+            }
+        }
+    }
+    (rest.is_empty() && value < 400 && canonical_roman(value, &DIGITS) == word).then_some(value)
+}
+
+fn canonical_roman(mut value: i64, digits: &[(i64, &str)]) -> String {
+    let mut out = String::new();
+    for (digit, letters) in digits {
+        while value >= *digit {
+            out.push_str(letters);
+            value -= digit;
+        }
+    }
+    out
+}
+
+/// A title's quest line, step and lettered part: `99 Bottles XLVIII` → (`99 Bottles`, 48,
+/// None), `Name Part 3` → (`Name`, 3, None), `Name IV - B` → (`Name`, 4, `B`); `None` for a
+/// title without a step number.
+fn title_step(title: &str) -> Option<TitleStep> {
+    let title = title.trim();
+    let (title, part) = match title.rsplit_once(" - ") {
+        Some((head, part)) if (1..=2).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            (head.trim_end(), Some(part.to_owned()))
+        }
+        _ => (title, None),
+    };
+    let (head, last) = title.rsplit_once(' ')?;
+    let step = last.parse::<i64>().ok().filter(|step| *step > 0).or_else(|| roman(last))?;
+    let head = head.trim_end();
+    let name = match head.rsplit_once(' ') {
+        Some((name, word)) if word.eq_ignore_ascii_case("part") => name.trim_end(),
+        None if head.eq_ignore_ascii_case("part") => return None,
+        _ => head,
+    };
+    (!name.is_empty()).then(|| (name.to_owned(), step, part))
+}
+
+/// A title's place in its line: (line, step, lettered part), as [`title_step`] reads it.
+type TitleStep = (String, i64, Option<String>);
+
+/// A line being counted: its steps so far and its lowest (step, part, quest id).
+struct LineTally {
+    steps: i64,
+    lowest: (i64, Option<String>, i64),
+}
+
+/// Sets every quest's line and step from the titles (see the module documentation) and
+/// returns the lines.
+fn assign_questlines(quests: &mut [Quest]) -> Vec<Questline> {
+    let steps: Vec<Option<TitleStep>> = quests.iter().map(|quest| title_step(&quest.title)).collect();
+    let numbered: std::collections::BTreeSet<String> = steps.iter().flatten().map(|(name, ..)| name.clone()).collect();
+    let mut lines: std::collections::BTreeMap<String, LineTally> = std::collections::BTreeMap::new();
+    for (quest, step) in quests.iter_mut().zip(steps) {
+        let step =
+            step.or_else(|| numbered.contains(quest.title.trim()).then(|| (quest.title.trim().to_owned(), 1, None)));
+        let Some((name, number, part)) = step else { continue };
+        let place = (number, part.clone(), quest.id);
+        match lines.get_mut(&name) {
+            Some(tally) => {
+                tally.steps += 1;
+                if place < tally.lowest {
+                    tally.lowest = place;
+                }
+            }
+            None => {
+                lines.insert(name.clone(), LineTally { steps: 1, lowest: place });
+            }
+        }
+        quest.questline = Some(name);
+        quest.questline_step = Some(number);
+        quest.questline_part = part;
+    }
+    lines
+        .into_iter()
+        .map(|(name, tally)| Questline { name, step_count: tally.steps, first_quest_id: tally.lowest.2 })
+        .collect()
 }
 
 /// `"2|10,5|1"` → `[(2, 10), (5, 1)]`; empty entries are skipped, unreadable ones returned apart.
@@ -332,6 +510,7 @@ impl Source for Quests {
                     continue;
                 }
             };
+            let (starts_at, ends_at) = instants(start_date.as_deref(), end_date.as_deref());
             dropped += required.read(raw.id, "required_items", &raw.required_items, &mut notes, &mut resolver, {
                 |quest_id, slot, item_id, quantity| QuestRequiredItem { quest_id, slot, item_id, quantity }
             });
@@ -352,8 +531,13 @@ impl Source for Quests {
                 author: non_empty(raw.author),
                 predecessor_id: non_zero(raw.pred_id),
                 main_quest: raw.main_quest,
+                starts_at,
+                ends_at,
                 start_date,
                 end_date,
+                questline: None,
+                questline_step: None,
+                questline_part: None,
                 text: fragment_text(&raw.description),
                 html,
                 reward_silver: raw.reward_silver,
@@ -377,6 +561,7 @@ impl Source for Quests {
                 notes.first().map_or("", String::as_str)
             )));
         }
+        let questlines = assign_questlines(&mut quests);
         let listed: std::collections::BTreeSet<i64> = quests.iter().map(|quest| quest.id).collect();
         let unlisted: Vec<String> = quests
             .iter()
@@ -394,11 +579,15 @@ impl Source for Quests {
         }
         notes.extend(resolver.notes());
 
+        // A line's steps are counted from the quests read this time: while one could not be
+        // read, every stored line stays as it was rather than be recounted without it.
+        let keep_lines = !unreadable.is_empty();
         let unreadable = std::sync::Arc::new(unreadable);
         let (keep_required, keep_rewards) = (unreadable.clone(), unreadable.clone());
         let (required_unreadable, reward_unreadable) = (required.unreadable, rewards.unreadable);
         Ok(Dataset::new()
             .table(quests, DeletePolicy::keep_where(move |row: &Quest| unreadable.protects(row.id)))
+            .table(questlines, DeletePolicy::keep_where(move |_: &Questline| keep_lines))
             .table(
                 required.rows,
                 DeletePolicy::keep_where(move |row: &QuestRequiredItem| {
@@ -480,7 +669,10 @@ mod tests {
     #[test]
     fn the_sample_answer_reads() {
         let dataset = parse_pages(&Quests, vec![page(&sample_answer())], Names::default()).unwrap();
-        assert_eq!(dataset.table_rows(), [("quests", 9), ("quest_required_items", 10), ("quest_reward_items", 8)]);
+        assert_eq!(
+            dataset.table_rows(),
+            [("quests", 9), ("questlines", 2), ("quest_required_items", 10), ("quest_reward_items", 8)]
+        );
     }
 
     // Dates, lists and the predecessor are read as the module documentation says.
@@ -494,6 +686,62 @@ mod tests {
         assert_eq!(item_list(""), (vec![], vec![]));
     }
 
+    // Lines and steps come from the titles; instants from game dates.
+    #[test]
+    fn questlines_and_instants() {
+        assert_eq!(title_step("99 Bottles XLVIII"), Some(("99 Bottles".to_owned(), 48, None)));
+        assert_eq!(title_step("Name Part 3"), Some(("Name".to_owned(), 3, None)));
+        assert_eq!(title_step("Name IV - B"), Some(("Name".to_owned(), 4, Some("B".to_owned()))));
+        assert_eq!(title_step("Blooming Thaw Already IV"), Some(("Blooming Thaw Already".to_owned(), 4, None)));
+        for title in ["Spring Thaw", "Part 3", "Remix MIX", "IIII of them IIII", "V"] {
+            assert_eq!(title_step(title), None, "{title}");
+        }
+        assert_eq!((roman("XCIX"), roman("IIII"), roman("IC"), roman("xl")), (Some(99), None, None, None));
+        // Daylight saving in March: 06:00 UTC before it, 05:00 after; the end is exclusive.
+        assert_eq!(
+            instants(Some("2023-03-01"), Some("2023-05-31")),
+            (Some("2023-03-01T06:00:00Z".to_owned()), Some("2023-06-01T05:00:00Z".to_owned()))
+        );
+        let titled = |id: i64, title: &str| Quest {
+            id,
+            title: title.to_owned(),
+            npc_name: String::new(),
+            npc_id: None,
+            image: None,
+            author: None,
+            predecessor_id: None,
+            main_quest: false,
+            start_date: None,
+            end_date: None,
+            starts_at: None,
+            ends_at: None,
+            questline: None,
+            questline_step: None,
+            questline_part: None,
+            text: String::new(),
+            html: String::new(),
+            reward_silver: 0,
+            reward_gold: 0,
+            required_silver: 0,
+            required_npc_id: None,
+            required_npc_level: 0,
+            required_farming_level: 0,
+            required_fishing_level: 0,
+            required_crafting_level: 0,
+            required_exploring_level: 0,
+            required_cooking_level: 0,
+            required_tower_level: 0,
+            completed_count: 0,
+        };
+        // The unnumbered first step joins its line; a lone unnumbered title has none.
+        let mut quests = [titled(7, "Name II"), titled(5, "Name"), titled(9, "Alone"), titled(3, "Name III - A")];
+        let lines = assign_questlines(&mut quests);
+        assert_eq!(lines, [Questline { name: "Name".to_owned(), step_count: 3, first_quest_id: 5 }]);
+        let steps: Vec<_> =
+            quests.iter().map(|quest| (quest.questline_step, quest.questline_part.as_deref())).collect();
+        assert_eq!(steps, [(Some(2), None), (Some(1), None), (None, None), (Some(3), Some("A"))]);
+    }
+
     // A quest with a field missing or an unreadable date is skipped and kept; an unreadable
     // item entry keeps that quest's stored list; an empty answer is refused.
     #[test]
@@ -505,7 +753,10 @@ mod tests {
         broken[2]["required_items"] = json!("12|");
         let body = serde_json::Value::Array(broken).to_string();
         let dataset = parse_pages(&Quests, vec![page(&body)], Names::default()).unwrap();
-        assert_eq!(dataset.table_rows(), [("quests", 7), ("quest_required_items", 7), ("quest_reward_items", 6)]);
+        assert_eq!(
+            dataset.table_rows(),
+            [("quests", 7), ("questlines", 2), ("quest_required_items", 7), ("quest_reward_items", 6)]
+        );
         let notes = dataset.notes.join("\n");
         assert!(
             notes.contains("quest 100 skipped, its stored version kept: .: missing field `completed_count`"),

@@ -24,7 +24,7 @@ use super::locations::{Location, LocationDrop};
 use super::npc_pages::NpcProfile;
 use super::npcs::{Npc, NpcItem, NpcReward, NpcRewardItem};
 use super::passwords::{Password, PasswordReward};
-use super::quests::{Quest, QuestRequiredItem, QuestRewardItem};
+use super::quests::{Quest, QuestRequiredItem, QuestRewardItem, Questline};
 use super::shared::page_worker::{PageHandler, SourcePages};
 use super::shared::source::{self, Source};
 use super::shared::BuildParts;
@@ -193,6 +193,7 @@ pub const REGISTRY: [PipelineEntry; 15] = [
         &[items::NAME, npcs::NAME],
         &[
             entity("quests", "quests", "quests"),
+            entity("questlines", "questlines", "quest lines read from quest titles"),
             entity("quest-items", "quest_required_items", "items quests ask for"),
             entity("quest-rewards", "quest_reward_items", "items quests give"),
         ],
@@ -242,6 +243,7 @@ entity_schema! {
         ItemDetail,
         ItemSource,
         Quest,
+        Questline,
         QuestRequiredItem,
         QuestRewardItem,
     }

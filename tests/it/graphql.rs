@@ -348,6 +348,10 @@ fn queries_read_what_they_select_and_answer_as_whole_rows() {
 #[test]
 fn every_field_alone_answers_as_in_the_whole_row() {
     let Some(loaded) = loaded() else { return };
+    // No capture holds the quests API: its real examples fill the quest lists.
+    if !crate::quests::load_examples(&loaded._env) {
+        return;
+    }
     let server = &loaded.server;
     let innermost = |mut kind: &Value| {
         while kind["ofType"].is_object() {

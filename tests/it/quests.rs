@@ -9,7 +9,7 @@ use tempfile::TempDir;
 
 use crate::helpers::{skip, stored_rows, Replay, TestEnv};
 use crate::sources::run;
-use hayloft::pipelines::quests::{Quest, QuestRequiredItem, QuestRewardItem};
+use hayloft::pipelines::quests::{Quest, QuestRequiredItem, QuestRewardItem, Questline};
 
 /// The quests API examples, or `None` (after a visible skip) when this clone has none.
 fn fixtures() -> Option<PathBuf> {
@@ -49,10 +49,21 @@ fn quests_env() -> Option<TestEnv> {
 fn run_quests(env: &TestEnv, quests: &[Value]) -> Value {
     let capture = quests_capture(quests);
     let replay = Replay::start(capture.path());
-    let node = env.sibling().env("HAYLOFT_UPSTREAM_URL", &replay.url);
+    // Also from an environment made for other sources, with quests switched off.
+    let node = env.sibling().env("HAYLOFT_UPSTREAM_URL", &replay.url).env("HAYLOFT_PIPELINES__QUESTS__ENABLED", "true");
     let summary = run(&node, "quests").remove(0);
     assert_eq!(summary["status"], "succeeded", "{summary}");
     summary
+}
+
+/// Loads the examples' quests (a line of two, and a seasonal one) into `env`'s database, for
+/// tests over every entity; `false` (after a visible skip) when this clone has no examples.
+pub(crate) fn load_examples(env: &TestEnv) -> bool {
+    let Some(dir) = fixtures() else { return false };
+    let mut quests = fixture(&dir, "predecessor_first.json");
+    quests.extend(fixture(&dir, "one_dated_quest.json"));
+    run_quests(env, &quests);
+    true
 }
 
 fn quest(env: &TestEnv, id: i64) -> Value {
@@ -87,11 +98,23 @@ fn a_quest_is_read_and_follows_its_changes() {
         (&Value::Null, &Value::Null, &Value::Null)
     );
     assert_eq!((&dated["required_farming_level"], &dated["completed_count"]), (&json!(20), &json!(2038)));
+    // Through the end of May 31 in US Central (daylight saving time by then: UTC-5).
+    assert_eq!(
+        (&dated["starts_at"], &dated["ends_at"]),
+        (&json!("2023-03-01T06:00:00Z"), &json!("2023-06-01T05:00:00Z"))
+    );
+    assert_eq!((&dated["questline"], &dated["questline_step"]), (&json!("Blooming Thaw Already"), &json!(4)));
     assert_eq!(items_of(stored_rows::<QuestRequiredItem>(&env), ID), [(2, 10)]);
     assert_eq!(items_of(stored_rows::<QuestRewardItem>(&env), ID), [(1, 5)]);
 
     let changed = run_quests(&env, &fixture(&dir, "one_quest_renamed_and_changed.json"));
-    assert_eq!((changed["inserted"].as_i64(), changed["deleted"].as_i64()), (Some(0), Some(0)), "{changed}");
+    // Updated in place; the new title names no step, so its line is gone.
+    let notes = changed["notes"].to_string();
+    assert!(
+        notes.contains("quests: +0 inserted, ~1 updated, -0 deleted")
+            && notes.contains("questlines: +0 inserted, ~0 updated, -1 deleted"),
+        "{changed}"
+    );
     let renamed = quest(&env, ID);
     assert_eq!((&renamed["title"], &renamed["image"]), (&json!("Blooming Thaw Already IV Updated"), &json!("")));
     assert_eq!(items_of(stored_rows::<QuestRequiredItem>(&env), ID), [(1, 10)]);
@@ -99,7 +122,11 @@ fn a_quest_is_read_and_follows_its_changes() {
     run_quests(&env, &fixture(&dir, "one_undated_quest.json"));
     let undated = quest(&env, ID);
     assert_eq!((&undated["start_date"], &undated["end_date"]), (&Value::Null, &Value::Null));
-    assert_eq!(undated["title"], "Blooming Thaw Already IV");
+    assert_eq!((&undated["starts_at"], &undated["ends_at"]), (&Value::Null, &Value::Null));
+    assert_eq!(
+        (&undated["title"], &undated["questline"]),
+        (&json!("Blooming Thaw Already IV"), &json!("Blooming Thaw Already"))
+    );
     assert_eq!(stored_rows::<Quest>(&env).len(), 1);
 }
 
@@ -110,13 +137,19 @@ fn a_predecessor_is_found_in_either_order() {
     let Some(dir) = fixtures() else { return };
     let Some(env) = quests_env() else { return };
     let first = run_quests(&env, &fixture(&dir, "predecessor_first.json"));
-    assert_eq!(first["inserted"], 2, "{first}");
+    assert_eq!(first["inserted"], 3, "two quests and their line: {first}");
     let stored = stored_rows::<Quest>(&env);
     let again = run_quests(&env, &fixture(&dir, "predecessor_last.json"));
     assert_eq!((again["inserted"].as_i64(), again["updated"].as_i64()), (Some(0), Some(0)), "{again}");
     assert_eq!(stored_rows::<Quest>(&env), stored);
     assert_eq!(quest(&env, 522)["predecessor_id"], 533);
     assert_eq!(quest(&env, 533)["predecessor_id"], Value::Null);
+    // `99 Bottles XXXVII` and `99 Bottles XLVIII`: steps 37 and 48 of one line.
+    assert_eq!((&quest(&env, 522)["questline_step"], &quest(&env, 533)["questline_step"]), (&json!(37), &json!(48)));
+    assert_eq!(
+        stored_rows::<Questline>(&env),
+        [json!({ "name": "99 Bottles", "step_count": 2, "first_quest_id": 522 })]
+    );
 
     let Some(other) = quests_env() else { return };
     run_quests(&other, &fixture(&dir, "predecessor_last.json"));
@@ -151,7 +184,14 @@ fn a_description_reads_as_the_game_shows_it() {
     run_quests(&env, &quests);
     assert_eq!(quest(&env, 1)["text"], BUDDY);
     let html = quest(&env, 1)["html"].as_str().unwrap().to_owned();
-    assert!(html.contains("<marquee") && html.contains("BEST FRIENDS FOREVER"), "{html}");
+    // `<marquee …><marquee …><font size = "5"><font color="mediumseagreen">:D BEST FRIENDS
+    // FOREVER :D</font color></font size></marquee></marquee>`: unwrapped, the fonts balanced.
+    assert!(
+        !html.contains("marquee")
+            && html
+                .contains("<font size=\"5\"><font color=\"mediumseagreen\">:D BEST FRIENDS FOREVER :D</font></font>"),
+        "{html}"
+    );
     let stew = quest(&env, 2)["text"].as_str().unwrap().to_owned();
     assert!(stew.starts_with("Baba’s new soup ingredients are delivered, and his excitement is palpable.\n\n“This is going to be the greatest soup in the history of the wo-”\n\n"), "{stew}");
     assert!(
@@ -169,16 +209,20 @@ fn the_talks_quest_query_answers() {
     let Some(env) = TestEnv::new() else { return };
     assert!(run(&env, "all").iter().all(|summary| summary["status"] == "succeeded"));
     let server = env.serve();
+    let post = |query: &str| -> Value {
+        let body: Value = reqwest::blocking::Client::new()
+            .post(format!("{}/graphql", server.base_url))
+            .timeout(Duration::from_secs(20))
+            .json(&json!({ "query": query }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert!(body["errors"].is_null(), "{body}");
+        body
+    };
     let query = "{ items(first: 2000) { nodes { name image requiredFor { quantity quest { title image text } } } } }";
-    let body: Value = reqwest::blocking::Client::new()
-        .post(format!("{}/graphql", server.base_url))
-        .timeout(Duration::from_secs(20))
-        .json(&json!({ "query": query }))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(body["errors"].is_null(), "{body}");
+    let body = post(query);
     let wanted: Vec<&Value> = body["data"]["items"]["nodes"]
         .as_array()
         .unwrap()
@@ -200,5 +244,26 @@ fn the_talks_quest_query_answers() {
             "Hello {{player}}!\n\nCould you bring me {}?\nI will make it worth your while.",
             item["name"].as_str().unwrap()
         )
+    );
+
+    // Lines and their order both ways.
+    let lines = post(
+        "{ questline(name: \"Helping Hands\") { stepCount firstQuestId steps { id questlineStep } } \
+           quest(id: 101) { predecessor { title } successors { title } line { name } } }",
+    );
+    let line = &lines["data"]["questline"];
+    assert_eq!((&line["stepCount"], &line["firstQuestId"]), (&json!(4), &json!(100)), "{lines}");
+    let mut steps: Vec<(i64, i64)> = line["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| (step["id"].as_i64().unwrap(), step["questlineStep"].as_i64().unwrap()))
+        .collect();
+    steps.sort_unstable();
+    assert_eq!(steps, [(100, 1), (101, 2), (102, 3), (103, 4)]);
+    let second = &lines["data"]["quest"];
+    assert_eq!(
+        (&second["predecessor"]["title"], &second["successors"], &second["line"]["name"]),
+        (&json!("Helping Hands"), &json!([{ "title": "Helping Hands III" }]), &json!("Helping Hands"))
     );
 }

@@ -13,6 +13,13 @@ CREATE TABLE quests (
     -- YYYY-MM-DD in game time (US Central); NULL when always available.
     start_date TEXT,
     end_date TEXT,
+    -- The same as instants, RFC 3339 in UTC; ends_at is the first instant after end_date.
+    starts_at TEXT,
+    ends_at TEXT,
+    -- Read from the title (`99 Bottles XLVIII`: line `99 Bottles`, step 48).
+    questline TEXT,
+    questline_step BIGINT,
+    questline_part TEXT,
     text TEXT NOT NULL,
     html TEXT NOT NULL,
     reward_silver BIGINT NOT NULL,
@@ -29,6 +36,14 @@ CREATE TABLE quests (
     completed_count BIGINT NOT NULL
 );
 CREATE INDEX quests_predecessor ON quests (predecessor_id);
+CREATE INDEX quests_questline ON quests (questline);
+
+-- One row per quest line the titles name.
+CREATE TABLE questlines (
+    name TEXT PRIMARY KEY NOT NULL,
+    step_count BIGINT NOT NULL,
+    first_quest_id BIGINT NOT NULL
+);
 
 CREATE TABLE quest_required_items (
     quest_id BIGINT NOT NULL REFERENCES quests (id),

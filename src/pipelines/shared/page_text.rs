@@ -9,9 +9,11 @@
 //! space before the picture is not kept in front of punctuation (`Wooden Table <img alt="Wooden
 //! Table">, Fancy Chair` reads `Wooden Table, Fancy Chair`).
 //!
-//! HTML: the same elements minus the hidden ones, every `href` and `src` made absolute against
-//! the page's address, so a feed reader or another site resolves them against the upstream, not
-//! against Hayloft.
+//! HTML: the same elements minus the hidden ones, with tags balanced (the HTML5 parser repairs
+//! `</font color>` and unclosed tags), `<marquee>` and `<blink>` unwrapped, script hooks
+//! (`on…` attributes, `javascript:` links) dropped, and every `href` and `src` made absolute
+//! against the page's address, so a feed reader or another site resolves them against the
+//! upstream, not against Hayloft.
 //!
 //! Both take a `replace` hook: an element it answers for is shown as that text instead of its
 //! content (the updates pipeline shows a staff-name macro as its stable form).
@@ -230,9 +232,20 @@ fn write_children(node: Node<'_>, base: Option<&Url>, replace: Replace<'_>, out:
         if UNSHOWN.contains(&name) || is_hidden(child) {
             continue;
         }
+        if UNWRAPPED.contains(&name) {
+            write_children(child, base, replace, out);
+            continue;
+        }
         out.push('<');
         out.push_str(name);
         for (attribute, value) in child.attrs() {
+            // Script hooks run in whatever page shows the copy: a clean copy has none.
+            let script = attribute.to_ascii_lowercase().starts_with("on")
+                || (matches!(attribute, "href" | "src")
+                    && value.trim().to_ascii_lowercase().starts_with("javascript:"));
+            if script {
+                continue;
+            }
             out.push(' ');
             out.push_str(attribute);
             out.push_str("=\"");
@@ -255,6 +268,10 @@ fn write_children(node: Node<'_>, base: Option<&Url>, replace: Replace<'_>, out:
         out.push('>');
     }
 }
+
+/// Elements the clean HTML leaves out while keeping their content: moving and blinking text
+/// (`<marquee>`, `<blink>`) that feed readers do not show and browsers dropped.
+const UNWRAPPED: [&str; 2] = ["marquee", "blink"];
 
 /// `link` resolved against `base` (`gold.php` → `https://farmrpg.com/gold.php`); a link that
 /// does not resolve stays as written.
@@ -331,5 +348,17 @@ mod tests {
              <a href=\"https://play.google.com/store/apps/details?id=com.firestream.farmrpg\">Android</a> <strong>…path</strong>"
         );
         assert_eq!(visible_text(node, &replace), "Buy Gold Android …path");
+    }
+
+    // Moving text is unwrapped, script hooks dropped, broken tags balanced.
+    #[test]
+    fn html_is_sanitised() {
+        let document = body(
+            "<marquee behavior=alternate><font color=red onclick=\"steal()\">Hi</font color></marquee> \
+             <a href=\"javascript:steal()\" onmouseover=\"steal()\">there</a>",
+        );
+        let node = document.find(Name("div")).next().unwrap();
+        assert_eq!(clean_html(node, None, &|_| None), "<font color=\"red\">Hi</font> <a>there</a>");
+        assert_eq!(visible_text(node, &|_| None), "Hi there");
     }
 }
