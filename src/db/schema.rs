@@ -325,6 +325,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    pet_items (pet_id, level, item_id) {
+        pet_id -> BigInt,
+        level -> BigInt,
+        item_id -> BigInt,
+        position -> BigInt,
+    }
+}
+
+diesel::table! {
+    pets (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        image -> Text,
+        cost -> BigInt,
+        display_order -> BigInt,
+        required_farming_level -> BigInt,
+        required_fishing_level -> BigInt,
+        required_crafting_level -> BigInt,
+        required_exploring_level -> BigInt,
+        required_cooking_level -> BigInt,
+    }
+}
+
+diesel::table! {
     pipelines (name) {
         name -> Text,
         schedule -> Text,
@@ -499,6 +524,7 @@ diesel::joinable!(npc_reward_items -> npc_rewards (reward_id));
 diesel::joinable!(npc_rewards -> npcs (npc_id));
 diesel::joinable!(outbox -> runs (run_id));
 diesel::joinable!(password_rewards -> passwords (password));
+diesel::joinable!(pet_items -> pets (pet_id));
 diesel::joinable!(quest_required_items -> quests (quest_id));
 diesel::joinable!(quest_reward_items -> quests (quest_id));
 diesel::joinable!(tower_rewards -> tower_levels (level));
@@ -529,6 +555,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     page_fingerprints,
     password_rewards,
     passwords,
+    pet_items,
+    pets,
     pipelines,
     profile_backgrounds,
     quest_required_items,

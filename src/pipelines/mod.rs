@@ -16,6 +16,7 @@ pub mod locations;
 pub mod npc_pages;
 pub mod npcs;
 pub mod passwords;
+pub mod pets;
 pub mod quests;
 pub mod registry;
 pub mod shared;

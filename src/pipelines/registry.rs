@@ -24,6 +24,7 @@ use super::locations::{Location, LocationDrop};
 use super::npc_pages::NpcProfile;
 use super::npcs::{Npc, NpcItem, NpcReward, NpcRewardItem};
 use super::passwords::{Password, PasswordReward};
+use super::pets::{Pet, PetItem};
 use super::quests::{Quest, QuestRequiredItem, QuestRewardItem, Questline};
 use super::shared::page_worker::{PageHandler, SourcePages};
 use super::shared::source::{self, Source};
@@ -32,8 +33,8 @@ use super::tent::TentOffer;
 use super::tower::{TowerLevel, TowerReward};
 use super::updates::{GameUpdate, GameUpdateItem};
 use super::{
-    cards, community, demo, exchange, gallery, item_pages, items, locations, npc_pages, npcs, passwords, quests, tent,
-    tower, updates,
+    cards, community, demo, exchange, gallery, item_pages, items, locations, npc_pages, npcs, passwords, pets, quests,
+    tent, tower, updates,
 };
 use crate::front_doors::graphql::entity::entity_schema;
 use crate::upstream::demo_pages::{SamplePage, SamplePages, SampleRequest, SampleSource};
@@ -121,7 +122,7 @@ fn sample_page<S: Source + Default>(request: &SampleRequest) -> Option<SamplePag
 
 /// Every pipeline, in the order `run all` uses: items first (everything refers to them), NPCs
 /// before the NPC pages merged into them, locations before item pages naming them.
-pub const REGISTRY: [PipelineEntry; 15] = [
+pub const REGISTRY: [PipelineEntry; 16] = [
     PipelineEntry {
         name: items::NAME,
         default_schedule: items::DEFAULT_SCHEDULE,
@@ -189,6 +190,10 @@ pub const REGISTRY: [PipelineEntry; 15] = [
         &[entity("passwords", "passwords", "passwords and their rewards")],
     ),
     source_entry::<gallery::Gallery>(&[], &[entity("backgrounds", "profile_backgrounds", "profile backgrounds")]),
+    source_entry::<pets::Pets>(
+        &[items::NAME],
+        &[entity("pets", "pets", "pets"), entity("pet-items", "pet_items", "items pets bring back, by pet level")],
+    ),
     source_entry::<quests::Quests>(
         &[items::NAME, npcs::NAME],
         &[
@@ -216,7 +221,7 @@ entity_schema! {
     /// source's. `+ [sources]` names the sources that add relations to an entity (their
     /// `links!`), in the order the entity's fields list them.
     pub struct EntityQuery {
-        Item + [npcs, locations, tower, passwords, community, exchange, cards, tent, updates, gallery, item_pages, quests],
+        Item + [npcs, locations, tower, passwords, community, exchange, cards, tent, updates, gallery, item_pages, quests, pets],
         RecipeIngredient,
         LocksmithContent,
         SeedCrop,
@@ -246,6 +251,8 @@ entity_schema! {
         Questline,
         QuestRequiredItem,
         QuestRewardItem,
+        Pet,
+        PetItem,
     }
 }
 
@@ -412,7 +419,7 @@ mod tests {
         let samples = sample_pages();
         let requests: Vec<String> = samples.sources().iter().flat_map(|source| (source.requests)(1)).collect();
         let pages = samples.all(1);
-        assert_eq!(pages.len(), 14 + locations::SAMPLE_LOCATIONS.len() + ITEMS_PER_BLOCK);
+        assert_eq!(pages.len(), 15 + locations::SAMPLE_LOCATIONS.len() + ITEMS_PER_BLOCK);
         // A scaled capture has an item page for every item.
         assert_eq!(samples.all(3).len(), pages.len() + 2 * ITEMS_PER_BLOCK);
         assert_eq!(pages.len(), requests.len(), "every listed request has a page");

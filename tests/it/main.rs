@@ -16,6 +16,7 @@ mod graphql_abuse;
 mod items;
 mod mutations;
 mod notify;
+mod pets;
 mod quests;
 mod schema;
 mod serve;

@@ -1,0 +1,2 @@
+DROP TABLE pet_items;
+DROP TABLE pets;
