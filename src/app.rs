@@ -161,10 +161,8 @@ impl Hayloft {
         // count it, then takes its share (see upstream::share).
         let share = ClusterShare::joining();
         let (heartbeat_spec, _) = ChildSpec::worker("heartbeat", {
-            let (db, ledger, identity, share) = (db.clone(), ledger.clone(), identity.clone(), share.clone());
-            move |_: &ChildContext| {
-                Heartbeat::new(db.clone(), ledger.clone(), identity.clone(), liveness, share.clone())
-            }
+            let (db, identity, share) = (db.clone(), identity.clone(), share.clone());
+            move |_: &ChildContext| Heartbeat::new(db.clone(), identity.clone(), liveness, share.clone())
         });
         let deps = PipelineDeps {
             ledger: ledger.clone(),

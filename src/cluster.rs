@@ -7,18 +7,16 @@
 //! the database's clock, and starts the queued attempts. A node that stops cleanly hands its runs
 //! over and leaves at once. See "Running several nodes" in the README.
 //!
-//! The per-host upstream limits are still per node: N nodes may send N times the configured
-//! rate to one host (not yet shared through the database).
+//! The per-host upstream limits hold for the whole cluster: every beat counts the live nodes and
+//! sets this node's share of them ([`ClusterShare`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use hayloft_actors::ledger::Ledger;
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
-use crate::db::ledger::SqlLedger;
 use crate::db::nodes::{self, Beat, Liveness, NodeIdentity};
 use crate::db::Database;
 use crate::upstream::ClusterShare;
@@ -94,11 +92,10 @@ fn generated_id(host: &str) -> String {
 }
 
 /// Writes this node's heartbeat; when it finds the node was declared dead (it was paused or cut
-/// off for longer than `dead_after`), it says so, rejoins, and hands back what it thought it
-/// held — those runs were, or will be, taken over, and their writes are refused.
+/// off for longer than `dead_after`), it says so and rejoins. The runs it holds are not given
+/// up: those another node took over meanwhile refuse its writes, the others are still its own.
 pub struct Heartbeat {
     db: Database,
-    ledger: Arc<SqlLedger>,
     identity: Arc<NodeIdentity>,
     liveness: Liveness,
     /// This node's part of the upstream limits, recomputed from the live nodes on every beat.
@@ -113,14 +110,8 @@ pub struct Heartbeat {
 const COUNTED_AFTER_BEATS: u32 = 3;
 
 impl Heartbeat {
-    pub fn new(
-        db: Database,
-        ledger: Arc<SqlLedger>,
-        identity: Arc<NodeIdentity>,
-        liveness: Liveness,
-        share: Arc<ClusterShare>,
-    ) -> Self {
-        Self { db, ledger, identity, liveness, share, beats: 0, busy: false }
+    pub fn new(db: Database, identity: Arc<NodeIdentity>, liveness: Liveness, share: Arc<ClusterShare>) -> Self {
+        Self { db, identity, liveness, share, beats: 0, busy: false }
     }
 
     fn beat(&mut self, ctx: &mut Context<Self>) {
@@ -129,8 +120,8 @@ impl Heartbeat {
             return;
         }
         self.busy = true;
-        let (db, ledger, identity, liveness, share) =
-            (self.db.clone(), self.ledger.clone(), self.identity.clone(), self.liveness, self.share.clone());
+        let (db, identity, liveness, share) =
+            (self.db.clone(), self.identity.clone(), self.liveness, self.share.clone());
         self.beats = self.beats.saturating_add(1);
         let counted = self.beats >= COUNTED_AFTER_BEATS || share.nodes().is_some();
         let beat = async move {
@@ -142,16 +133,16 @@ impl Heartbeat {
                 }
             }
             if beat == Beat::Rejoined {
+                // The runs it holds stay its own as long as no other node took them: their
+                // claims are intact, and a run another node did take refuses this node's
+                // writes (fencing). Giving them up here would fail runs nobody took over, as
+                // when a busy machine delays the first beat past `dead_after`.
                 warn!(
                     node = %identity.id,
                     dead_after = ?liveness.dead_after,
-                    "this node was silent for longer than dead_after (paused or cut off) and was counted as dead; \
-                     it rejoined, and the runs it was running belong to other nodes now"
+                    "this node was silent for longer than dead_after (paused, cut off or starved) and was counted as dead; \
+                     it rejoined, and any run another node took over meanwhile refuses this node's writes"
                 );
-                let handed = ledger.hand_over(&identity.id).await;
-                for run in handed.map_err(|error| format!("handing over this node's runs: {error}"))? {
-                    warn!(pipeline = %run.pipeline, run_id = run.id, "run handed over after this node was counted as dead");
-                }
             }
             Ok::<_, String>(())
         };
