@@ -1,4 +1,4 @@
-//! The command line: `hayloft [serve]`, `run`, `status`, `pipelines`, `count`, `recent`,
+//! The command line: `hayloft [serve]`, `run`, `import`, `status`, `pipelines`, `count`, `recent`,
 //! `changes`, `migrate`. The commands that ask about or drive pipelines go through the same
 //! command core as SSH and the dashboard ([`crate::commands`]).
 //!
@@ -86,6 +86,15 @@ enum Command {
         /// Let this run delete more rows than the delete guard allows.
         #[arg(long)]
         allow_mass_delete: bool,
+    },
+    /// Import the original system's dump files (`dumpdata` JSON) as one run, trigger `import`.
+    Import {
+        /// The files, e.g. `upstream/_seed/*.json`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the run as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Pipelines, their last and next runs, and recent failures.
     Status {
@@ -230,6 +239,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { pipeline, json, allow_mass_delete } => {
             system.block_on(run(config, pipeline, json, allow_mass_delete))
         }
+        Command::Import { files, json } => system.block_on(import(config, files, json)),
         Command::Status { json, pipeline, limit } => system.block_on(status(config, json, pipeline, limit)),
         Command::Pipelines { json } => system.block_on(list_pipelines(config, json)),
         Command::Nodes { json } => system.block_on(list_nodes(config, json)),
@@ -363,6 +373,51 @@ async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bo
     }
     hayloft.shutdown().await;
     Ok(if all_succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Imports `files` as one run of its own supervised chain, beside this node's pipelines.
+async fn import(config: Config, files: Vec<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+    use hayloft_actors::ledger::Trigger;
+    use hayloft_actors::pipeline::{PipelineDeps, RunOptions, RunnerSettings};
+    use hayloft_actors::supervisor::{Shutdown, Supervisor};
+
+    let hayloft = Hayloft::start(config, Mode::Pipelines).await?;
+    let settings = RunnerSettings {
+        owner: hayloft.owner.clone(),
+        lease: hayloft.config.lease,
+        timeout: hayloft.config.run_timeout,
+    };
+    let deps = PipelineDeps { ledger: hayloft.ledger.clone(), events: hayloft.events.clone(), settings };
+    let (spec, handle) = crate::import::build(files, &hayloft.db, deps);
+    let tree = actix::Actor::start(Supervisor::new(crate::import::NAME).child(spec).publish_to(hayloft.events.clone()));
+    let spinner = progress(crate::import::NAME, json);
+    let result = handle.run_to_completion(Trigger::Import, RunOptions::default()).await;
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    let _ = tree.send(Shutdown).await;
+    hayloft.shutdown().await;
+    let record = match result {
+        Ok(record) => record,
+        Err(error) => {
+            if json {
+                outln!(
+                    "{}",
+                    json!({ "pipeline": crate::import::NAME, "status": "refused", "error": error.to_string() })
+                );
+            } else {
+                outln!("import: not run: {error}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let succeeded = record.status == RunStatus::Succeeded;
+    if json {
+        outln!("{}", run_summary(&record));
+    } else {
+        out!("{}", Reply::RunFinished(record).to_text());
+    }
+    Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Waits, for at most `dead_after` and two heartbeats, until each node running one of `names`

@@ -151,7 +151,8 @@ impl CommandCore {
             Command::Run { pipeline, wait, allow_mass_delete } => self.run(&pipeline, wait, allow_mass_delete).await,
             Command::Recent { limit, pipeline } => {
                 if let Some(name) = &pipeline {
-                    if !pipelines::KNOWN.contains(&name.as_str()) {
+                    // Imports are runs too, recorded under a name no pipeline has.
+                    if !pipelines::KNOWN.contains(&name.as_str()) && name != crate::import::NAME {
                         return Err(unknown_pipeline(name));
                     }
                 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod failpoint;
 pub mod front_doors;
+pub mod import;
 pub mod metrics;
 pub mod notify;
 pub mod pipelines;

@@ -87,10 +87,13 @@ pub enum Trigger {
     Manual,
     /// A fresh attempt of a run abandoned by a dead process.
     Recovery,
+    /// `hayloft import`: records from files (the original system's dumps), not from upstream.
+    Import,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 4] = [Trigger::Schedule, Trigger::Misfire, Trigger::Manual, Trigger::Recovery];
+    pub const ALL: [Trigger; 5] =
+        [Trigger::Schedule, Trigger::Misfire, Trigger::Manual, Trigger::Recovery, Trigger::Import];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,6 +101,7 @@ impl Trigger {
             Trigger::Misfire => "misfire",
             Trigger::Manual => "manual",
             Trigger::Recovery => "recovery",
+            Trigger::Import => "import",
         }
     }
 }

@@ -214,6 +214,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    manual_productions (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        line_one -> Text,
+        line_two -> Text,
+        image -> Text,
+        rate -> Text,
+        sort -> BigInt,
+    }
+}
+
+diesel::table! {
     nodes (id) {
         id -> Text,
         host -> Text,
@@ -303,6 +315,16 @@ diesel::table! {
         request -> Text,
         fingerprint -> Text,
         loaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    password_clues (password) {
+        password -> Text,
+        event -> Text,
+        clue1 -> Text,
+        clue2 -> Text,
+        clue3 -> Text,
     }
 }
 
@@ -472,6 +494,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    skill_level_rewards (skill, level, slot) {
+        skill -> Text,
+        level -> BigInt,
+        slot -> BigInt,
+        kind -> Text,
+        item_id -> Nullable<BigInt>,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
     source_fingerprints (source) {
         source -> Text,
         fingerprint -> Text,
@@ -523,6 +556,7 @@ diesel::joinable!(npc_items -> npcs (npc_id));
 diesel::joinable!(npc_reward_items -> npc_rewards (reward_id));
 diesel::joinable!(npc_rewards -> npcs (npc_id));
 diesel::joinable!(outbox -> runs (run_id));
+diesel::joinable!(password_clues -> passwords (password));
 diesel::joinable!(password_rewards -> passwords (password));
 diesel::joinable!(pet_items -> pets (pet_id));
 diesel::joinable!(quest_required_items -> quests (quest_id));
@@ -545,6 +579,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     location_drops,
     locations,
     locksmith_contents,
+    manual_productions,
     nodes,
     npc_items,
     npc_profiles,
@@ -553,6 +588,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     npcs,
     outbox,
     page_fingerprints,
+    password_clues,
     password_rewards,
     passwords,
     pet_items,
@@ -566,6 +602,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     recipe_ingredients,
     runs,
     seed_crops,
+    skill_level_rewards,
     source_fingerprints,
     tent_offers,
     tower_levels,

@@ -37,6 +37,7 @@ use super::{
     tent, tower, updates,
 };
 use crate::front_doors::graphql::entity::entity_schema;
+use crate::import::rows::{self as history, ManualProduction, PasswordClue, SkillLevelReward};
 use crate::upstream::demo_pages::{SamplePage, SamplePages, SampleRequest, SampleSource};
 
 /// Builds one pipeline's supervised extractor → transformer → loader chain.
@@ -221,7 +222,7 @@ entity_schema! {
     /// source's. `+ [sources]` names the sources that add relations to an entity (their
     /// `links!`), in the order the entity's fields list them.
     pub struct EntityQuery {
-        Item + [npcs, locations, tower, passwords, community, exchange, cards, tent, updates, gallery, item_pages, quests, pets],
+        Item + [npcs, locations, tower, passwords, community, exchange, cards, tent, updates, gallery, item_pages, quests, pets, history],
         RecipeIngredient,
         LocksmithContent,
         SeedCrop,
@@ -242,7 +243,7 @@ entity_schema! {
         TentOffer,
         GameUpdate,
         GameUpdateItem,
-        Password,
+        Password + [history],
         PasswordReward,
         ProfileBackground,
         ItemDetail,
@@ -253,6 +254,9 @@ entity_schema! {
         QuestRewardItem,
         Pet,
         PetItem,
+        SkillLevelReward,
+        ManualProduction,
+        PasswordClue,
     }
 }
 
@@ -313,9 +317,16 @@ pub fn entry(name: &str) -> Option<&'static PipelineEntry> {
     REGISTRY.iter().find(|entry| entry.name == name)
 }
 
-/// Every entity the pipelines load, in registry order.
+/// The tables only `hayloft import` writes (see [`crate::import`]): no pipeline loads them.
+pub const IMPORTED: [Entity; 3] = [
+    entity("skill-rewards", "skill_level_rewards", "items skill levels give (imported)"),
+    entity("manual-productions", "manual_productions", "how items are produced other than by crafting (imported)"),
+    entity("password-clues", "password_clues", "password clues and events (imported)"),
+];
+
+/// Every entity the pipelines load, in registry order, then those only imports write.
 pub fn entities() -> impl Iterator<Item = &'static Entity> {
-    REGISTRY.iter().flat_map(|entry| entry.entities.iter())
+    REGISTRY.iter().flat_map(|entry| entry.entities.iter()).chain(IMPORTED.iter())
 }
 
 /// Every pipeline's sample pages, in registry order: what the embedded upstream answers besides

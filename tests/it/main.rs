@@ -13,6 +13,7 @@ mod discord;
 mod faults;
 mod graphql;
 mod graphql_abuse;
+mod import;
 mod items;
 mod mutations;
 mod notify;

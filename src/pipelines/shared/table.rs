@@ -341,6 +341,15 @@ trait TableSync: Send + Sync {
     fn delete_postgres<'a>(&'a self, conn: &'a mut AsyncPgConnection) -> BoxFuture<'a, diesel::QueryResult<()>>;
 }
 
+/// How a row brought in from elsewhere meets the stored row of its key: it changes the incoming
+/// row in place (see [`keep_stored`]).
+pub type OverStored<R> = fn(&mut R, &R);
+
+/// The stored row wins: what a live source loaded is fresher than any old record of it.
+pub fn keep_stored<R: Clone>(incoming: &mut R, stored: &R) {
+    incoming.clone_from(stored);
+}
+
 /// Reads the stored rows one fan-out page is the authority for (an item page: the rows of its
 /// item), instead of the whole table.
 pub type ScopeRead<R> = Box<dyn FnOnce(Database) -> LocalBoxFuture<'static, Result<Vec<R>, DbError>> + Send + Sync>;
@@ -350,6 +359,9 @@ struct TableLoad<R: StoredRow> {
     policy: DeletePolicy<R>,
     /// Set for one page's rows: only these stored rows are compared (and may be deleted).
     scope: Option<ScopeRead<R>>,
+    /// Set for history brought in from elsewhere ([`Dataset::history_table`]): what an incoming
+    /// row keeps of the stored row of its key, before diffing.
+    over_stored: Option<OverStored<R>>,
     /// New and changed rows, in [`StoredRow::write_order`].
     upserts: Vec<R>,
     /// Rows written again after `upserts`, whole (see [`WriteOrder::fixups`]).
@@ -369,6 +381,7 @@ impl<R: StoredRow> TableLoad<R> {
             incoming,
             policy,
             scope,
+            over_stored: None,
             upserts: Vec::new(),
             fixups: Vec::new(),
             deletes: Vec::new(),
@@ -420,7 +433,10 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
                 let key = row.key();
                 let old = by_key.get(&key).copied();
                 if let Some(old) = old {
-                    row.merge_stored(old);
+                    match self.over_stored {
+                        Some(over_stored) => over_stored(row, old),
+                        None => row.merge_stored(old),
+                    }
                 }
                 for (field, kept) in row.keep_unknown(old) {
                     let (kept_keys, unknown_keys) = self.unknown.entry(field).or_default();
@@ -559,6 +575,16 @@ impl Dataset {
     /// Adds a table: `rows` is everything upstream has for it now (within `policy`).
     pub fn table<R: StoredRow>(mut self, rows: Vec<R>, policy: DeletePolicy<R>) -> Self {
         self.tables.push(Box::new(TableLoad::new(rows, policy, None)));
+        self
+    }
+
+    /// Adds history brought in from elsewhere (an import): nothing stored is deleted, and each
+    /// incoming row meets the stored row of its key through `over_stored` ([`keep_stored`]: the
+    /// stored row stays as it is) instead of [`StoredRow::merge_stored`].
+    pub fn history_table<R: StoredRow>(mut self, rows: Vec<R>, over_stored: OverStored<R>) -> Self {
+        let mut table = TableLoad::new(rows, DeletePolicy::KeepAll, None);
+        table.over_stored = Some(over_stored);
+        self.tables.push(Box::new(table));
         self
     }
 

@@ -1,0 +1,3 @@
+DROP TABLE password_clues;
+DROP TABLE manual_productions;
+DROP TABLE skill_level_rewards;
