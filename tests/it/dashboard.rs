@@ -280,6 +280,16 @@ fn security_headers_are_on_every_response() {
     let graphiql = server.get("/graphiql");
     assert_eq!(graphiql.status(), StatusCode::OK);
     assert_security_headers("/graphiql", graphiql.headers());
-    let policy = graphiql.headers()["content-security-policy"].to_str().unwrap();
-    assert!(!policy.contains("default-src"), "GraphiQL loads its scripts from a CDN: {policy}");
+    let policy = graphiql.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        policy.starts_with("default-src 'none'; script-src 'self';"),
+        "GraphiQL loads only its own files: {policy}"
+    );
+    let page = graphiql.text().unwrap();
+    assert!(!page.contains("https://") && !page.contains("//unpkg"), "no CDN: {page}");
+    for asset in ["react.production.min.js", "graphiql.min.js", "graphiql.min.css", "start.js"] {
+        let response = server.get(&format!("/graphiql/assets/{asset}"));
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+    }
+    assert_eq!(server.get("/graphiql/assets/nope.js").status(), StatusCode::NOT_FOUND);
 }

@@ -434,6 +434,21 @@ fn limits_and_errors_have_stable_codes() {
     assert!(data["item"].is_null());
 }
 
+// The introspection query GraphiQL and other schema-driven tools send (graphql-js
+// `getIntrospectionQuery()`, 15 levels deep) is answered: introspection is bounded on its own
+// terms, not by the data's depth limit of 12, which still refuses deep data queries above.
+#[test]
+fn the_standard_introspection_query_is_answered() {
+    let Some(loaded) = loaded() else { return };
+    let query = include_str!("../snapshots/introspection_query.graphql");
+    let (status, body) = post(&loaded.server, query, json!({}), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let types = body["data"]["__schema"]["types"].as_array().expect("the types");
+    assert!(types.iter().any(|kind| kind["name"] == "Item"), "{} types", types.len());
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+}
+
 // runPipeline needs the admin token; with it the run goes through the ledger. GET answers
 // carry an ETag and Cache-Control, and a matching If-None-Match gets 304; GET cannot mutate.
 #[test]

@@ -8,10 +8,21 @@
 //! it was refused. Here each fragment is measured once and its totals reused wherever it is
 //! spread, so the document's expanded size is known after one pass; a document over the limits
 //! is refused before validation, and one within them validates in bounded time.
+//!
+//! Introspection (`__schema`, `__type`) is bounded on its own terms: its answer is made of the
+//! schema, whatever the query, so its nesting does not count against the data's depth limit
+//! but against [`MAX_INTROSPECTION_DEPTH`]. The query GraphiQL and other tools send
+//! (graphql-js `getIntrospectionQuery()`, 15 levels with its `ofType` chain) passes; its fields
+//! still count.
 
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+
+/// How deep an introspection selection may nest: graphql-js's default `typeDepth` of 9 needs
+/// 15 levels; this leaves room for tools that ask for deeper `ofType` chains, and still bounds
+/// the work (each level is one more lookup in the schema, never a query).
+pub const MAX_INTROSPECTION_DEPTH: u64 = 32;
 
 /// The limits a document is measured against (from `[graphql]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +42,11 @@ pub struct Budget {
 pub struct Cost {
     pub fields: u64,
     pub aliases: u64,
+    /// Nesting of the data selections.
     pub depth: u64,
+    /// Nesting of the introspection selections (`__schema { … }`), counted from the
+    /// introspection field down.
+    pub introspection_depth: u64,
 }
 
 impl Cost {
@@ -40,8 +55,25 @@ impl Cost {
             fields: self.fields.saturating_add(other.fields),
             aliases: self.aliases.saturating_add(other.aliases),
             depth: self.depth.max(other.depth),
+            introspection_depth: self.introspection_depth.max(other.introspection_depth),
         }
     }
+}
+
+/// The meta-fields whose answers are the schema itself.
+fn is_introspection(field: &str) -> bool {
+    matches!(field, "__schema" | "__type")
+}
+
+/// A fragment on one of the introspection types (`__Type`, `__Field`, …) selects nothing but
+/// introspection, wherever it is spread.
+fn on_introspection_type(condition: &async_graphql::parser::types::TypeCondition) -> bool {
+    condition.on.node.as_str().starts_with("__")
+}
+
+/// A cost measured below an introspection field: all of its nesting is introspection's.
+fn as_introspection(cost: Cost) -> Cost {
+    Cost { depth: 0, introspection_depth: cost.depth.max(cost.introspection_depth), ..cost }
 }
 
 /// Why a document was refused before validation.
@@ -55,6 +87,8 @@ pub enum OverBudget {
     Aliases { aliases: u64, limit: u64 },
     #[error("the query is nested {depth} levels deep once its fragments are spread; at most {limit} are allowed")]
     Depth { depth: u64, limit: u64 },
+    #[error("the introspection selection is nested {depth} levels deep; at most {limit} are allowed")]
+    IntrospectionDepth { depth: u64, limit: u64 },
     #[error("fragment {0} spreads itself")]
     Cycle(String),
 }
@@ -69,6 +103,9 @@ struct Measure<'a> {
     fragments: HashMap<&'a str, Memo>,
     spreads: u64,
     budget: Budget,
+    /// How many introspection selections the walk is inside: there, nesting is checked
+    /// against the introspection bound, not the data's.
+    introspecting: u32,
 }
 
 impl<'a> Measure<'a> {
@@ -77,14 +114,29 @@ impl<'a> Measure<'a> {
         for selection in &set.items {
             let cost = match &selection.node {
                 Selection::Field(field) => {
-                    let below = self.selections(&field.node.selection_set.node)?;
-                    Cost {
-                        fields: below.fields.saturating_add(1),
-                        aliases: below.aliases.saturating_add(u64::from(field.node.alias.is_some())),
-                        depth: below.depth + 1,
+                    let introspection = is_introspection(field.node.name.node.as_str());
+                    let below =
+                        self.within(introspection, |measure| measure.selections(&field.node.selection_set.node))?;
+                    let fields = below.fields.saturating_add(1);
+                    let aliases = below.aliases.saturating_add(u64::from(field.node.alias.is_some()));
+                    let cost = Cost { fields, aliases, depth: below.depth + 1, ..below };
+                    // Everything below answers from the schema: its depth is introspection's.
+                    if introspection {
+                        as_introspection(cost)
+                    } else {
+                        cost
                     }
                 }
-                Selection::InlineFragment(fragment) => self.selections(&fragment.node.selection_set.node)?,
+                Selection::InlineFragment(fragment) => {
+                    let meta = fragment
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .is_some_and(|condition| on_introspection_type(&condition.node));
+                    // On an introspection type its nesting counts where the introspection
+                    // field above turns the whole subtree's depth into introspection's.
+                    self.within(meta, |measure| measure.selections(&fragment.node.selection_set.node))?
+                }
                 Selection::FragmentSpread(spread) => self.fragment(spread.node.fragment_name.node.as_str())?,
             };
             total = total.add(cost);
@@ -109,9 +161,22 @@ impl<'a> Measure<'a> {
             return Ok(Cost::default());
         };
         self.fragments.insert(key.as_str(), Memo::InProgress);
-        let cost = self.selections(&definition.node.selection_set.node)?;
+        let meta = on_introspection_type(&definition.node.type_condition.node);
+        let cost = self.within(meta, |measure| measure.selections(&definition.node.selection_set.node))?;
         self.fragments.insert(key.as_str(), Memo::Done(cost));
         Ok(cost)
+    }
+
+    /// Runs `walk` inside an introspection selection when `introspection` says so.
+    fn within(
+        &mut self,
+        introspection: bool,
+        walk: impl FnOnce(&mut Self) -> Result<Cost, OverBudget>,
+    ) -> Result<Cost, OverBudget> {
+        self.introspecting += u32::from(introspection);
+        let cost = walk(self);
+        self.introspecting -= u32::from(introspection);
+        cost
     }
 
     fn check(&self, cost: Cost) -> Result<(), OverBudget> {
@@ -122,8 +187,14 @@ impl<'a> Measure<'a> {
         if cost.aliases > budget.max_aliases {
             return Err(OverBudget::Aliases { aliases: cost.aliases, limit: budget.max_aliases });
         }
-        if cost.depth > budget.max_depth {
+        // Inside an introspection selection the nesting so far is introspection's too.
+        let introspection_depth =
+            if self.introspecting > 0 { cost.depth.max(cost.introspection_depth) } else { cost.introspection_depth };
+        if self.introspecting == 0 && cost.depth > budget.max_depth {
             return Err(OverBudget::Depth { depth: cost.depth, limit: budget.max_depth });
+        }
+        if introspection_depth > MAX_INTROSPECTION_DEPTH {
+            return Err(OverBudget::IntrospectionDepth { depth: introspection_depth, limit: MAX_INTROSPECTION_DEPTH });
         }
         Ok(())
     }
@@ -131,7 +202,7 @@ impl<'a> Measure<'a> {
 
 /// Measures every operation of `document` (validation looks at them all) against `budget`.
 pub fn measure(document: &ExecutableDocument, budget: Budget) -> Result<Cost, OverBudget> {
-    let mut measure = Measure { document, fragments: HashMap::new(), spreads: 0, budget };
+    let mut measure = Measure { document, fragments: HashMap::new(), spreads: 0, budget, introspecting: 0 };
     let mut total = Cost::default();
     for (_, operation) in document.operations.iter() {
         total = total.add(measure.selections(&operation.node.selection_set.node)?);
@@ -169,7 +240,7 @@ mod tests {
     #[test]
     fn fragments_count_where_they_are_spread() {
         let measured = cost("{ a: items { nodes { ...F ...F } } } fragment F on Item { id b: name }").unwrap();
-        assert_eq!(measured, Cost { fields: 6, aliases: 3, depth: 3 });
+        assert_eq!(measured, Cost { fields: 6, aliases: 3, depth: 3, introspection_depth: 0 });
     }
 
     // Fragment doubling is refused at once, in one pass, however many levels it has.
@@ -183,6 +254,21 @@ mod tests {
             // Linear work: far under a millisecond in release, generous for debug builds.
             assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
         }
+    }
+
+    // The standard introspection query passes: its depth is introspection's own, its fields
+    // count. Introspection nested past its own limit is refused, and data selections inside a
+    // query that also introspects keep their limit.
+    #[test]
+    fn introspection_is_bounded_on_its_own_terms() {
+        let standard = include_str!("../../../tests/snapshots/introspection_query.graphql");
+        let measured = cost(standard).unwrap();
+        assert_eq!((measured.depth, measured.introspection_depth), (0, 15), "{measured:?}");
+        assert!(measured.fields > 100, "{measured:?}");
+        let chain = format!("{{ __schema {{ types {{ {}name{} }} }} }}", "ofType { ".repeat(40), " }".repeat(40));
+        assert!(matches!(cost(&chain), Err(OverBudget::IntrospectionDepth { .. })), "{:?}", cost(&chain));
+        let deep = format!("{{ __typename {}x{} }}", "a { ".repeat(12), " }".repeat(12));
+        assert!(matches!(cost(&deep), Err(OverBudget::Depth { depth: 13, .. })));
     }
 
     // Cycles, spread counts, aliases and depth each have their own refusal.

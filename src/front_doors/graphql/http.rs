@@ -371,19 +371,55 @@ async fn subscribe(
     GraphQLSubscription::new(state.schema.get().clone()).with_data(data).start(&request, payload)
 }
 
-/// GraphiQL's own Content-Security-Policy, in place of the dashboard's: the page async-graphql
-/// generates loads React and GraphiQL from unpkg.com at versions the crate picks, and runs
-/// inline code it templates, so a policy naming its sources would break whenever the crate
-/// moves. This one forbids what can be forbidden without knowing them: framing, plugins, `<base>`.
-const GRAPHIQL_CSP: &str = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'";
+/// GraphiQL's own Content-Security-Policy: every script, style and font is Hayloft's own
+/// (`graphiql/`, vendored at pinned versions), so the page runs with no network and loads
+/// nothing from anywhere else. No inline code at all (React and the editor set styles through
+/// the DOM, which the policy allows); the editor's fonts and icons are data: URLs inside the
+/// stylesheet.
+const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; font-src 'self' data:; connect-src 'self' ws: wss:; \
+    frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'none'";
+
+/// The GraphiQL page and its assets, compiled into the binary.
+const GRAPHIQL_FILES: [(&str, &str, &[u8]); 8] = [
+    ("index.html", "text/html; charset=utf-8", include_bytes!("graphiql/index.html")),
+    ("page.css", "text/css; charset=utf-8", include_bytes!("graphiql/page.css")),
+    ("start.js", "text/javascript; charset=utf-8", include_bytes!("graphiql/start.js")),
+    ("graphiql.min.css", "text/css; charset=utf-8", include_bytes!("graphiql/graphiql.min.css")),
+    ("graphiql.min.js", "text/javascript; charset=utf-8", include_bytes!("graphiql/graphiql.min.js")),
+    ("react.production.min.js", "text/javascript; charset=utf-8", include_bytes!("graphiql/react.production.min.js")),
+    (
+        "react-dom.production.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("graphiql/react-dom.production.min.js"),
+    ),
+    ("graphql-ws.min.js", "text/javascript; charset=utf-8", include_bytes!("graphiql/graphql-ws.min.js")),
+];
+
+/// The vendored files change only with the binary: a day of caching costs nothing.
+const GRAPHIQL_CACHE: &str = "public, max-age=86400";
+
+fn graphiql_file(name: &str) -> HttpResponse {
+    match GRAPHIQL_FILES.iter().find(|(file, _, _)| *file == name) {
+        Some((_, content_type, body)) => HttpResponse::Ok()
+            .content_type(*content_type)
+            .insert_header((header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP))
+            .insert_header((header::CACHE_CONTROL, GRAPHIQL_CACHE))
+            .body(*body),
+        None => HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("no such GraphiQL file\n"),
+    }
+}
 
 async fn graphiql() -> HttpResponse {
-    let page =
-        async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish();
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP))
-        .body(page)
+    graphiql_file("index.html")
+}
+
+async fn graphiql_asset(name: web::Path<String>) -> HttpResponse {
+    // The page is not an asset: only what it loads is served under /graphiql/assets/.
+    if name.as_str() == "index.html" {
+        return graphiql_file("");
+    }
+    graphiql_file(name.as_str())
 }
 
 fn cors(settings: &GraphqlSettings) -> actix_cors::Cors {
@@ -414,6 +450,7 @@ pub fn routes(state: GraphqlState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(web::get().guard(guard::Header("upgrade", "websocket")).to(subscribe))
                     .route(web::get().to(get)),
             )
-            .route("/graphiql", web::get().to(graphiql));
+            .route("/graphiql", web::get().to(graphiql))
+            .route("/graphiql/assets/{name}", web::get().to(graphiql_asset));
     }
 }

@@ -34,7 +34,7 @@ pub type HayloftSchema = Schema<Query, ops::Mutation, ops::SubscriptionRoot>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GraphqlSettings {
-    /// Deepest selection nesting allowed.
+    /// Deepest selection nesting allowed (fragments expanded; introspection has its own bound).
     pub max_depth: usize,
     /// Largest complexity (one per field, lists counted once) allowed.
     pub max_complexity: usize,
@@ -109,8 +109,10 @@ impl GraphqlSettings {
 
 /// Builds the schema. `ops` is absent outside `hayloft serve` (e.g. for `hayloft schema`).
 pub fn build(db: Option<crate::db::Database>, ops: Option<Ops>, settings: &GraphqlSettings) -> HayloftSchema {
+    // No `limit_depth` here: async-graphql's counts introspection too, which refused the query
+    // schema-driven tools send; the budget measures depth before validation, with
+    // introspection bounded on its own terms (see `budget`).
     let mut builder = Schema::build(Query::default(), ops::Mutation, ops::SubscriptionRoot)
-        .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
         .extension(DocumentBudget(settings.budget()));
     if let Some(db) = db {
