@@ -6,6 +6,7 @@ mod helpers;
 
 mod cli;
 mod cluster;
+mod container;
 mod crash;
 mod dashboard;
 mod devices;
