@@ -274,7 +274,8 @@ fn missed_slots(url: &str, pipelines: &[&str], logs: &std::path::Path, from: f64
                 continue;
             }
             let (Some(pipeline), Some(slot)) = (fields["pipeline"].as_str(), fields["slot"].as_str()) else { continue };
-            let Some(slot) = slot.strip_prefix("Some(").and_then(|rest| rest.strip_suffix(')')) else { continue };
+            // Older builds logged the slot as `Some(…)`.
+            let slot = slot.strip_prefix("Some(").and_then(|rest| rest.strip_suffix(')')).unwrap_or(slot);
             let Ok(slot) = chrono::DateTime::parse_from_rfc3339(slot) else { continue };
             seen.entry(pipeline.to_owned()).or_default().insert(slot.timestamp_millis());
         }

@@ -13,11 +13,11 @@ use actix::Addr;
 use chrono::Utc;
 use futures::{Stream, StreamExt};
 use hayloft_actors::command::{
-    help_text, Caller, ChangeEntry, ChangeList, Command, CommandError, LogItem, LogLevel, PipelineStatus, Reply,
-    StatusReport, LOGS_DEFAULT,
+    help_text, Caller, ChangeEntry, ChangeList, ChangesView, Command, CommandError, EntityChanges, LogItem, LogLevel,
+    PipelineStatus, Reply, StatusReport, LOGS_DEFAULT,
 };
 use hayloft_actors::events::{BusItem, Change, ChangeOp, Event, EventBus};
-use hayloft_actors::ledger::{RunStatus, Trigger};
+use hayloft_actors::ledger::{RunRecord, RunStatus, Trigger};
 use hayloft_actors::pipeline::{PipelineHandle, RunOptions, TriggerError};
 use hayloft_actors::schedule::{MaintenanceWindow, Schedule};
 use hayloft_actors::supervisor::{GetTree, Supervisor, TreeNode};
@@ -27,8 +27,6 @@ use crate::db::queries::{self, ChangeRow};
 use crate::db::Database;
 use crate::pipelines;
 
-/// How many changes `changes` lists before it says "… and N more".
-const CHANGES_SHOWN: usize = 200;
 /// How many recent runs `status` scans for failures.
 const STATUS_FAILURE_WINDOW: i64 = 20;
 
@@ -65,8 +63,20 @@ fn countable() -> impl Iterator<Item = (&'static str, &'static str)> {
         .chain(queries::LEDGER_ENTITIES.iter().map(|(name, table, _)| (*name, *table)))
 }
 
+/// The table of entity `name`: its entity name or its table name (run notes name tables:
+/// `tower_rewards`), any case, `_` and `-` alike.
 fn entity_table(name: &str) -> Option<&'static str> {
-    countable().find(|(entity, _)| *entity == name).map(|(_, table)| table)
+    let wanted = name.trim().to_ascii_lowercase().replace('_', "-");
+    countable().find(|(entity, table)| *entity == wanted || table.replace('_', "-") == wanted).map(|(_, table)| table)
+}
+
+fn unknown_entity(name: &str) -> CommandError {
+    let known: Vec<&str> = countable().map(|(name, _)| name).collect();
+    let typed = name.replace('_', "-");
+    let hint = pipelines::nearest(&typed, known.iter().copied())
+        .map(|near| format!(" (did you mean {near:?}?)"))
+        .unwrap_or_default();
+    CommandError::NotFound(format!("unknown entity {name:?}{hint}; known entities: {}", known.join(", ")))
 }
 
 fn database_error(error: impl std::fmt::Display) -> CommandError {
@@ -91,6 +101,7 @@ fn change_of_row(row: ChangeRow) -> Change {
         fields: row.fields.split(',').filter(|field| !field.is_empty()).map(str::to_owned).collect(),
         entity: row.entity,
         key: row.entity_key,
+        label: row.label,
     }
 }
 
@@ -137,30 +148,24 @@ impl CommandCore {
         }
         match command {
             Command::Count { entity } => {
-                let Some(table) = entity_table(&entity) else {
-                    let known: Vec<&str> = countable().map(|(name, _)| name).collect();
-                    return Err(CommandError::NotFound(format!(
-                        "unknown entity {entity:?}; known entities: {}",
-                        known.join(", ")
-                    )));
-                };
+                let Some(table) = entity_table(&entity) else { return Err(unknown_entity(&entity)) };
                 let count = queries::count_rows(&self.db, table).await.map_err(database_error)?;
                 Ok(Reply::Count { entity, count })
             }
             Command::Status => Ok(Reply::Status(self.status().await?)),
             Command::Run { pipeline, wait, allow_mass_delete } => self.run(&pipeline, wait, allow_mass_delete).await,
             Command::Recent { limit, pipeline } => {
-                if let Some(name) = &pipeline {
-                    // Imports are runs too, recorded under a name no pipeline has.
-                    if !pipelines::KNOWN.contains(&name.as_str()) && name != crate::import::NAME {
-                        return Err(unknown_pipeline(name));
-                    }
-                }
+                // Imports are runs too, recorded under a name no pipeline has.
+                let pipeline = match pipeline {
+                    Some(name) if name == crate::import::NAME => Some(name),
+                    Some(name) => Some(pipelines::named(&name).ok_or_else(|| unknown_pipeline(&name))?.to_owned()),
+                    None => None,
+                };
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 let runs = queries::recent_runs(&self.db, pipeline.as_deref(), limit).await.map_err(database_error)?;
                 Ok(Reply::Recent { runs })
             }
-            Command::Changes { run } => Ok(Reply::Changes(self.changes(run).await?)),
+            Command::Changes { run, view } => Ok(Reply::Changes(self.changes(run, &view).await?)),
             Command::Show { run } => match queries::run_by_id(&self.db, run).await.map_err(database_error)? {
                 Some(record) => Ok(Reply::Run(record)),
                 None => Err(CommandError::NoSuchRun(run)),
@@ -239,6 +244,11 @@ impl CommandCore {
         let windows = &self.settings.maintenance;
         let now = Utc::now();
         let mut rows = Vec::new();
+        let by_pipeline = |runs: Vec<RunRecord>| -> std::collections::HashMap<String, RunRecord> {
+            runs.into_iter().map(|run| (run.pipeline.clone(), run)).collect()
+        };
+        let mut successes = by_pipeline(queries::latest_successes(&self.db, false).await.map_err(database_error)?);
+        let mut changes = by_pipeline(queries::latest_successes(&self.db, true).await.map_err(database_error)?);
         for &(name, ref schedule) in &self.settings.schedules {
             let recent = queries::recent_runs(&self.db, Some(name), 10).await.map_err(database_error)?;
             let running = match self.pipelines.get(name) {
@@ -249,6 +259,7 @@ impl CommandCore {
                 name: name.to_owned(),
                 schedule: schedule.spec().to_owned(),
                 resolved_schedule: schedule.resolved().to_owned(),
+                schedule_words: schedule.in_words(),
                 time_zone: schedule.time_zone().to_string(),
                 enabled: !schedule.is_never(),
                 queued_retry: recent.iter().any(|run| run.status == RunStatus::Queued),
@@ -259,6 +270,8 @@ impl CommandCore {
                     .iter()
                     .find(|run| matches!(run.status, RunStatus::Failed | RunStatus::Abandoned))
                     .cloned(),
+                last_success: successes.remove(name),
+                last_change: changes.remove(name),
             });
         }
         let recent_failures = queries::recent_runs(&self.db, None, STATUS_FAILURE_WINDOW)
@@ -276,9 +289,7 @@ impl CommandCore {
     }
 
     async fn run(&self, name: &str, wait: bool, allow_mass_delete: bool) -> Result<Reply, CommandError> {
-        if !pipelines::KNOWN.contains(&name) {
-            return Err(unknown_pipeline(name));
-        }
+        let name = pipelines::named(name).ok_or_else(|| unknown_pipeline(name))?;
         let Some(handle) = self.pipelines.get(name) else {
             return Err(CommandError::Unavailable(format!("pipeline {name} is not loaded in this process")));
         };
@@ -299,7 +310,7 @@ impl CommandCore {
         }
     }
 
-    async fn changes(&self, run: Option<i64>) -> Result<ChangeList, CommandError> {
+    async fn changes(&self, run: Option<i64>, view: &ChangesView) -> Result<ChangeList, CommandError> {
         let run_id = match run {
             Some(run_id) => {
                 if queries::run_by_id(&self.db, run_id).await.map_err(database_error)?.is_none() {
@@ -309,12 +320,42 @@ impl CommandCore {
             }
             None => match queries::latest_changed_run(&self.db).await.map_err(database_error)? {
                 Some(run_id) => run_id,
-                None => return Ok(ChangeList { run_id: None, changes: Vec::new(), total: 0 }),
+                None => {
+                    return Ok(ChangeList {
+                        run_id: None,
+                        summary: Vec::new(),
+                        changes: Vec::new(),
+                        total: 0,
+                        rows: view.rows,
+                    })
+                }
             },
         };
-        let rows = queries::changes_of_run(&self.db, run_id).await.map_err(database_error)?;
+        let mut rows = queries::changes_of_run(&self.db, run_id).await.map_err(database_error)?;
+        if let Some(wanted) = &view.entity {
+            // As the feed names it, with `-` for `_` and a plural `s` forgiven (`items`, `npc-items`).
+            let wanted = wanted.replace('-', "_");
+            let singular = wanted.strip_suffix('s').unwrap_or(&wanted).to_owned();
+            rows.retain(|row| row.entity == wanted || row.entity == singular);
+        }
+        let mut summary: Vec<EntityChanges> = Vec::new();
+        for row in &rows {
+            let index = match summary.iter().position(|entity| entity.entity == row.entity) {
+                Some(index) => index,
+                None => {
+                    summary.push(EntityChanges { entity: row.entity.clone(), inserted: 0, updated: 0, deleted: 0 });
+                    summary.len() - 1
+                }
+            };
+            let counts = &mut summary[index];
+            match row.op.as_str() {
+                "insert" => counts.inserted += 1,
+                "delete" => counts.deleted += 1,
+                _ => counts.updated += 1,
+            }
+        }
         let total = rows.len();
-        let changes = rows.into_iter().take(CHANGES_SHOWN).map(change_of_row).collect();
-        Ok(ChangeList { run_id: Some(run_id), changes, total })
+        let changes = rows.into_iter().take(view.limit).map(change_of_row).collect();
+        Ok(ChangeList { run_id: Some(run_id), summary, changes, total, rows: view.rows })
     }
 }

@@ -19,3 +19,10 @@ pub mod pipelines;
 pub mod secret;
 pub mod telemetry;
 pub mod upstream;
+
+/// The commit this binary was built from (see `build.rs`), `unknown` when the build could not
+/// tell.
+pub const COMMIT: &str = env!("HAYLOFT_COMMIT");
+
+/// What `hayloft --version` prints after the name: the version and the commit.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("HAYLOFT_COMMIT"), ")");

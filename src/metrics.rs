@@ -153,6 +153,132 @@ impl Metrics {
     }
 }
 
+/// Per pipeline, when it last succeeded and when it last changed data, for alerts such as
+/// "items has not succeeded for two hours".
+pub fn render_pipelines(out: &mut String, pipelines: &[hayloft_actors::command::PipelineStatus]) {
+    for (metric, help, pick) in [
+        (
+            "hayloft_pipeline_last_success_timestamp_seconds",
+            "When a pipeline's latest successful run finished (Unix time).",
+            0,
+        ),
+        (
+            "hayloft_pipeline_last_change_timestamp_seconds",
+            "When a pipeline's latest run that changed rows finished (Unix time).",
+            1,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
+        for pipeline in pipelines {
+            let run = [&pipeline.last_success, &pipeline.last_change][pick];
+            let Some(finished) = run.as_ref().and_then(|run| run.finished_at.or(run.started_at)) else { continue };
+            let labels = vec![("pipeline", pipeline.name.clone())];
+            let seconds = finished.timestamp_millis() as f64 / 1000.0;
+            let _ = writeln!(out, "{metric}{} {seconds}", label_text(&labels, None));
+        }
+    }
+}
+
+/// `hayloft_build_info` (always 1: the labels are the point), then the standard `process_*`
+/// series every Prometheus client library exports, read from `/proc/self` at scrape time
+/// (Linux; elsewhere they are left out).
+pub fn render_process(out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP hayloft_build_info The running build: version and commit.\n# TYPE hayloft_build_info gauge\nhayloft_build_info{} 1",
+        label_text(&vec![("version", env!("CARGO_PKG_VERSION").to_owned()), ("commit", crate::COMMIT.to_owned())], None)
+    );
+    let Some(process) = ProcessStats::read() else { return };
+    let series: [(&str, &str, &str, f64); 7] = [
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            process.cpu_seconds,
+        ),
+        ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", process.resident_bytes),
+        ("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", process.virtual_bytes),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            process.start_time,
+        ),
+        ("process_open_fds", "gauge", "Number of open file descriptors.", process.open_fds),
+        ("process_max_fds", "gauge", "Maximum number of open file descriptors.", process.max_fds),
+        ("process_threads", "gauge", "Number of OS threads in the process.", process.threads),
+    ];
+    for (name, kind, help, value) in series {
+        if value.is_nan() {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    }
+}
+
+/// What `/proc/self` says about this process; a value it does not give is NaN (and skipped).
+struct ProcessStats {
+    cpu_seconds: f64,
+    resident_bytes: f64,
+    virtual_bytes: f64,
+    start_time: f64,
+    open_fds: f64,
+    max_fds: f64,
+    threads: f64,
+}
+
+/// Clock ticks per second in `/proc/<pid>/stat`: the kernel's USER_HZ, which is 100 on every
+/// Linux architecture's user ABI (reading `sysconf` would need `unsafe`).
+const USER_HZ: f64 = 100.0;
+
+impl ProcessStats {
+    fn read() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+        let after_name = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // Fields 3… of proc(5) start at index 0 here: utime is field 14, stime 15,
+        // num_threads 20, starttime 22 (ticks after boot).
+        let field = |number: usize| fields.get(number - 3).and_then(|value| value.parse::<f64>().ok());
+        let cpu_seconds = (field(14)? + field(15)?) / USER_HZ;
+        let threads = field(20).unwrap_or(f64::NAN);
+        let boot_time = std::fs::read_to_string("/proc/stat").ok().and_then(|text| {
+            text.lines().find_map(|line| line.strip_prefix("btime ")).and_then(|value| value.trim().parse::<f64>().ok())
+        });
+        let start_time = match (boot_time, field(22)) {
+            (Some(boot), Some(ticks)) => boot + ticks / USER_HZ,
+            _ => f64::NAN,
+        };
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kilobytes = |key: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .map_or(f64::NAN, |kb| kb * 1024.0)
+        };
+        let open_fds = std::fs::read_dir("/proc/self/fd").map_or(f64::NAN, |entries| entries.count() as f64);
+        let max_fds = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|line| line.starts_with("Max open files"))
+                    .and_then(|line| line.split_whitespace().nth(3))
+                    .and_then(|soft| soft.parse::<f64>().ok())
+            })
+            .unwrap_or(f64::NAN);
+        Some(Self {
+            cpu_seconds,
+            resident_bytes: kilobytes("VmRSS:"),
+            virtual_bytes: kilobytes("VmSize:"),
+            start_time,
+            open_fds,
+            max_fds,
+            threads,
+        })
+    }
+}
+
 /// Gauges of the nodes sharing the database: how many are in each state, and each node's
 /// heartbeat age and running pipelines.
 pub fn render_nodes(out: &mut String, nodes: &[hayloft_actors::command::NodeInfo]) {
@@ -297,6 +423,39 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE hayloft_stage_mailbox_depth gauge"));
+    }
+
+    // The process series are there, with values a process can have.
+    #[test]
+    fn process_series_are_read_from_proc() {
+        let mut text = String::new();
+        render_process(&mut text);
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return;
+        }
+        let value = |name: &str| -> f64 {
+            let line = text
+                .lines()
+                .find(|line| line.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name}: {text}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert!(value("process_resident_memory_bytes") > 1_000_000.0, "{text}");
+        assert!(value("process_open_fds") >= 3.0, "{text}");
+        assert!(value("process_max_fds") >= value("process_open_fds"), "{text}");
+        assert!(value("process_threads") >= 1.0, "{text}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let started = value("process_start_time_seconds");
+        assert!(started <= now + 1.0 && started > now - 86_400.0 * 365.0, "{started} vs {now}");
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "hayloft_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION"),
+                crate::COMMIT
+            )),
+            "{text}"
+        );
     }
 
     #[test]

@@ -33,6 +33,32 @@ pub enum LogFormat {
     Json,
 }
 
+/// The progress bar `hayloft run` shows on a terminal, while it shows one: log lines are
+/// written above it rather than into it.
+static PROGRESS: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Shows log lines above `bar` from now on (`None`: no bar any more).
+pub fn write_logs_above(bar: Option<indicatif::ProgressBar>) {
+    *PROGRESS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = bar;
+}
+
+/// stderr, with the progress bar (if any) lifted out of the way for each line.
+struct Stderr;
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = PROGRESS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)).map(|()| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// The bus log records are published on, once the application has started one.
 static LOG_BUS: OnceLock<EventBus> = OnceLock::new();
 
@@ -162,19 +188,53 @@ where
     }
 }
 
-/// Installs the global subscriber. `level` is a tracing filter (`info`, `hayloft=debug,info`);
-/// `RUST_LOG`, when set, wins.
+/// The filter a configured `log_level` stands for. A bare level (`info`, `debug`) is meant for
+/// Hayloft itself: its crates log at that level and every dependency at `warn` (their `info` is
+/// chatter nobody asked for, like actix announcing its runtime), or quieter when Hayloft is. A
+/// full tracing filter (`hayloft=debug,awc=debug,info`) is taken as written.
+pub fn filter_for(level: &str) -> String {
+    let level = level.trim();
+    if level.contains('=') || level.contains(',') {
+        return level.to_owned();
+    }
+    let dependencies = if matches!(level.to_ascii_lowercase().as_str(), "error" | "off") { level } else { "warn" };
+    format!("{dependencies},hayloft={level},hayloft_actors={level}")
+}
+
+/// Whether log lines get colours: only on a terminal, and never when `NO_COLOR` is set (to
+/// anything but the empty string, see no-color.org) or the terminal says it is `dumb`.
+fn colour_wanted(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>, term: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty()) && term.is_none_or(|term| term != "dumb")
+}
+
+/// Installs the global subscriber. `level` is a configured log level (see [`filter_for`]);
+/// `RUST_LOG`, when set, wins and is taken as written.
 pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(from_env)?,
-        _ => EnvFilter::try_new(level).map_err(|error| anyhow::anyhow!("invalid log_level {level:?}: {error}"))?,
+        _ => EnvFilter::try_new(filter_for(level))
+            .map_err(|error| anyhow::anyhow!("invalid log_level {level:?}: {error} (try info, debug or warn)"))?,
     };
+    let ansi = colour_wanted(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    );
     // Logs go to stderr: stdout is reserved for command output (`--json`).
     let registry = tracing_subscriber::registry().with(filter).with(BusLayer);
     match format {
-        LogFormat::Text => registry.with(fmt::layer().with_writer(std::io::stderr).with_target(false)).try_init()?,
+        LogFormat::Text => {
+            registry.with(fmt::layer().with_writer(|| Stderr).with_target(false).with_ansi(ansi)).try_init()?
+        }
         LogFormat::Json => registry
-            .with(fmt::layer().json().with_writer(std::io::stderr).with_current_span(true).with_span_list(false))
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
             .try_init()?,
     }
     std::panic::set_hook(Box::new(|info| {
@@ -189,6 +249,28 @@ pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    // A bare level is Hayloft's own; dependencies stay at warn unless Hayloft is quieter still.
+    #[test]
+    fn a_bare_level_leaves_dependencies_at_warn() {
+        assert_eq!(filter_for("info"), "warn,hayloft=info,hayloft_actors=info");
+        assert_eq!(filter_for(" debug "), "warn,hayloft=debug,hayloft_actors=debug");
+        assert_eq!(filter_for("error"), "error,hayloft=error,hayloft_actors=error");
+        assert_eq!(filter_for("hayloft=debug,info"), "hayloft=debug,info");
+        assert_eq!(filter_for("awc=debug"), "awc=debug");
+    }
+
+    // Colours only on a terminal that is not dumb, and never with NO_COLOR.
+    #[test]
+    fn colours_only_where_someone_sees_them() {
+        use std::ffi::OsStr;
+        let xterm = Some(OsStr::new("xterm-256color"));
+        assert!(colour_wanted(true, None, xterm));
+        assert!(colour_wanted(true, Some(OsStr::new("")), None), "an empty NO_COLOR does not count");
+        assert!(!colour_wanted(false, None, xterm), "a file or a pipe");
+        assert!(!colour_wanted(true, Some(OsStr::new("1")), xterm));
+        assert!(!colour_wanted(true, None, Some(OsStr::new("dumb"))));
+    }
 
     // Log records reach the event bus with their message, fields and the actor that wrote them.
     #[test]

@@ -38,8 +38,9 @@ pub enum Command {
     Run { pipeline: String, wait: bool, allow_mass_delete: bool },
     /// The latest runs (of one pipeline, or of all) and what they changed.
     Recent { limit: usize, pipeline: Option<String> },
-    /// What one run changed (default: the latest run that changed anything).
-    Changes { run: Option<RunId> },
+    /// What one run changed (default: the latest run that changed anything): counts per
+    /// entity, and with `view.rows` the rows themselves.
+    Changes { run: Option<RunId>, view: ChangesView },
     /// One run in full: status, counts, timings, error and notes.
     Show { run: RunId },
     /// The change feed, newest first, narrowed to one run, one entity type or one row (`entity`
@@ -87,8 +88,8 @@ pub const COMMANDS: &[Usage] = &[
     },
     Usage {
         name: "changes",
-        arguments: "[run]",
-        summary: "what a run changed (default: the latest change)",
+        arguments: "[run] [--rows] [--entity e] [-n n]",
+        summary: "what a run changed per entity; --rows lists the rows (default: the latest change)",
         admin: false,
     },
     Usage { name: "show", arguments: "<run>", summary: "one run in full: counts, timings, error, notes", admin: false },
@@ -170,6 +171,28 @@ impl Caller {
     }
 }
 
+/// How much of a run's changes to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangesView {
+    /// List the rows (by name, with their changed fields), not only the counts per entity.
+    pub rows: bool,
+    /// Only this entity's changes (as the feed names it: `item`, `npc_item`).
+    pub entity: Option<String>,
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+/// How many rows `changes --rows` lists unless told.
+pub const CHANGES_DEFAULT: usize = 50;
+/// The most rows one `changes` answer lists.
+pub const CHANGES_MAX: usize = 10_000;
+
+impl Default for ChangesView {
+    fn default() -> Self {
+        Self { rows: false, entity: None, limit: CHANGES_DEFAULT }
+    }
+}
+
 /// Why a command was not carried out. Every message is short and says what to do instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
@@ -185,7 +208,7 @@ pub enum CommandError {
     NotFound(String),
     /// A pipeline name that is not registered. Carried as its own kind so each front door can
     /// word it in its own medium (GraphQL quotes the name, a terminal uses backticks).
-    #[error("unknown pipeline `{name}`; known pipelines: {}", known.join(", "))]
+    #[error("unknown pipeline `{name}`{}; known pipelines: {}", nearest_hint(name, known), known.join(", "))]
     UnknownPipeline { name: String, known: Vec<String> },
     /// A run id the ledger does not hold: GraphQL answers it with `null`, terminals with an error.
     #[error("there is no run #{0}; `recent` lists the runs")]
@@ -200,6 +223,16 @@ pub enum CommandError {
 }
 
 impl CommandError {
+    /// The exit code a terminal front door ends with (the CLI, SSH exec): 2 when the command
+    /// itself was wrong (nothing was looked up), 1 for everything else, not found included.
+    pub fn exit_code(&self) -> u8 {
+        if self.kind() == "bad_request" {
+            2
+        } else {
+            1
+        }
+    }
+
     /// A short machine-readable kind, for JSON answers and exit codes.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -221,6 +254,21 @@ fn usage_error(command: &'static str, problem: impl Into<String>) -> CommandErro
 
 /// The longest command line accepted, in bytes; front doors cut input there.
 pub const MAX_LINE: usize = 1024;
+
+/// Takes `--json` out of a command line: the one flag every command accepts on a front door
+/// that prints (the CLI, SSH), because it changes how the answer is written, not what is asked.
+pub fn take_json_flag(line: &str) -> (String, bool) {
+    let mut json = false;
+    let words: Vec<&str> = line
+        .split_whitespace()
+        .filter(|word| {
+            let flag = *word == "--json";
+            json |= flag;
+            !flag
+        })
+        .collect();
+    (words.join(" "), json)
+}
 
 impl Command {
     /// Parses one command line: a command word (any case) and its arguments, separated by
@@ -284,11 +332,7 @@ impl Command {
                 }
                 Command::Recent { limit: limit.unwrap_or(RECENT_DEFAULT), pipeline }
             }
-            "changes" => match arguments {
-                [] => Command::Changes { run: None },
-                [run] => Command::Changes { run: Some(parse_run_id("changes", run)?) },
-                _ => return Err(usage_error("changes", "changes takes one run id")),
-            },
+            "changes" => parse_changes(arguments)?,
             "show" => match arguments {
                 [run] => Command::Show { run: parse_run_id("show", run)? },
                 [] => return Err(usage_error("show", "show needs a run id, e.g. `show 42`")),
@@ -382,6 +426,38 @@ fn parse_run_id(command: &'static str, text: &str) -> Result<RunId, CommandError
 
 /// `history [entity [key]] [--run <run>] [-n <n>]`. The count is an option rather than a bare
 /// number because keys are often numbers: `history npc 1` is npc 1's history.
+fn parse_changes(arguments: &[&str]) -> Result<Command, CommandError> {
+    let mut run = None;
+    let mut view = ChangesView::default();
+    let mut rest = arguments.iter();
+    while let Some(argument) = rest.next() {
+        let (flag, inline_value) = match argument.split_once('=') {
+            Some((flag, value)) if flag.starts_with('-') => (flag, Some(value)),
+            _ => (*argument, None),
+        };
+        let mut value = || {
+            inline_value
+                .or_else(|| rest.next().copied())
+                .ok_or_else(|| usage_error("changes", format!("{flag} needs a value")))
+        };
+        match flag {
+            "--rows" => view.rows = true,
+            "--run" | "-r" => run = Some(parse_run_id("changes", value()?)?),
+            "--entity" | "-e" => view.entity = Some(value()?.to_ascii_lowercase()),
+            "-n" | "--limit" => match value()?.parse::<usize>() {
+                Ok(n) if (1..=CHANGES_MAX).contains(&n) => view.limit = n,
+                _ => return Err(usage_error("changes", format!("n must be a number from 1 to {CHANGES_MAX}"))),
+            },
+            other if other.starts_with('-') => {
+                return Err(usage_error("changes", format!("unknown option `{other}`")));
+            }
+            word if run.is_none() => run = Some(parse_run_id("changes", word)?),
+            _ => return Err(usage_error("changes", "changes takes one run id")),
+        }
+    }
+    Ok(Command::Changes { run, view })
+}
+
 fn parse_history(arguments: &[&str]) -> Result<Command, CommandError> {
     let mut run = None;
     let mut limit = None;
@@ -428,6 +504,18 @@ fn no_arguments(command: &'static str, arguments: &[&str]) -> Result<(), Command
     }
 }
 
+/// ` (did you mean `x`?)` when one of `known` is close enough to `name` to be a typo.
+fn nearest_hint(name: &str, known: &[String]) -> String {
+    let typed = name.to_ascii_lowercase().replace('-', "_");
+    known
+        .iter()
+        .map(|known| (edit_distance(&typed, known), known))
+        .filter(|(distance, known)| *distance <= 2 && *distance < known.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| format!(" (did you mean `{known}`?)"))
+        .unwrap_or_default()
+}
+
 /// The known command nearest to a mistyped word, if it is close enough to be a typo.
 fn closest_command(word: &str) -> Option<&'static str> {
     COMMANDS
@@ -460,6 +548,8 @@ pub struct PipelineStatus {
     pub schedule: String,
     /// The schedule with hashed fields resolved, as it fires.
     pub resolved_schedule: String,
+    /// The schedule in words with its time zone (`every 30 minutes at :17 (UTC)`).
+    pub schedule_words: String,
     pub time_zone: String,
     pub enabled: bool,
     /// Whether a retry is queued (after an abandoned run).
@@ -469,6 +559,10 @@ pub struct PipelineStatus {
     pub last_run: Option<RunRecord>,
     pub next_run: Option<DateTime<Utc>>,
     pub last_failure: Option<RunRecord>,
+    /// The latest run that succeeded.
+    pub last_success: Option<RunRecord>,
+    /// The latest successful run that changed rows: when the data last changed.
+    pub last_change: Option<RunRecord>,
 }
 
 impl PipelineStatus {
@@ -542,9 +636,25 @@ fn nodes_text(nodes: &[NodeInfo], out: &mut String) {
 pub struct ChangeList {
     /// `None` when no run has changed anything yet.
     pub run_id: Option<RunId>,
+    /// Inserted, updated and deleted rows per entity, over every change of the run (or of the
+    /// entity asked for).
+    pub summary: Vec<EntityChanges>,
+    /// The rows, in the order they were written, at most the limit asked for.
     pub changes: Vec<Change>,
-    /// How many changes the run made in all (`changes` may be cut short).
+    /// How many changes the run made in all (of the entity asked for): `changes` may be cut short.
     pub total: usize,
+    /// Whether the rows were asked for (`--rows`): the text answer lists them only then.
+    #[serde(skip)]
+    pub rows: bool,
+}
+
+/// One entity's share of a run's changes.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EntityChanges {
+    pub entity: String,
+    pub inserted: usize,
+    pub updated: usize,
+    pub deleted: usize,
 }
 
 /// One change-feed entry as recorded: the change, the run that made it, and when.
@@ -702,6 +812,20 @@ pub fn help_text(topic: Option<&str>) -> Result<String, CommandError> {
 }
 
 impl Reply {
+    /// The answer as JSON, the same on every front door that prints it (`--json` on the CLI and
+    /// over SSH): the bare list or object a script wants, not the tagged enum.
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match self {
+            Reply::Count { entity, count } => Ok(serde_json::json!({ "entity": entity, "count": count })),
+            Reply::Changes(list) => serde_json::to_value(list),
+            Reply::Recent { runs } => serde_json::to_value(runs),
+            Reply::Nodes { nodes } => Ok(serde_json::json!({ "nodes": nodes })),
+            other => serde_json::to_value(other),
+        };
+        // Every part is plain data (strings, numbers, maps with string keys): it always converts.
+        value.unwrap_or_else(|error| serde_json::json!({ "error": error.to_string() }))
+    }
+
     /// The answer as plain text lines, for terminals, the CLI and serial devices.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -772,15 +896,31 @@ impl Reply {
                 }
                 Some(run_id) => {
                     let _ = writeln!(out, "run #{run_id}: {} changes", list.total);
-                    for change in &list.changes {
-                        let _ = write!(out, "  {:<6} {} {}", change.op.as_str(), change.entity, change.key);
-                        if !change.fields.is_empty() {
-                            let _ = write!(out, " ({})", change.fields.join(", "));
-                        }
-                        out.push('\n');
+                    let width = list.summary.iter().map(|entity| entity.entity.len()).max().unwrap_or(0) + 1;
+                    for entity in &list.summary {
+                        let name = format!("{}:", entity.entity);
+                        let _ = writeln!(
+                            out,
+                            "  {name:<width$} +{} ~{} −{}",
+                            entity.inserted, entity.updated, entity.deleted
+                        );
                     }
-                    if list.total > list.changes.len() {
-                        let _ = writeln!(out, "  … and {} more", list.total - list.changes.len());
+                    if list.rows {
+                        for change in &list.changes {
+                            let _ = write!(out, "  {:<6} {} {}", change.op.as_str(), change.entity, change.key);
+                            if let Some(label) = &change.label {
+                                let _ = write!(out, " {label}");
+                            }
+                            if !change.fields.is_empty() {
+                                let _ = write!(out, " ({})", change.fields.join(", "));
+                            }
+                            out.push('\n');
+                        }
+                        if list.total > list.changes.len() {
+                            let _ = writeln!(out, "  … and {} more (-n to see more)", list.total - list.changes.len());
+                        }
+                    } else if list.total > 0 {
+                        let _ = writeln!(out, "  (`changes {run_id} --rows` lists them)");
                     }
                 }
             },
@@ -854,8 +994,22 @@ impl fmt::Display for Command {
             }
             Command::Recent { limit, pipeline: Some(pipeline) } => write!(f, "recent {limit} {pipeline}"),
             Command::Recent { limit, pipeline: None } => write!(f, "recent {limit}"),
-            Command::Changes { run: Some(run) } => write!(f, "changes {run}"),
-            Command::Changes { run: None } => f.write_str("changes"),
+            Command::Changes { run, view } => {
+                f.write_str("changes")?;
+                if let Some(run) = run {
+                    write!(f, " {run}")?;
+                }
+                if view.rows {
+                    f.write_str(" --rows")?;
+                }
+                if let Some(entity) = &view.entity {
+                    write!(f, " --entity {entity}")?;
+                }
+                if view.limit != CHANGES_DEFAULT {
+                    write!(f, " -n {}", view.limit)?;
+                }
+                Ok(())
+            }
             Command::Show { run } => write!(f, "show {run}"),
             Command::History { run, entity, key, limit } => {
                 f.write_str("history")?;
@@ -894,8 +1048,15 @@ mod tests {
             ("recent", Command::Recent { limit: RECENT_DEFAULT, pipeline: None }),
             ("recent 3", Command::Recent { limit: 3, pipeline: None }),
             ("recent items 3", Command::Recent { limit: 3, pipeline: Some("items".into()) }),
-            ("changes", Command::Changes { run: None }),
-            ("changes #12", Command::Changes { run: Some(12) }),
+            ("changes", Command::Changes { run: None, view: ChangesView::default() }),
+            ("changes #12", Command::Changes { run: Some(12), view: ChangesView::default() }),
+            (
+                "changes 12 --rows --entity item -n 5",
+                Command::Changes {
+                    run: Some(12),
+                    view: ChangesView { rows: true, entity: Some("item".to_owned()), limit: 5 },
+                },
+            ),
             ("logs", Command::Logs { follow: false, level: LogLevel::Info }),
             ("logs -f --level warn", Command::Logs { follow: true, level: LogLevel::Warn }),
             ("logs --level=error -f", Command::Logs { follow: true, level: LogLevel::Error }),
@@ -915,7 +1076,7 @@ mod tests {
         assert_eq!(message("shutdown -h now"), "unknown command `shutdown`; `help` lists the commands");
         assert_eq!(message("count"), "count needs an entity, e.g. `count items`; usage: count <entity>");
         assert_eq!(message("recent 0"), "n must be a number from 1 to 200; usage: recent [n] [pipeline]");
-        assert_eq!(message("changes abc"), "`abc` is not a run id; usage: changes [run]");
+        assert_eq!(message("changes abc"), "`abc` is not a run id; usage: changes [run] [--rows] [--entity e] [-n n]");
         assert_eq!(message("logs --level loud"), "unknown level `loud`; usage: logs [-f] [--level error|warn|info]");
         assert!(message("run").starts_with("run needs a pipeline, e.g. `run items`; usage: run <pipeline>"));
         assert_eq!(message("status now"), "status takes no arguments (got `now`); usage: status");

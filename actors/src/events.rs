@@ -28,6 +28,10 @@ pub struct Change {
     pub op: ChangeOp,
     /// Names of the fields that changed (updates only).
     pub fields: Vec<String>,
+    /// What the row is called (an item's name), when its table says; for people reading the
+    /// feed, never for matching.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -409,7 +409,7 @@ where
 /// Why a trigger was not accepted.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TriggerError {
-    #[error("pipeline {pipeline} is already running (run {run_id:?})")]
+    #[error("pipeline {pipeline} is already running{}", run_id.map(|id| format!(" (run {id})")).unwrap_or_default())]
     AlreadyRunning { pipeline: String, run_id: Option<RunId> },
     #[error("pipeline {pipeline} already ran its slot {slot}")]
     SlotTaken { pipeline: String, slot: DateTime<Utc> },

@@ -129,6 +129,23 @@ impl Schedule {
         matches!(self.kind, Kind::Never)
     }
 
+    /// The schedule in words, as people read it on the dashboard: `every 30 minutes at :17
+    /// (UTC)`, `daily at 04:05 (America/Chicago)`. Cron schedules too irregular for a sentence
+    /// are shown as their resolved fields.
+    pub fn in_words(&self) -> String {
+        match &self.kind {
+            Kind::Never => "never (only when asked)".to_owned(),
+            // Counted from the epoch, not from a wall clock: the zone plays no part.
+            Kind::Every { interval_ms, .. } => {
+                format!("every {}", humantime::format_duration(Duration::from_millis(*interval_ms as u64)))
+            }
+            Kind::Cron(_) => {
+                let words = cron_in_words(&self.resolved).unwrap_or_else(|| format!("cron {}", self.resolved));
+                format!("{words} ({})", self.time_zone.name())
+            }
+        }
+    }
+
     /// The first slot strictly after `after`, before jitter and maintenance windows.
     pub fn next_slot_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
@@ -186,6 +203,63 @@ impl Schedule {
     }
 }
 
+/// A resolved cron expression as a sentence, for the regular shapes schedules take; `None`
+/// for anything else (lists, ranges of days, months).
+fn cron_in_words(resolved: &str) -> Option<String> {
+    const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+    match resolved.trim() {
+        "@hourly" => return Some("hourly at :00".to_owned()),
+        "@daily" | "@midnight" => return Some("daily at 00:00".to_owned()),
+        "@weekly" => return Some("weekly on Sunday at 00:00".to_owned()),
+        "@monthly" => return Some("monthly on the 1st at 00:00".to_owned()),
+        "@yearly" | "@annually" => return Some("yearly on 1 January at 00:00".to_owned()),
+        _ => {}
+    }
+    let mut fields: Vec<&str> = resolved.split_whitespace().collect();
+    if fields.len() == 5 {
+        fields.insert(0, "0");
+    }
+    if fields.len() == 7 && fields[6] == "*" {
+        fields.pop();
+    }
+    let [second, minute, hour, day, month, weekday] = fields[..] else { return None };
+    let number = |field: &str| field.parse::<u32>().ok();
+    // `a/k`, `a-b/k` or `*/k`: from a (or the start of the range), every k.
+    let step = |field: &str| {
+        let (start, every) = field.split_once('/')?;
+        let start = if start == "*" { 0 } else { number(start.split('-').next()?)? };
+        Some((start, number(every)?))
+    };
+    number(second)?;
+    if day != "*" || month != "*" {
+        return None;
+    }
+    let on_days = match weekday {
+        "*" | "?" => None,
+        day => Some(match number(day) {
+            Some(index @ 1..=7) => DAYS[(index - 1) as usize].to_owned(),
+            _ if day.chars().all(|c| c.is_ascii_alphabetic()) => day.to_owned(),
+            _ => return None,
+        }),
+    };
+    let words = match (step(minute), number(minute), step(hour), number(hour)) {
+        (Some((start, every)), _, None, _) if hour == "*" => format!("every {every} minutes at :{start:02}"),
+        (None, Some(minute), None, _) if hour == "*" => format!("hourly at :{minute:02}"),
+        (None, Some(minute), Some((start, every)), _) => {
+            format!("every {every} hours at :{minute:02} (from {start:02}:{minute:02})")
+        }
+        (None, Some(minute), None, Some(hour)) => match &on_days {
+            Some(day) => return Some(format!("weekly on {day} at {hour:02}:{minute:02}")),
+            None => format!("daily at {hour:02}:{minute:02}"),
+        },
+        _ => return None,
+    };
+    match on_days {
+        Some(day) => Some(format!("{words}, on {day}")),
+        None => Some(words),
+    }
+}
+
 /// Replaces hashed tokens (`H`, `H/n`, `H(a-b)`, `H(a-b)/n`) by stable values for `pipeline`.
 fn resolve_hashed_fields(spec: &str, pipeline: &str) -> Result<String, String> {
     let mut fields: Vec<String> = spec.split_whitespace().map(str::to_owned).collect();
@@ -193,7 +267,11 @@ fn resolve_hashed_fields(spec: &str, pipeline: &str) -> Result<String, String> {
         fields.insert(0, "0".to_owned()); // classic cron: run at second 0
     }
     if !(6..=7).contains(&fields.len()) {
-        return Err(format!("expected 6 or 7 fields (seconds first), found {}", fields.len()));
+        let found = fields.len();
+        return Err(format!(
+            "found {found} field{}; a schedule is 5 cron fields (minute hour day month weekday), 6 or 7 with seconds first, `@every 30m`, `@hourly`/`@daily`/`@weekly`, or `never`",
+            if found == 1 { "" } else { "s" }
+        ));
     }
     for (index, field) in fields.iter_mut().enumerate() {
         if !field.contains('H') {
@@ -316,6 +394,24 @@ impl MaintenanceWindow {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    // Schedules in words: the regular shapes get a sentence, the rest their resolved fields.
+    #[test]
+    fn schedules_read_as_sentences() {
+        let words = |spec: &str, zone: Tz| Schedule::parse(spec, "items", zone, Duration::ZERO).unwrap().in_words();
+        assert_eq!(words("0 17/30 * * * *", Tz::UTC), "every 30 minutes at :17 (UTC)");
+        assert_eq!(words("*/10 * * * *", Tz::UTC), "every 10 minutes at :00 (UTC)");
+        assert_eq!(words("30 2 * * *", Tz::America__Chicago), "daily at 02:30 (America/Chicago)");
+        assert_eq!(words("0 5 * * * *", Tz::UTC), "hourly at :05 (UTC)");
+        assert_eq!(words("0 5 1/6 * * *", Tz::UTC), "every 6 hours at :05 (from 01:05) (UTC)");
+        assert_eq!(words("0 0 9 * * 2", Tz::UTC), "weekly on Monday at 09:00 (UTC)");
+        assert_eq!(words("0 0 9 1 * *", Tz::UTC), "cron 0 0 9 1 * * (UTC)");
+        assert_eq!(words("@every 90s", Tz::UTC), "every 1m 30s");
+        assert_eq!(words("never", Tz::UTC), "never (only when asked)");
+        // Hashed fields read as the values they resolve to.
+        let hashed = Schedule::parse("H H/30 * * * *", "items", Tz::UTC, Duration::ZERO).unwrap();
+        assert!(hashed.in_words().starts_with("every 30 minutes at :"), "{}", hashed.in_words());
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)

@@ -185,12 +185,12 @@ fn fire(ctx: &mut Context<Scheduler>, handle: PipelineHandle, trigger: Trigger, 
     let name = handle.name().to_owned();
     let send = async move { handle.trigger(trigger, RunOptions { slot, ..RunOptions::default() }).await };
     ctx.spawn(fut::wrap_future::<_, Scheduler>(send).map(move |result, _, _| match result {
-        Ok(run_id) => debug!(pipeline = %name, run_id, %trigger, ?slot, "run triggered"),
+        Ok(run_id) => debug!(pipeline = %name, run_id, %trigger, slot = slot.map(tracing::field::display), "run triggered"),
         Err(TriggerError::AlreadyRunning { run_id, .. }) if trigger == Trigger::Recovery => {
-            debug!(pipeline = %name, ?run_id, "a run is going, the queued run waits")
+            debug!(pipeline = %name, run_id, "a run is going, the queued run waits")
         }
         Err(TriggerError::AlreadyRunning { run_id, .. }) => {
-            info!(pipeline = %name, ?run_id, %trigger, ?slot, "previous run still going, slot skipped")
+            info!(pipeline = %name, run_id, %trigger, slot = slot.map(tracing::field::display), "previous run still going, slot skipped")
         }
         // Another node was first: the slot runs there, or the queued run started there.
         Err(error @ (TriggerError::SlotTaken { .. } | TriggerError::NothingQueued(_))) => {
@@ -214,10 +214,10 @@ fn catch_up_in_order(ctx: &mut Context<Scheduler>, handles: Vec<(PipelineHandle,
             match handle.run_to_completion(Trigger::Misfire, options).await {
                 Ok(run) => debug!(pipeline = %name, run_id = run.id, status = ?run.status, "catch-up run finished"),
                 Err(TriggerError::AlreadyRunning { run_id, .. }) => {
-                    info!(pipeline = %name, ?run_id, ?slot, "a run is already going, catch-up skipped")
+                    info!(pipeline = %name, run_id, slot = slot.map(tracing::field::display), "a run is already going, catch-up skipped")
                 }
                 Err(TriggerError::SlotTaken { .. }) => {
-                    info!(pipeline = %name, ?slot, "another node already ran the missed slot, catch-up skipped")
+                    info!(pipeline = %name, slot = slot.map(tracing::field::display), "another node already ran the missed slot, catch-up skipped")
                 }
                 Err(error) => warn!(pipeline = %name, %error, "could not run the catch-up run"),
             }
@@ -265,7 +265,7 @@ impl Actor for Scheduler {
                     info!(pipeline = %name, "a queued run is waiting, starting it");
                     fire(ctx, entry.pipeline.handle.clone(), Trigger::Recovery, None);
                 } else if missed && entry.pipeline.misfire == MisfirePolicy::FireOnce {
-                    info!(pipeline = %name, last_started = ?last, "missed a slot while down, running once now");
+                    info!(pipeline = %name, last_started = last.map(tracing::field::display), "missed a slot while down, running once now");
                     // The catch-up stands for the latest missed slot: nodes starting together
                     // name the same one, and only one of them runs it.
                     catch_up.push((entry.pipeline.handle.clone(), schedule.last_slot_at_or_before(now)));

@@ -196,6 +196,69 @@ impl SqlLedger {
         self
     }
 
+    /// Queues a run of `pipeline` for whichever serving node looks first (every node starts the
+    /// queued runs it finds within a heartbeat): `hayloft run --no-wait`, which must not run the
+    /// pipeline in a process that is about to exit. Refused, like any claim, while a run of the
+    /// pipeline is queued or running: the unique index decides, on every node at once.
+    pub async fn enqueue(&self, pipeline: &str, trigger: Trigger) -> Result<RunRecord, LedgerError> {
+        let queued = write_transaction!(&self.db, |conn| {
+            {
+                let now = conn.db_now().await?;
+                let run = NewRun {
+                    pipeline,
+                    status: "queued",
+                    trigger: trigger.as_str(),
+                    attempt: 1,
+                    owner: None,
+                    queued_at: now,
+                    started_at: None,
+                    lease_until: None,
+                    slot: None,
+                    epoch: 0,
+                };
+                let row: RunRow = diesel::insert_into(runs::table)
+                    .values(&run)
+                    .returning(RunRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                Ok::<_, DbError>(row)
+            }
+        });
+        match queued {
+            Ok(row) => Ok(row.into_record()),
+            Err(error) if is_unique_violation(&error) => {
+                let run_id = self.active_run_id(pipeline).await.map_err(storage)?.unwrap_or(0);
+                Err(LedgerError::AlreadyRunning { pipeline: pipeline.to_owned(), run_id })
+            }
+            Err(error) => Err(storage(error)),
+        }
+    }
+
+    /// Fails every run `node` holds, at once, with `why` as the error: Ctrl-C on `hayloft run`.
+    /// One conditional statement; the new status is what every later write of those runs is
+    /// fenced against, so a load still under way commits nothing. Returns the runs cancelled.
+    pub async fn cancel_owned(&self, node: &str, why: &str) -> Result<Vec<RunId>, LedgerError> {
+        write_transaction!(&self.db, |conn| {
+            {
+                let now = conn.db_now().await?;
+                let cancelled: Vec<RunId> =
+                    diesel::update(runs::table.filter(runs::owner.eq(node)).filter(runs::status.eq("running")))
+                        .set((
+                            runs::status.eq("failed"),
+                            runs::finished_at.eq(now),
+                            runs::lease_until.eq(None::<NaiveDateTime>),
+                            runs::error.eq(why),
+                            runs::failure.eq(hayloft_actors::ledger::FailureKind::Failed.as_str()),
+                        ))
+                        .returning(runs::id)
+                        .get_results(conn)
+                        .await?;
+                Ok::<_, DbError>(cancelled)
+            }
+        })
+        .map_err(storage)
+    }
+
     async fn claim_inner(&self, request: &ClaimRequest<'_>) -> Result<Claimed, DbError> {
         let ClaimRequest { pipeline, trigger, owner, lease, slot } = *request;
         let slot = slot.map(|slot| slot.naive_utc());

@@ -271,7 +271,7 @@ impl DatabaseUrl {
             DatabaseUrl::Postgres(url) => {
                 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
                 let mut connection = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(url)
-                    .map_err(|error| DbError::Connect(error.to_string()))?;
+                    .map_err(|error| DbError::Connect(with_os_reason(url, error.to_string())))?;
                 // A session lock (released when this connection closes) serialises processes that
                 // migrate the same database at once.
                 diesel::connection::SimpleConnection::batch_execute(
@@ -287,6 +287,32 @@ impl DatabaseUrl {
         };
         Ok(versions)
     }
+}
+
+/// The PostgreSQL driver words a refused or unreachable server as "error connecting to server"
+/// and the pool layers drop the cause that says why. When the message has no reason of its own,
+/// one plain TCP connection to the server's address finds it again ("Connection refused", "No
+/// route to host"), so the operator reads what the operating system said.
+fn with_os_reason(url: &str, message: String) -> String {
+    if !message.contains("error connecting to server") && !message.contains("timed out") {
+        return message;
+    }
+    let Ok(parsed) = url::Url::parse(url) else { return message };
+    let host = parsed.host_str().filter(|host| !host.is_empty()).unwrap_or("localhost").to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let address = format!("{host}:{port}");
+    let reason = match std::net::ToSocketAddrs::to_socket_addrs(&address) {
+        Err(error) => error.to_string(),
+        Ok(mut addresses) => match addresses.next() {
+            None => "the name resolves to no address".to_owned(),
+            Some(socket) => match std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)) {
+                // The server answers TCP: the driver's own words are all there is.
+                Ok(_) => return message,
+                Err(error) => error.to_string(),
+            },
+        },
+    };
+    format!("{message} ({address}: {reason})")
 }
 
 /// Per-connection settings. busy_timeout comes first so everything after it waits for a lock
@@ -326,9 +352,9 @@ impl Database {
                     .connection_timeout(POOL_CHECKOUT_TIMEOUT)
                     .build(manager)
                     .await
-                    .map_err(|error| DbError::Connect(error.to_string()))?;
+                    .map_err(|error| DbError::Connect(with_os_reason(url, error.to_string())))?;
                 // Fail now, with the server's own words, rather than on the first query.
-                drop(pool.get().await.map_err(|error| DbError::Connect(error.to_string()))?);
+                drop(pool.get().await.map_err(|error| DbError::Connect(with_os_reason(url, error.to_string())))?);
                 Ok(Database::Postgres(pool))
             }
         }

@@ -2,7 +2,9 @@
 
 use chrono::Utc;
 use diesel::upsert::excluded;
-use diesel::{ExpressionMethods, Insertable, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel::{
+    ExpressionMethods, Insertable, NullableExpressionMethods, QueryDsl, Queryable, Selectable, SelectableHelper,
+};
 use hayloft_actors::events::Change;
 use hayloft_actors::ledger::{RunId, RunRecord};
 use serde::Serialize;
@@ -44,6 +46,29 @@ pub async fn recent_runs(db: &Database, pipeline: Option<&str>, limit: i64) -> R
             query = query.filter(runs::pipeline.eq(pipeline));
         }
         query.load(conn).await.map_err(DbError::Query)
+    })?;
+    Ok(rows.into_iter().map(RunRow::into_record).collect())
+}
+
+/// Each pipeline's latest successful run, or with `changed_only` its latest successful run
+/// that inserted, updated or deleted anything: when the data last changed, which the latest
+/// (often unchanged) run does not say. Two statements however many pipelines there are.
+pub async fn latest_successes(db: &Database, changed_only: bool) -> Result<Vec<RunRecord>, DbError> {
+    let rows: Vec<RunRow> = with_conn!(db, readers, |conn| {
+        let mut latest = runs::table
+            .filter(runs::status.eq("succeeded"))
+            .group_by(runs::pipeline)
+            .select(diesel::dsl::max(runs::id))
+            .into_boxed();
+        if changed_only {
+            latest = latest.filter((runs::inserted + runs::updated + runs::deleted).gt(0));
+        }
+        runs::table
+            .filter(runs::id.nullable().eq_any(latest))
+            .select(RunRow::as_select())
+            .load(conn)
+            .await
+            .map_err(DbError::Query)
     })?;
     Ok(rows.into_iter().map(RunRow::into_record).collect())
 }
@@ -133,6 +158,7 @@ pub struct ChangeRow {
     pub fields: String,
     #[serde(serialize_with = "as_utc")]
     pub recorded_at: chrono::NaiveDateTime,
+    pub label: Option<String>,
 }
 
 fn as_utc<S: serde::Serializer>(at: &chrono::NaiveDateTime, serializer: S) -> Result<S::Ok, S::Error> {
@@ -173,6 +199,7 @@ pub struct NewChange<'a> {
     pub op: &'a str,
     pub fields: String,
     pub recorded_at: chrono::NaiveDateTime,
+    pub label: Option<&'a str>,
 }
 
 impl<'a> NewChange<'a> {
@@ -184,6 +211,7 @@ impl<'a> NewChange<'a> {
             op: change.op.as_str(),
             fields: change.fields.join(","),
             recorded_at: Utc::now().naive_utc(),
+            label: change.label.as_deref(),
         }
     }
 }

@@ -27,6 +27,7 @@ diesel::table! {
         op -> Text,
         fields -> Text,
         recorded_at -> Timestamp,
+        label -> Nullable<Text>,
     }
 }
 

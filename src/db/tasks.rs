@@ -440,26 +440,34 @@ pub async fn claim_batch(
 /// The run's tasks counted by status; fails with [`DbError::ClaimLost`] when `claim` no longer
 /// holds the run (the owner stops waiting for pages it can no longer finish).
 pub async fn progress(db: &Database, claim: &Claim) -> Result<Progress, DbError> {
-    let (held, counts): (i64, Vec<(String, i64)>) = with_conn!(db, readers, |conn| {
-        let held: i64 = runs::table
+    let held: i64 = with_conn!(db, readers, |conn| {
+        runs::table
             .find(claim.run_id)
             .filter(runs::status.eq("running"))
             .filter(runs::owner.eq(&*claim.node))
             .filter(runs::epoch.eq(claim.epoch))
             .count()
             .get_result(conn)
-            .await?;
-        let counts = fan_out_tasks::table
-            .filter(fan_out_tasks::run_id.eq(claim.run_id))
-            .group_by(fan_out_tasks::status)
-            .select((fan_out_tasks::status, diesel::dsl::count_star()))
-            .load(conn)
-            .await?;
-        Ok::<_, DbError>((held, counts))
+            .await
+            .map_err(DbError::Query)
     })?;
     if held == 0 {
         return Err(DbError::ClaimLost { run_id: claim.run_id, node: claim.node.to_string(), epoch: claim.epoch });
     }
+    progress_of_run(db, claim.run_id).await
+}
+
+/// How far a run's tasks are, for people watching it (`hayloft run`): no claim needed.
+pub async fn progress_of_run(db: &Database, run_id: RunId) -> Result<Progress, DbError> {
+    let counts: Vec<(String, i64)> = with_conn!(db, readers, |conn| {
+        fan_out_tasks::table
+            .filter(fan_out_tasks::run_id.eq(run_id))
+            .group_by(fan_out_tasks::status)
+            .select((fan_out_tasks::status, diesel::dsl::count_star()))
+            .load(conn)
+            .await
+            .map_err(DbError::Query)
+    })?;
     let mut progress = Progress::default();
     for (status, count) in counts {
         let count = u64::try_from(count).unwrap_or(0);

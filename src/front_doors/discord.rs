@@ -162,7 +162,10 @@ pub fn answer(result: &Result<Reply, CommandError>) -> serenity::CreateEmbed {
                     .changes
                     .iter()
                     .take(20)
-                    .map(|change| format!("`{}` {} {}", change.op.as_str(), change.entity, change.key))
+                    .map(|change| {
+                        let label = change.label.as_deref().map(|label| format!(" {label}")).unwrap_or_default();
+                        format!("`{}` {} {}{label}", change.op.as_str(), change.entity, change.key)
+                    })
                     .collect();
                 let mut text = lines.join("\n");
                 if list.total > lines.len() {
@@ -237,7 +240,7 @@ async fn changes(
     #[min = 1]
     run: Option<i64>,
 ) -> Result<(), Error> {
-    respond(ctx, Command::Changes { run }).await
+    respond(ctx, Command::Changes { run, view: hayloft_actors::command::ChangesView::default() }).await
 }
 
 /// Offers the pipeline names as the member types.

@@ -148,7 +148,7 @@ async fn deliver_due(db: &Database, settings: &NotifySettings, channels: &Channe
                 if attempts >= settings.max_attempts {
                     error!(id = message.id, channel = %message.channel, attempts, %problem, "notification undeliverable; kept in the outbox");
                 } else {
-                    warn!(id = message.id, channel = %message.channel, attempts, ?retry_in, %problem, "notification not delivered; will retry");
+                    warn!(id = message.id, channel = %message.channel, attempts, retry_in = %humantime::format_duration(retry_in), %problem, "notification not delivered; will retry");
                 }
             }
         }

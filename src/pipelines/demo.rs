@@ -38,7 +38,7 @@ pub struct DemoRecord {
     pub value: i64,
 }
 
-stored_table!(DemoRecord, demo_records, "demo", key(id), update(name, value));
+stored_table!(DemoRecord, demo_records, "demo", key(id), update(name, value), label name);
 
 pub struct Generate {
     rows: u64,

@@ -46,7 +46,7 @@ stored_table!(
     profile_backgrounds,
     "profile_background",
     key(name),
-    update(background_id, image, players_unlocked, cost_kind, cost_item_id, cost_item_name, cost_quantity)
+    update(background_id, image, players_unlocked, cost_kind, cost_item_id, cost_item_name, cost_quantity), label name
 );
 
 links! {

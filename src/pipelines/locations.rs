@@ -46,7 +46,7 @@ entity! {
         drops: many location_drops.location_id = id, location_type = location_type;
     }
 }
-stored_table!(Location, locations, "location", key(location_type, id), update(name, subtitle, image));
+stored_table!(Location, locations, "location", key(location_type, id), update(name, subtitle, image), label name);
 
 entity! {
     #[diesel(table_name = location_drops)]

@@ -36,7 +36,7 @@ use hayloft_actors::supervisor::ChildSpec;
 use crate::db::outbox::Announcer;
 use crate::db::Database;
 use crate::upstream::Upstream;
-pub use registry::{entry, PipelineEntry, KNOWN, REGISTRY};
+pub use registry::{entry, named, nearest, PipelineEntry, KNOWN, REGISTRY};
 use shared::page_worker::PageHandler;
 use shared::settings::PipelineSettings;
 use shared::BuildParts;

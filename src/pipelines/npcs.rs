@@ -53,7 +53,7 @@ stored_table!(
     npcs,
     "npc",
     key(id),
-    update(user_id, name, image, image_halloween, image_christmas, explore_location_id, friendship)
+    update(user_id, name, image, image_halloween, image_christmas, explore_location_id, friendship), label name
 );
 
 entity! {

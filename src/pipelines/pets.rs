@@ -73,7 +73,7 @@ stored_table!(
         required_crafting_level,
         required_exploring_level,
         required_cooking_level
-    )
+    ), label name
 );
 
 entity! {

@@ -144,7 +144,7 @@ stored_table!(
         required_cooking_level,
         required_tower_level,
         completed_count
-    ),
+    ), label title,
     unknown(image)
 );
 

@@ -317,6 +317,24 @@ pub fn entry(name: &str) -> Option<&'static PipelineEntry> {
     REGISTRY.iter().find(|entry| entry.name == name)
 }
 
+/// The registered name a person meant: any case, `-` for `_` (`Item-Pages` is `item_pages`),
+/// as every front door accepts it.
+pub fn named(name: &str) -> Option<&'static str> {
+    let wanted = name.trim().to_ascii_lowercase().replace('-', "_");
+    KNOWN.iter().copied().find(|known| *known == wanted)
+}
+
+/// The known name nearest to a mistyped one, when it is close enough to be a typo.
+pub fn nearest<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let typed = typed.to_ascii_lowercase();
+    known
+        .into_iter()
+        .map(|name| (hayloft_actors::command::edit_distance(&typed, name), name))
+        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
 /// The tables only `hayloft import` writes (see [`crate::import`]): no pipeline loads them.
 pub const IMPORTED: [Entity; 3] = [
     entity("skill-rewards", "skill_level_rewards", "items skill levels give (imported)"),

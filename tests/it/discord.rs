@@ -122,10 +122,10 @@ fn slash_commands_answer_through_the_command_core() {
         assert_eq!(fields, hayloft::pipelines::KNOWN);
         assert!(status["fields"].as_array().unwrap().iter().all(|field| field["inline"] == true), "compact on a phone");
 
-        let changes = ask(5, vec![], Command::Changes { run: Some(1) }).await;
+        let changes = ask(5, vec![], Command::Changes { run: Some(1), view: Default::default() }).await;
         assert_eq!(changes["title"], "Run #1: 20 changes", "{changes}");
         assert_eq!(changes["description"].as_str().unwrap().lines().count(), 20, "one line per change");
-        let missing = ask(5, vec![], Command::Changes { run: Some(999) }).await;
+        let missing = ask(5, vec![], Command::Changes { run: Some(999), view: Default::default() }).await;
         assert!(missing["description"].as_str().unwrap().contains("there is no run #999"), "{missing}");
         hayloft.shutdown().await;
     });

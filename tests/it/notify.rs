@@ -114,7 +114,7 @@ fn every_message_arrives_once_after_retries() {
     })
     .unwrap_or_else(|| panic!("not everything arrived: {:?}\n{}", receiver.accepted(), server.logs()));
     assert!(all[0].starts_with("demo: +20 new, 0 changed, 0 removed in "), "{all:?}");
-    assert!(all[0].contains("— new: demo 1, demo 2, demo 3 and 17 more"), "{all:?}");
+    assert!(all[0].contains("— new: Sample 0001, Sample 0002, Sample 0003 and 17 more"), "{all:?}");
     assert!(all[1].starts_with("demo: +5 new, 0 changed, 0 removed"), "{all:?}");
     assert!(all[2].starts_with("demo: +0 new, 0 changed, 3 removed"), "{all:?}");
     assert!(all[3].contains("failed") && all[3].contains("demo transform asked to panic"), "{all:?}");
@@ -202,7 +202,7 @@ fn a_crash_between_load_and_finish_still_announces_the_changes_once() {
     .unwrap_or_else(|| panic!("nothing arrived: {:?}\n{}", receiver.accepted(), server.logs()));
     assert_eq!(all.len(), 2, "the lost-run message once, then the next one: {all:?}");
     assert!(all[0].starts_with("demo: +20 new, 0 changed, 0 removed in "), "{all:?}");
-    assert!(all[0].contains("— new: demo 1, demo 2, demo 3 and 17 more"), "{all:?}");
+    assert!(all[0].contains("— new: Sample 0001, Sample 0002, Sample 0003 and 17 more"), "{all:?}");
 }
 
 // The daily report goes out on its schedule, summing the day's runs per pipeline.

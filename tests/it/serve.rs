@@ -28,7 +28,12 @@ fn serve_answers_healthz_on_defaults() {
     let check = env.run(&["healthcheck", "--addr", addr]);
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     drop(server);
-    assert!(!env.run(&["healthcheck", "--addr", addr]).status.success(), "a stopped server is unhealthy");
+    let stopped = env.run(&["healthcheck", "--addr", addr]);
+    assert_eq!(
+        stopped.status.code(),
+        Some(1),
+        "a stopped server is unhealthy (1: container runtimes keep 2 for themselves)"
+    );
 }
 
 // The first start runs each never-run pipeline once (misfire); with no configuration every
@@ -65,6 +70,21 @@ fn first_start_runs_each_pipeline_once() {
     }
     assert_eq!(env.json(&["count", "demo", "--json"])["count"], 100);
     assert_eq!(env.json(&["count", "items", "--json"])["count"], 1138);
+    // In text, `run all` ends with a summary: one line per pipeline and the totals.
+    let text = env.command().env("HAYLOFT_PIPELINES__DEMO__DELAY", "12s").args(["run", "all"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    let pipelines = hayloft::pipelines::KNOWN.len();
+    assert!(
+        stdout.contains(&format!("summary: {pipelines} pipelines, {pipelines} succeeded, 0 did not, in ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|line| line.trim_start().starts_with("item_pages") && line.contains("succeeded")),
+        "{stdout}"
+    );
+    // stderr is not a terminal here: a run that takes a while says so in plain lines.
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(stderr.lines().any(|line| line.starts_with("demo run ") && line.contains(": running for ")), "{stderr}");
 }
 
 // SIGTERM lets a running run finish within the grace period, then exits cleanly.

@@ -172,7 +172,9 @@ fn exec_commands_answer_like_the_cli() {
     let recent = text(&fixture.exec(&server, "guest", "recent 5").stdout);
     assert!(recent.contains("demo succeeded +20"), "{recent}");
     let changes = text(&fixture.exec(&server, "guest", "changes").stdout);
-    assert!(changes.contains(": 20 changes") && changes.contains("insert demo"), "{changes}");
+    assert!(changes.contains(": 20 changes") && changes.contains("demo: +20 ~0 −0"), "{changes}");
+    let rows = text(&fixture.exec(&server, "guest", "changes --rows -n 2").stdout);
+    assert!(rows.contains("insert demo 1 Sample 0001") && rows.contains("… and 18 more"), "{rows}");
     let tree = text(&fixture.exec(&server, "guest", "tree").stdout);
     assert!(tree.starts_with("root [running]") && tree.contains("ssh [running]"), "{tree}");
     let logs = text(&fixture.exec(&server, "guest", "logs --level info").stdout);
@@ -456,4 +458,53 @@ fn idle_connections_before_login_are_capped_and_closed() {
     assert!(logs.contains("more ssh connections closed at accept count=235"), "{logs}");
     assert_eq!(logs.matches("ssh login took too long").count(), 64, "{logs}");
     assert!(!logs.contains("Too many open files"), "{logs}");
+}
+
+// A key added to `authorized_keys` while the server runs lets its owner in from the next login,
+// a key taken out is refused from then on, and a file broken halfway through an edit keeps the
+// keys read before it (nobody locked out, nobody new let in).
+#[test]
+fn authorized_keys_changes_count_without_a_restart() {
+    let Some(fixture) = SshFixture::new(&[]) else { return };
+    let server = fixture.env.serve();
+    assert_eq!(fixture.exec(&server, "stranger", "count demo").status.code(), Some(255), "not authorized yet");
+    let file = fixture.keys.join("authorized_keys");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let stranger = std::fs::read_to_string(fixture.keys.join("stranger.pub")).unwrap();
+    std::fs::write(&file, format!("{before}{stranger}")).unwrap();
+    let admitted = fixture.exec(&server, "stranger", "count demo");
+    assert_eq!(admitted.status.code(), Some(0), "{}", text(&admitted.stderr));
+    assert!(server.logs().contains("authorized_keys changed"), "{}", server.logs());
+
+    std::fs::write(&file, format!("{before}{stranger}this is not a key\n")).unwrap();
+    let kept = fixture.exec(&server, "stranger", "count demo");
+    assert_eq!(kept.status.code(), Some(0), "a broken file keeps the keys read before: {}", text(&kept.stderr));
+    assert!(server.logs().contains("keeping the keys read before"), "{}", server.logs());
+
+    std::fs::write(&file, &before).unwrap();
+    assert_eq!(fixture.exec(&server, "stranger", "count demo").status.code(), Some(255), "taken out again");
+    assert_eq!(fixture.exec(&server, "guest", "count demo").status.code(), Some(0));
+}
+
+// `--json` works over SSH as on the CLI: the same objects, and errors as JSON with their kind;
+// entity and pipeline names are accepted in the same spellings.
+#[test]
+fn json_answers_over_ssh_match_the_cli() {
+    let Some(fixture) = SshFixture::new(&[]) else { return };
+    let server = fixture.env.serve();
+    let run = fixture.exec(&server, "admin", "run demo --json");
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((run["pipeline"].as_str(), run["inserted"].as_i64()), (Some("demo"), Some(20)), "{run}");
+    let count: serde_json::Value =
+        serde_json::from_slice(&fixture.exec(&server, "guest", "count demo_records --json").stdout).unwrap();
+    assert_eq!(count, serde_json::json!({ "entity": "demo_records", "count": 20 }));
+    let cli = fixture.env.json(&["recent", "3", "--json"]);
+    let ssh: serde_json::Value =
+        serde_json::from_slice(&fixture.exec(&server, "guest", "recent 3 --json").stdout).unwrap();
+    assert_eq!(ssh, cli, "one answer, two front doors");
+    let missing = fixture.exec(&server, "guest", "count widgets --json");
+    assert_eq!(missing.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_slice(&missing.stderr).unwrap();
+    assert_eq!(error["kind"], "not_found", "{error}");
 }

@@ -63,6 +63,18 @@ fn metrics_count_runs_rows_requests_and_restarts() {
     })
     .unwrap_or_else(|| panic!("no run counted:\n{}", scrape(&server)));
     assert_eq!(series(&after, r#"hayloft_rows_written_total{pipeline="demo",op="insert"}"#), Some(20.0));
+    // When it last succeeded and last changed data, as Unix time: the run just now.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    for name in ["last_success", "last_change"] {
+        let at = series(&after, &format!(r#"hayloft_pipeline_{name}_timestamp_seconds{{pipeline="demo"}}"#));
+        assert!(at.is_some_and(|at| (now - at).abs() < 300.0), "{name}: {at:?}\n{after}");
+    }
+    // The standard process series and the build.
+    assert!(series(&after, "process_resident_memory_bytes").is_some_and(|bytes| bytes > 1e6), "{after}");
+    assert!(series(&after, "process_open_fds").is_some_and(|fds| fds > 3.0), "{after}");
+    assert!(series(&after, "process_start_time_seconds").is_some_and(|at| at <= now + 1.0), "{after}");
+    let build = after.lines().find(|line| line.starts_with("hayloft_build_info{")).unwrap_or_else(|| panic!("{after}"));
+    assert!(build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))) && build.ends_with(" 1"), "{build}");
     assert_eq!(series(&after, r#"hayloft_run_duration_seconds_count{pipeline="demo"}"#), Some(1.0));
     assert_eq!(series(&after, r#"hayloft_stage_received_total{pipeline="demo",stage="loader"}"#), Some(1.0));
     assert!(
@@ -138,7 +150,9 @@ impl Driver {
             "/session",
             json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
                 "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]
+                // No host but this one resolves: a page that needs the network shows it.
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000",
+                         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
             }}}}),
         );
         driver.session = Some(created["sessionId"].as_str().expect("a WebDriver session").to_owned());
@@ -230,13 +244,30 @@ fn artifacts() -> PathBuf {
 fn dashboard_shows_pipelines_and_updates_live() {
     let Some(env) = demo_env() else { return };
     let Some(browser) = Driver::start() else { return };
+    // A failing pipeline: item pages with no items stored to fan out from.
+    let failed = env.run(&["run", "item_pages"]);
+    assert_eq!(failed.status.code(), Some(1));
     let server = env.serve();
 
     browser.goto(&format!("{}/", server.base_url));
     let names =
         browser.script("return [...document.querySelectorAll('[data-pipeline]')].map(row => row.dataset.pipeline)");
     let names: Vec<&str> = names.as_array().unwrap().iter().map(|name| name.as_str().unwrap()).collect();
-    assert_eq!(names, hayloft::pipelines::KNOWN, "every pipeline, in order");
+    let mut expected: Vec<&str> = vec!["item_pages"];
+    expected.extend(hayloft::pipelines::KNOWN.iter().filter(|name| **name != "item_pages"));
+    assert_eq!(names, expected, "every pipeline, the failing one first, then in registry order");
+    assert_eq!(browser.script("return document.querySelector('tr.attention').dataset.pipeline"), json!("item_pages"));
+    // Schedules in words (their time zones are covered where the words are made).
+    assert_eq!(
+        browser.script("return document.querySelector(\"[data-pipeline='demo'] .schedule\").textContent"),
+        json!("never (only when asked)")
+    );
+    // The tree folded: a count, and the whole tree behind a disclosure.
+    let tree = browser.script("return document.querySelector('#tree p').textContent");
+    assert!(tree.as_str().unwrap().contains("actors running"), "{tree}");
+    assert_eq!(browser.script("return document.querySelectorAll('#tree details .tree').length"), json!(1));
+    // The chart has the failed run, drawn as SVG.
+    assert_eq!(browser.script("return document.querySelectorAll('#activity svg .run.failed').length"), json!(1));
     assert_eq!(
         browser.script("return document.querySelectorAll('button.run').length"),
         json!(0),
@@ -284,6 +315,20 @@ fn dashboard_shows_pipelines_and_updates_live() {
     });
     assert!(new_line.is_some(), "a new log line appears");
     assert!(browser.script("return document.querySelector('#changes').textContent").as_str().unwrap().contains("demo"));
+    // The chart, the table counts and the last change follow the run without a reload.
+    let charted = eventually(Duration::from_secs(10), || {
+        (browser.script("return document.querySelectorAll('#activity svg .run.succeeded').length") == json!(1))
+            .then_some(())
+    });
+    assert!(charted.is_some(), "{:?}", browser.script("return document.getElementById('activity').innerHTML"));
+    let counted = eventually(Duration::from_secs(10), || {
+        (browser.script("return document.querySelector(\"#tables [data-entity='demo'] dd\").textContent")
+            == json!("20"))
+        .then_some(())
+    });
+    assert!(counted.is_some(), "{:?}", browser.script("return document.getElementById('tables').textContent"));
+    let change = browser.script("return document.querySelector(\"[data-pipeline='demo'] .last-change\").textContent");
+    assert!(change.as_str().unwrap().contains("+20 ~0 −0"), "{change}");
     assert_eq!(browser.script("return window.__noReload === true"), json!(true), "the page was never reloaded");
 
     let path = artifacts().join(format!(
@@ -298,9 +343,64 @@ fn dashboard_shows_pipelines_and_updates_live() {
         eprintln!("dashboard screenshot: {}", path.display());
     }
 
+    // The chart, the tables and the folded tree, for people to look at.
+    browser.script("document.getElementById('activity-card').scrollIntoView(); window.scrollBy(0, -80); return null");
+    std::fs::write(artifacts().join("dashboard-activity.png"), browser.screenshot()).unwrap();
+
     // A phone-sized window gets the same page without horizontal scrolling of the whole body.
     browser.call("POST", "/window/rect", json!({ "width": 390, "height": 844 }));
     let overflow = browser.script("return document.documentElement.scrollWidth <= window.innerWidth + 1");
     assert_eq!(overflow, json!(true), "the page fits a phone's width");
+    let pipelines = browser.script(
+        "const table = document.getElementById('pipelines'); return table.scrollWidth <= table.clientWidth + 1",
+    );
+    assert_eq!(pipelines, json!(true), "the pipelines fit too: nothing cut off at the right");
     std::fs::write(artifacts().join("dashboard-phone.png"), browser.screenshot()).unwrap();
+}
+
+// GraphiQL with no network: every asset comes from Hayloft, the documentation explorer fills
+// from the schema (the standard introspection query passes the limits), and a query runs.
+#[test]
+fn graphiql_works_offline() {
+    let Some(env) = demo_env() else { return };
+    let Some(browser) = Driver::start() else { return };
+    let server = env.serve();
+    browser.goto(&format!("{}/graphiql", server.base_url));
+    let docs_button = "button[aria-label='Show Documentation Explorer']";
+    let loaded = eventually(Duration::from_secs(30), || {
+        let script = format!("return document.querySelector(\"{docs_button}\") !== null");
+        (browser.script(&script) == json!(true)).then_some(())
+    });
+    assert!(loaded.is_some(), "GraphiQL renders: {:?}", browser.script("return document.body.innerText"));
+    let foreign = browser.script(
+        "return performance.getEntriesByType('resource').map(entry => entry.name).filter(name => !name.startsWith(location.origin) && !name.startsWith('ws'))",
+    );
+    assert_eq!(foreign, json!([]), "nothing is loaded from elsewhere");
+
+    browser.click(docs_button);
+    let explorer = eventually(Duration::from_secs(30), || {
+        let text = browser
+            .script("const docs = document.querySelector('.graphiql-doc-explorer'); return docs ? docs.innerText : ''");
+        text.as_str().filter(|text| text.contains("Query")).map(str::to_owned)
+    });
+    assert!(
+        explorer.is_some(),
+        "the schema loads into the explorer: {:?}",
+        browser.script("return document.body.innerText")
+    );
+    browser.click("button[aria-label='Hide Documentation Explorer']");
+
+    browser.click(".graphiql-execute-button");
+    let answered = eventually(Duration::from_secs(30), || {
+        let text = browser
+            .script("const result = document.querySelector('.result-window'); return result ? result.innerText : ''");
+        text.as_str().filter(|text| text.contains("totalCount")).map(str::to_owned)
+    });
+    assert!(answered.is_some(), "the query runs: {:?}", browser.script("return document.body.innerText"));
+    let path = artifacts().join("graphiql.png");
+    std::fs::write(&path, browser.screenshot()).unwrap();
+    #[expect(clippy::print_stderr, reason = "say where the artifact is")]
+    {
+        eprintln!("graphiql screenshot: {}", path.display());
+    }
 }

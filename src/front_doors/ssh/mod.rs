@@ -107,8 +107,70 @@ pub struct AuthorizedKey {
 /// What every connection of one server shares.
 pub struct SshShared {
     pub settings: SshSettings,
-    pub authorized: Vec<AuthorizedKey>,
+    pub authorized: AuthorizedKeys,
     config: Arc<russh::server::Config>,
+}
+
+/// The keys allowed in, as `authorized_keys` says now: a key added to (or removed from) the file
+/// counts from the next login, with no restart. Each login attempt looks at the file's size and
+/// modification time (one `stat`, cheap next to the key exchange before it) and reads it again
+/// only when they changed. A file that cannot be read or parsed any more keeps the keys read
+/// last, with a warning: a half-written file must not lock everybody out, nor let anyone in.
+pub struct AuthorizedKeys {
+    path: PathBuf,
+    admins: Vec<String>,
+    current: std::sync::RwLock<KeysRead>,
+}
+
+#[derive(Clone)]
+struct KeysRead {
+    /// Size and modification time of what was read; `None` when there was no file.
+    stamp: Option<(u64, std::time::SystemTime)>,
+    keys: Arc<Vec<AuthorizedKey>>,
+}
+
+fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.len(), metadata.modified().ok()?))
+}
+
+impl AuthorizedKeys {
+    /// Reads the file once; an unreadable file at start-up is an error, as before.
+    pub fn load(path: &Path, admins: &[String]) -> Result<Self, SshError> {
+        let stamp = file_stamp(path);
+        let keys = Arc::new(read_authorized_keys(path, admins)?);
+        Ok(Self {
+            path: path.to_owned(),
+            admins: admins.to_vec(),
+            current: std::sync::RwLock::new(KeysRead { stamp, keys }),
+        })
+    }
+
+    /// The keys, read again first if the file changed since.
+    pub fn current(&self) -> Arc<Vec<AuthorizedKey>> {
+        let stamp = file_stamp(&self.path);
+        // A poisoned lock only means a panic while swapping two fields; the value is whole.
+        let read = self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        if read.stamp == stamp {
+            return read.keys;
+        }
+        let keys = match read_authorized_keys(&self.path, &self.admins) {
+            Ok(keys) => Arc::new(keys),
+            Err(error) => {
+                warn!(%error, kept = read.keys.len(), "cannot read authorized_keys again; keeping the keys read before");
+                return read.keys;
+            }
+        };
+        info!(path = %self.path.display(), keys = keys.len(), "authorized_keys changed; read it again");
+        let mut current = self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *current = KeysRead { stamp, keys: keys.clone() };
+        keys
+    }
+
+    /// The entry for `key`, if it may log in.
+    pub fn find(&self, key: &PublicKey) -> Option<AuthorizedKey> {
+        self.current().iter().find(|entry| entry.key.key_data() == key.key_data()).cloned()
+    }
 }
 
 /// Reads the host key, or creates one (Ed25519, mode 0600) if the file does not exist.
@@ -188,9 +250,9 @@ pub fn read_authorized_keys(path: &Path, admins: &[String]) -> Result<Vec<Author
 impl SshShared {
     pub fn new(settings: SshSettings) -> Result<Self, SshError> {
         let host_key = load_or_create_host_key(&settings.host_key)?;
-        let authorized = read_authorized_keys(&settings.authorized_keys, &settings.admins)?;
+        let authorized = AuthorizedKeys::load(&settings.authorized_keys, &settings.admins)?;
         for admin in &settings.admins {
-            if !authorized.iter().any(|key| {
+            if !authorized.current().iter().any(|key| {
                 key.admin && (key.name == *admin || key.key.fingerprint(HashAlg::Sha256).to_string() == *admin)
             }) {
                 warn!(admin, "an SSH admin names no key in authorized_keys");
@@ -285,7 +347,11 @@ impl Actor for SshServer {
                 return;
             }
         };
-        info!(addr = ?self.listener.local_addr().ok(), keys = self.shared.authorized.len(), "ssh server started");
+        info!(
+            addr = self.listener.local_addr().ok().map(tracing::field::display),
+            keys = self.shared.authorized.current().len(),
+            "ssh server started"
+        );
         ctx.add_stream(accept_stream(listener));
         ctx.run_interval(SUMMARY_INTERVAL, |server, _ctx| server.write_summaries());
     }
@@ -338,7 +404,7 @@ impl StreamHandler<Accepted> for SshServer {
                 Err(error) => Err(error),
             };
             if !authenticated.load(Ordering::SeqCst) && tokio::time::Instant::now() >= deadline {
-                info!(%peer, ?grace, "ssh login took too long; disconnected");
+                info!(%peer, grace = %humantime::format_duration(grace), "ssh login took too long; disconnected");
             } else if let Err(error) = ended {
                 info!(%peer, %error, "ssh connection ended");
             }

@@ -88,8 +88,8 @@ pub struct ConnectionHandler {
 }
 
 impl ConnectionHandler {
-    fn find_key(&self, key: &PublicKey) -> Option<&AuthorizedKey> {
-        self.shared.authorized.iter().find(|entry| entry.key.key_data() == key.key_data())
+    fn find_key(&self, key: &PublicKey) -> Option<AuthorizedKey> {
+        self.shared.authorized.find(key)
     }
 
     /// Forwards a request to the session actor; a dead actor closes the connection.
@@ -138,7 +138,7 @@ impl russh::server::Handler for ConnectionHandler {
     }
 
     async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
-        let Some(entry) = self.find_key(key.public_key).cloned() else {
+        let Some(entry) = self.find_key(key.public_key) else {
             let fingerprint = key.public_key.fingerprint(HashAlg::Sha256);
             info!(peer = %self.peer, user, %fingerprint, "ssh login refused: key not in authorized_keys");
             return Ok(Auth::reject());
@@ -329,6 +329,8 @@ pub struct SshSession {
     /// The client sent EOF: a shell without a terminal ends after the command in progress.
     input_closed: bool,
     last_input: Instant,
+    /// The command in progress asked for its answer as JSON (`--json`).
+    json: bool,
 }
 
 impl SshSession {
@@ -346,6 +348,7 @@ impl SshSession {
             pending: std::collections::VecDeque::new(),
             input_closed: false,
             last_input: Instant::now(),
+            json: false,
         }
     }
 
@@ -401,7 +404,9 @@ impl SshSession {
             self.prompt();
             return;
         }
-        let command = match Command::parse(trimmed) {
+        let (line, json) = hayloft_actors::command::take_json_flag(trimmed);
+        self.json = json;
+        let command = match Command::parse(&line) {
             Ok(command) => command,
             Err(error) => {
                 self.finish(Err(error), ctx);
@@ -428,13 +433,17 @@ impl SshSession {
         let status = match &result {
             Ok(Reply::RunFinished(run)) if run.status != RunStatus::Succeeded => EXIT_FAILED,
             Ok(_) => EXIT_OK,
-            Err(error) if error.kind() == "bad_request" => EXIT_BAD_REQUEST,
-            Err(_) => EXIT_FAILED,
+            Err(error) => u32::from(error.exit_code()),
         };
         match result {
+            Ok(reply) if self.json => self.write(Output::Data(self.text(&format!("{}\n", reply.to_json())))),
             Ok(reply) => self.write(Output::Data(self.text(&reply.to_text()))),
             Err(error) => {
-                let message = self.text(&format!("error: {error}\n"));
+                let message = if self.json {
+                    self.text(&format!("{}\n", serde_json::json!({ "error": error.to_string(), "kind": error.kind() })))
+                } else {
+                    self.text(&format!("error: {error}\n"))
+                };
                 self.write(if self.mode == Mode::Exec { Output::Error(message) } else { Output::Data(message) });
             }
         }
@@ -452,6 +461,7 @@ impl SshSession {
     /// Streams new log lines until Ctrl-C, the end of input, or the connection goes.
     fn follow(&mut self, stream: impl futures::Stream<Item = LogItem> + Unpin + 'static, ctx: &mut Context<Self>) {
         let newline = self.newline();
+        let json = self.json;
         // The state carried along: the output queue and how many lines were dropped since the
         // last one that got through.
         let follow = stream.fold((self.output.clone(), 0u64), move |(output, mut dropped), item| {
@@ -462,7 +472,11 @@ impl SshSession {
                         dropped = 0;
                     }
                 }
-                let text = format!("{}{newline}", item.to_text());
+                let text = if json {
+                    format!("{}{newline}", serde_json::to_value(&item).unwrap_or_default())
+                } else {
+                    format!("{}{newline}", item.to_text())
+                };
                 if dropped > 0 || sender.try_send(Output::Data(Bytes::from(text))).is_err() {
                     // The client reads slower than we log: drop the line rather than wait.
                     dropped += 1;
@@ -472,6 +486,7 @@ impl SshSession {
         });
         let work = follow.into_actor(self).map(|_, session, ctx| {
             session.busy = None;
+            session.json = false;
             session.finish(Ok(Reply::Help { text: String::new() }), ctx);
         });
         if self.mode == Mode::Shell {
@@ -504,7 +519,7 @@ impl Actor for SshSession {
         ctx.run_interval(IDLE_CHECK, |session, ctx| {
             let idle = session.shared.settings.idle_timeout;
             if session.busy.is_none() && session.mode != Mode::Closing && session.last_input.elapsed() >= idle {
-                info!(peer = %session.peer, ?idle, "ssh session idle; closing it");
+                info!(peer = %session.peer, idle = %humantime::format_duration(idle), "ssh session idle; closing it");
                 let message = format!("\nidle for {}; goodbye\n", humantime::format_duration(idle));
                 session.write(Output::Data(session.text(&message)));
                 session.close(ctx, EXIT_OK);

@@ -1,5 +1,7 @@
-//! The status dashboard at `/`: the supervisor tree, every pipeline (schedule, last and next
-//! run), recent changes and a live log tail, rendered on the server from the command core.
+//! The status dashboard at `/`: every pipeline (schedule in words, last run, last change, next
+//! run; failing ones first), a chart of the latest runs, row counts per table, recent changes,
+//! the supervisor tree folded to what needs attention, the nodes and a live log tail, rendered
+//! on the server from the command core. The chart is SVG drawn here: no script builds it.
 //!
 //! The page is plain HTML with a little inline script, compiled into the binary (no build step).
 //! It stays live over server-sent events (`/events`): a log line is appended as it comes; a
@@ -121,16 +123,44 @@ fn run_summary(run: &RunRecord) -> String {
     text
 }
 
-/// The pipelines table.
-fn pipelines_fragment(pipelines: &[PipelineStatus], admin: bool) -> String {
+/// Whether a pipeline needs someone's attention: its last run failed or was abandoned, or one
+/// of its actors is quarantined.
+fn needs_attention(pipeline: &PipelineStatus, quarantined: &[String]) -> bool {
+    let failed = pipeline.last_run.as_ref().is_some_and(|run| {
+        matches!(run.status, hayloft_actors::ledger::RunStatus::Failed | hayloft_actors::ledger::RunStatus::Abandoned)
+    });
+    failed || quarantined.iter().any(|name| name == &pipeline.name)
+}
+
+/// The last run that changed rows: counts and when.
+fn last_change(pipeline: &PipelineStatus) -> String {
+    match &pipeline.last_change {
+        Some(run) => {
+            let counts = run.counts;
+            format!(
+                "<span class=\"counts\">+{} ~{} −{}</span> {}",
+                counts.inserted,
+                counts.updated,
+                counts.deleted,
+                time(run.finished_at.as_ref().or(run.started_at.as_ref()))
+            )
+        }
+        None => "<span class=\"muted\">never</span>".to_owned(),
+    }
+}
+
+/// The pipelines table: those that need attention first, then the rest in registry order.
+fn pipelines_fragment(pipelines: &[PipelineStatus], admin: bool, quarantined: &[String]) -> String {
     let mut out = String::from(
-        "<table><thead><tr><th>pipeline</th><th class=\"wide\">schedule</th><th>last run</th><th class=\"wide\">started</th><th>next run</th>",
+        "<table><thead><tr><th>pipeline</th><th class=\"wide\">schedule</th><th>last run</th><th>last change</th><th>next run</th>",
     );
     if admin {
         out.push_str("<th></th>");
     }
     out.push_str("</tr></thead><tbody>");
-    for pipeline in pipelines {
+    let (troubled, fine): (Vec<&PipelineStatus>, Vec<&PipelineStatus>) =
+        pipelines.iter().partition(|pipeline| needs_attention(pipeline, quarantined));
+    for pipeline in troubled.iter().chain(fine.iter()).copied() {
         let name = escape(&pipeline.name);
         let last = match (&pipeline.running, &pipeline.last_run) {
             (Some(run_id), _) => format!("{} <span class=\"muted\">#{run_id}</span>", status_badge("running")),
@@ -144,15 +174,26 @@ fn pipelines_fragment(pipelines: &[PipelineStatus], admin: bool) -> String {
             .map(|error| format!("<div class=\"error\">{}</div>", escape(error)))
             .unwrap_or_default();
         let next = if pipeline.enabled { time(pipeline.next_run.as_ref()) } else { "disabled".to_owned() };
+        let attention = if needs_attention(pipeline, quarantined) { " class=\"attention\"" } else { "" };
+        let quarantine = if quarantined.iter().any(|name| name == &pipeline.name) {
+            format!(" {}", status_badge("quarantined"))
+        } else {
+            String::new()
+        };
+        let started = time(pipeline.last_run.as_ref().and_then(|run| run.started_at.as_ref()));
         let _ = write!(
             out,
-            "<tr data-pipeline=\"{name}\"><td class=\"name\">{name}</td><td class=\"wide\"><code>{}</code></td><td class=\"last-status\">{last}{error}</td><td class=\"wide\">{}</td><td>{next}</td>",
+            "<tr data-pipeline=\"{name}\"{attention}><td class=\"name\">{name}{quarantine}</td><td class=\"wide schedule\" title=\"{}\">{}</td><td class=\"last-status\" data-label=\"last run\">{last} <span class=\"muted\">{started}</span>{error}</td><td class=\"last-change\" data-label=\"last change\">{}</td><td data-label=\"next run\">{next}</td>",
             escape(&pipeline.schedule),
-            time(pipeline.last_run.as_ref().and_then(|run| run.started_at.as_ref())),
+            escape(&pipeline.schedule_words),
+            last_change(pipeline),
         );
         if admin {
             let disabled = if pipeline.running.is_some() { " disabled" } else { "" };
-            let _ = write!(out, "<td><button class=\"run\" data-run=\"{name}\"{disabled}>Run</button></td>");
+            let _ = write!(
+                out,
+                "<td class=\"action\"><button class=\"run\" data-run=\"{name}\"{disabled}>Run</button></td>"
+            );
         }
         out.push_str("</tr>");
     }
@@ -160,13 +201,9 @@ fn pipelines_fragment(pipelines: &[PipelineStatus], admin: bool) -> String {
     out
 }
 
-fn tree_node(node: &TreeNode, out: &mut String) {
-    let _ = write!(
-        out,
-        "<li><span class=\"actor\">{}</span> {}",
-        escape(&node.name),
-        status_badge(&node.state.to_string())
-    );
+/// One actor's line: `name`, its state, restarts, quarantine and last exit.
+fn actor_line(node: &TreeNode, name: &str, out: &mut String) {
+    let _ = write!(out, "<li><span class=\"actor\">{}</span> {}", escape(name), status_badge(&node.state.to_string()));
     if node.restarts > 0 {
         let _ = write!(out, " <span class=\"restarts\">restarts: {}</span>", node.restarts);
     }
@@ -176,6 +213,10 @@ fn tree_node(node: &TreeNode, out: &mut String) {
     if let Some(exit) = &node.last_exit {
         let _ = write!(out, " <span class=\"muted\">last exit: {}</span>", escape(&exit.to_string()));
     }
+}
+
+fn tree_node(node: &TreeNode, out: &mut String) {
+    actor_line(node, &node.name, out);
     if !node.children.is_empty() {
         out.push_str("<ul>");
         for child in &node.children {
@@ -186,16 +227,173 @@ fn tree_node(node: &TreeNode, out: &mut String) {
     out.push_str("</li>");
 }
 
+/// Every actor of the tree, depth first.
+fn actors(node: &TreeNode) -> Vec<&TreeNode> {
+    let mut all = vec![node];
+    for child in &node.children {
+        all.extend(actors(child));
+    }
+    all
+}
+
+fn unhealthy(node: &TreeNode) -> bool {
+    node.state != hayloft_actors::supervisor::ChildState::Running
+        || node.restarts > 0
+        || node.quarantined_for_ms.is_some()
+}
+
+/// The pipelines with a quarantined actor (`root/pipelines/<name>/…`).
+fn quarantined_pipelines(tree: &TreeNode) -> Vec<String> {
+    actors(tree)
+        .into_iter()
+        .filter(|node| {
+            node.quarantined_for_ms.is_some() || node.state == hayloft_actors::supervisor::ChildState::Quarantined
+        })
+        .filter_map(|node| {
+            node.path.strip_prefix("root/pipelines/").map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
+        })
+        .collect()
+}
+
+/// The tree folded to what needs attention: a count of the healthy actors, each one that is
+/// not (stopped, restarting, quarantined, or restarted since it started) by its path, and the
+/// whole tree behind a disclosure.
 fn tree_fragment(tree: Result<TreeNode, CommandError>) -> String {
     match tree {
         Ok(root) => {
-            let mut out = String::from("<ul class=\"tree\">");
+            let all = actors(&root);
+            let troubled: Vec<&&TreeNode> = all.iter().filter(|node| unhealthy(node)).collect();
+            let mut out = String::new();
+            if troubled.is_empty() {
+                let _ =
+                    write!(out, "<p class=\"healthy\">{} All {} actors running.</p>", status_badge("ok"), all.len());
+            } else {
+                let _ = write!(
+                    out,
+                    "<p>{} of {} actors need attention; the others are running.</p><ul class=\"troubled\">",
+                    troubled.len(),
+                    all.len()
+                );
+                for node in troubled {
+                    actor_line(node, &node.path, &mut out);
+                    out.push_str("</li>");
+                }
+                out.push_str("</ul>");
+            }
+            out.push_str("<details><summary>the whole tree</summary><ul class=\"tree\">");
             tree_node(&root, &mut out);
-            out.push_str("</ul>");
+            out.push_str("</ul></details>");
             out
         }
         Err(error) => format!("<p class=\"error\">{}</p>", escape(&error.to_string())),
     }
+}
+
+/// How many runs the chart shows.
+const CHART_RUNS: i64 = 40;
+
+/// The latest runs as a server-drawn SVG, oldest on the left: how long each took (top), how
+/// many rows it changed (middle) and how it ended (the strip below, one mark per run). Each
+/// mark's tooltip names the run. Colours come from the page's stylesheet (classes), so the
+/// policy that forbids inline styles holds.
+fn activity_fragment(runs: &[RunRecord]) -> String {
+    let finished: Vec<&RunRecord> = runs.iter().filter(|run| run.finished_at.is_some()).rev().collect();
+    if finished.is_empty() {
+        return "<p class=\"muted\">No finished runs yet.</p>".to_owned();
+    }
+    const SLOT: f64 = 12.0;
+    const BAR: f64 = 8.0;
+    const DURATION_TOP: f64 = 4.0;
+    const DURATION_HEIGHT: f64 = 56.0;
+    const ROWS_TOP: f64 = 68.0;
+    const ROWS_HEIGHT: f64 = 36.0;
+    const STRIP_TOP: f64 = 110.0;
+    let width = SLOT * CHART_RUNS as f64;
+    let longest = finished.iter().filter_map(|run| run.duration_ms()).max().unwrap_or(1).max(1) as f64;
+    let changed = |run: &RunRecord| run.counts.inserted + run.counts.updated + run.counts.deleted;
+    let most = finished.iter().map(|run| changed(run)).max().unwrap_or(1).max(1) as f64;
+    let mut out = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {width} 124\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"the latest {} runs\">",
+        finished.len()
+    );
+    let _ = write!(
+        out,
+        "<line class=\"axis\" x1=\"0\" x2=\"{width}\" y1=\"{}\" y2=\"{}\"/>",
+        DURATION_TOP + DURATION_HEIGHT,
+        DURATION_TOP + DURATION_HEIGHT
+    );
+    let _ = write!(
+        out,
+        "<line class=\"axis\" x1=\"0\" x2=\"{width}\" y1=\"{}\" y2=\"{}\"/>",
+        ROWS_TOP + ROWS_HEIGHT,
+        ROWS_TOP + ROWS_HEIGHT
+    );
+    for (index, run) in finished.iter().enumerate() {
+        let x = index as f64 * SLOT + (SLOT - BAR) / 2.0;
+        let status = run.status.as_str();
+        let duration = run.duration_ms().unwrap_or(0);
+        let counts = run.counts;
+        let title = escape(&format!(
+            "{} #{}: {status} in {duration} ms, +{} ~{} −{}",
+            run.pipeline, run.id, counts.inserted, counts.updated, counts.deleted
+        ));
+        // At least a sliver, so a 2 ms run is still there to hover.
+        let height = (duration as f64 / longest * DURATION_HEIGHT).max(1.5);
+        let rows = changed(run) as f64 / most * ROWS_HEIGHT;
+        let _ = write!(
+            out,
+            "<g class=\"run {status}\" data-run=\"{}\"><title>{title}</title><rect class=\"duration\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{BAR}\" height=\"{height:.1}\"/>",
+            run.id,
+            DURATION_TOP + DURATION_HEIGHT - height
+        );
+        if rows > 0.0 {
+            let _ = write!(
+                out,
+                "<rect class=\"rows\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{BAR}\" height=\"{:.1}\"/>",
+                ROWS_TOP + ROWS_HEIGHT - rows.max(1.5),
+                rows.max(1.5)
+            );
+        }
+        let _ = write!(
+            out,
+            "<rect class=\"mark\" x=\"{x:.1}\" y=\"{STRIP_TOP}\" width=\"{BAR}\" height=\"{BAR}\" rx=\"2\"/></g>"
+        );
+    }
+    out.push_str("</svg>");
+    let failed = finished.iter().filter(|run| run.status != hayloft_actors::ledger::RunStatus::Succeeded).count();
+    let _ = write!(
+        out,
+        "<p class=\"legend muted\">The latest {} runs, oldest first: duration (longest {} ms), rows changed (most {}), and how each ended: {} succeeded, {failed} did not.</p>",
+        finished.len(),
+        longest as u64,
+        most as u64,
+        finished.len() - failed
+    );
+    out
+}
+
+async fn activity_html(state: &WebState) -> String {
+    match queries::recent_runs(&state.db, None, CHART_RUNS).await {
+        Ok(runs) => activity_fragment(&runs),
+        Err(error) => format!("<p class=\"error\">{}</p>", escape(&error.to_string())),
+    }
+}
+
+/// Rows per table, as `count` knows them.
+async fn tables_html(state: &WebState) -> String {
+    let entities = crate::pipelines::registry::entities()
+        .map(|entity| (entity.name, entity.table))
+        .chain(queries::LEDGER_ENTITIES.iter().map(|(name, table, _)| (*name, *table)));
+    let mut out = String::from("<dl class=\"tables\">");
+    for (name, table) in entities {
+        let count = match queries::count_rows(&state.db, table).await {
+            Ok(count) => count.to_string(),
+            Err(error) => return format!("<p class=\"error\">{}</p>", escape(&error.to_string())),
+        };
+        let _ = write!(out, "<div data-entity=\"{name}\"><dt>{name}</dt><dd>{count}</dd></div>", name = escape(name));
+    }
+    out.push_str("</dl>");
+    out
 }
 
 async fn changes_fragment(state: &WebState) -> String {
@@ -206,14 +404,15 @@ async fn changes_fragment(state: &WebState) -> String {
     if rows.is_empty() {
         return "<p class=\"muted\">No changes yet.</p>".to_owned();
     }
-    let mut out = String::from("<table><thead><tr><th>run</th><th>op</th><th>entity</th><th>key</th><th>fields</th><th>when</th></tr></thead><tbody>");
+    let mut out = String::from("<table><thead><tr><th>run</th><th>op</th><th>entity</th><th>key</th><th>name</th><th>fields</th><th>when</th></tr></thead><tbody>");
     for row in rows {
         let _ = write!(
             out,
-            "<tr><td>#{}</td><td><span class=\"op {op}\">{op}</span></td><td>{}</td><td>{}</td><td class=\"muted\">{}</td><td>{}</td></tr>",
+            "<tr><td>#{}</td><td><span class=\"op {op}\">{op}</span></td><td>{}</td><td>{}</td><td>{}</td><td class=\"muted\">{}</td><td>{}</td></tr>",
             row.run_id,
             escape(&row.entity),
             escape(&row.entity_key),
+            escape(row.label.as_deref().unwrap_or("")),
             escape(&row.fields.replace(',', ", ")),
             time(Some(&row.recorded_at.and_utc())),
             op = escape(&row.op),
@@ -261,8 +460,9 @@ async fn nodes_html(state: &WebState) -> String {
 }
 
 async fn pipelines_html(state: &WebState, admin: bool) -> String {
+    let quarantined = state.commands.tree().await.map(|tree| quarantined_pipelines(&tree)).unwrap_or_default();
     match state.commands.status().await {
-        Ok(report) => pipelines_fragment(&report.pipelines, admin),
+        Ok(report) => pipelines_fragment(&report.pipelines, admin, &quarantined),
         Err(error) => format!("<p class=\"error\">{}</p>", escape(&error.to_string())),
     }
 }
@@ -274,6 +474,8 @@ pub async fn page(state: web::Data<WebState>, request: HttpRequest) -> HttpRespo
     let tree = tree_fragment(state.commands.tree().await);
     let changes = changes_fragment(&state).await;
     let nodes = nodes_html(&state).await;
+    let activity = activity_html(&state).await;
+    let tables = tables_html(&state).await;
     let logs: String = crate::telemetry::recent_logs(LOG_TAIL, LogLevel::Info)
         .lines
         .iter()
@@ -294,6 +496,8 @@ pub async fn page(state: web::Data<WebState>, request: HttpRequest) -> HttpRespo
         .replace("{{tree}}", &tree)
         .replace("{{changes}}", &changes)
         .replace("{{nodes}}", &nodes)
+        .replace("{{activity}}", &activity)
+        .replace("{{tables}}", &tables)
         .replace("{{logs}}", &logs);
     html(body)
 }
@@ -305,6 +509,8 @@ pub async fn fragment(state: web::Data<WebState>, request: HttpRequest, part: we
         "tree" => html(tree_fragment(state.commands.tree().await)),
         "changes" => html(changes_fragment(&state).await),
         "nodes" => html(nodes_html(&state).await),
+        "activity" => html(activity_html(&state).await),
+        "tables" => html(tables_html(&state).await),
         other => HttpResponse::NotFound().body(format!("no dashboard part {other:?}")),
     }
 }

@@ -176,12 +176,15 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
 
 async fn metrics(state: web::Data<WebState>) -> HttpResponse {
     let mut text = state.metrics.render(state.commands.pipelines(), Some(&state.events));
-    // The cluster as the database says it is now; a scrape still answers when it cannot.
-    let caller = hayloft_actors::command::Caller::new("metrics", "scrape", false);
-    match state.commands.execute(&caller, hayloft_actors::command::Command::Nodes).await {
-        Ok(hayloft_actors::command::Reply::Nodes { nodes }) => crate::metrics::render_nodes(&mut text, &nodes),
-        Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "metrics: could not read the nodes"),
+    crate::metrics::render_process(&mut text);
+    // The pipelines and the cluster as the database says they are now; a scrape still answers
+    // (with what the process knows) when it cannot.
+    match state.commands.status().await {
+        Ok(report) => {
+            crate::metrics::render_pipelines(&mut text, &report.pipelines);
+            crate::metrics::render_nodes(&mut text, &report.nodes);
+        }
+        Err(error) => tracing::warn!(%error, "metrics: could not read the pipelines and nodes"),
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text)
 }
@@ -253,7 +256,7 @@ impl Actor for HttpServerActor {
             }
         };
         self.handle = Some(server.handle());
-        info!(addr = ?self.listener.local_addr().ok(), "http server started");
+        info!(addr = self.listener.local_addr().ok().map(tracing::field::display), "http server started");
         let child = self.child.clone();
         ctx.spawn(
             async move {

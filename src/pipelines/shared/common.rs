@@ -268,7 +268,13 @@ pub struct TableCounts {
 /// Compares stored rows with incoming ones by key. Unchanged rows produce no write at all. A
 /// key that comes in more than once is written once, as its first row (see
 /// [`TableDiff::repeated`]).
-pub fn diff_rows<R, K>(entity: &str, stored: Vec<R>, incoming: Vec<R>, key: impl Fn(&R) -> K) -> TableDiff<R, K>
+pub fn diff_rows<R, K>(
+    entity: &str,
+    stored: Vec<R>,
+    incoming: Vec<R>,
+    key: impl Fn(&R) -> K,
+    label: impl Fn(&R) -> Option<String>,
+) -> TableDiff<R, K>
 where
     R: PartialEq + Serialize,
     K: Ord + Clone + Display,
@@ -278,27 +284,32 @@ where
     let mut stored: BTreeMap<K, R> = stored.into_iter().map(|row| (key(&row), row)).collect();
     let mut upserts = Vec::new();
     let mut changes = Vec::new();
-    let change =
-        |key: &K, op, fields: Vec<String>| Change { entity: entity.to_owned(), key: key.to_string(), op, fields };
+    let change = |key: &K, op, fields: Vec<String>, row: &R| Change {
+        entity: entity.to_owned(),
+        key: key.to_string(),
+        op,
+        fields,
+        label: label(row),
+    };
     for row in incoming {
         let row_key = key(&row);
         match stored.remove(&row_key) {
             None => {
                 counts.inserted += 1;
-                changes.push(change(&row_key, ChangeOp::Insert, Vec::new()));
+                changes.push(change(&row_key, ChangeOp::Insert, Vec::new(), &row));
                 upserts.push(row);
             }
             Some(old) if old == row => counts.unchanged += 1,
             Some(old) => {
                 counts.updated += 1;
-                changes.push(change(&row_key, ChangeOp::Update, changed_fields(&old, &row)));
+                changes.push(change(&row_key, ChangeOp::Update, changed_fields(&old, &row), &row));
                 upserts.push(row);
             }
         }
     }
+    counts.deleted = stored.len() as i64;
+    changes.extend(stored.iter().map(|(gone, row)| change(gone, ChangeOp::Delete, Vec::new(), row)));
     let deletes: Vec<K> = stored.into_keys().collect();
-    counts.deleted = deletes.len() as i64;
-    changes.extend(deletes.iter().map(|gone| change(gone, ChangeOp::Delete, Vec::new())));
     TableDiff { upserts, deletes, counts, changes, repeated }
 }
 
@@ -359,9 +370,9 @@ const FEED_BATCH: usize = 2_000;
 /// The change feed's insert on PostgreSQL: its varying columns bound as arrays, the run and the
 /// time once, so a load's whole feed is one statement (see
 /// [`unnest_upsert_sql`](super::table::unnest_upsert_sql)).
-const FEED_UNNEST: &str = "INSERT INTO change_events (run_id, recorded_at, entity, entity_key, op, fields) \
-    SELECT $1, $2, feed.entity, feed.entity_key, feed.op, feed.fields \
-    FROM UNNEST($3, $4, $5, $6) AS feed(entity, entity_key, op, fields)";
+const FEED_UNNEST: &str = "INSERT INTO change_events (run_id, recorded_at, entity, entity_key, op, fields, label) \
+    SELECT $1, $2, feed.entity, feed.entity_key, feed.op, feed.fields, feed.label \
+    FROM UNNEST($3, $4, $5, $6, $7) AS feed(entity, entity_key, op, fields, label)";
 
 /// The statements that close every load after its change feed, written once for both
 /// backends: the source's new fingerprint and the messages announcing the changes, inside the
@@ -432,6 +443,9 @@ pub async fn record_feed_postgres(
             .bind::<Array<Text>, _>(column(|change| &change.key))
             .bind::<Array<Text>, _>(column(|change| change.op.as_str()))
             .bind::<Array<Text>, _>(fields)
+            .bind::<Array<diesel::sql_types::Nullable<Text>>, _>(
+                chunk.iter().map(|change| change.label.as_deref()).collect::<Vec<Option<&str>>>(),
+            )
             .execute(&mut *conn)
             .await?;
     }
@@ -527,8 +541,16 @@ mod tests {
             vec![row(1, "a", 1), row(2, "b", 2), row(3, "c", 3)],
             vec![row(1, "a", 1), row(2, "b", 20), row(4, "d", 4)],
             |row| row.id,
+            |row| Some(row.name.to_owned()),
         );
         assert_eq!(diff.upserts, vec![row(2, "b", 20), row(4, "d", 4)]);
+        // Each entry carries its row's name, a deleted row's from what was stored.
+        let labels: Vec<(ChangeOp, Option<&str>)> =
+            diff.changes.iter().map(|change| (change.op, change.label.as_deref())).collect();
+        assert_eq!(
+            labels,
+            [(ChangeOp::Update, Some("b")), (ChangeOp::Insert, Some("d")), (ChangeOp::Delete, Some("c"))]
+        );
         assert_eq!(diff.deletes, vec![3]);
         assert_eq!(
             (diff.counts.inserted, diff.counts.updated, diff.counts.deleted, diff.counts.unchanged),
@@ -546,6 +568,7 @@ mod tests {
             vec![row(1, "a", 1), row(2, "b", 2)],
             vec![row(4, "d", 4), row(1, "a", 10), row(4, "d", 40), row(2, "b", 2), row(1, "a", 1), row(4, "d", 41)],
             |row| row.id,
+            |_| None,
         );
         assert_eq!(diff.upserts, vec![row(4, "d", 4), row(1, "a", 10)]);
         assert_eq!(diff.repeated, vec![1, 4]);
@@ -554,7 +577,7 @@ mod tests {
             (1, 1, 0, 1)
         );
         assert_eq!(diff.changes.len(), 2);
-        let plain = diff_rows("item", vec![], vec![row(1, "a", 1)], |row| row.id);
+        let plain = diff_rows("item", vec![], vec![row(1, "a", 1)], |row| row.id, |_| None);
         assert!(plain.repeated.is_empty());
     }
 
@@ -562,7 +585,7 @@ mod tests {
     #[test]
     fn kept_rows_are_not_deleted() {
         let stored = (1..=6).map(|id| row(id, "x", id)).collect();
-        let mut diff = diff_rows("item", stored, vec![row(1, "x", 1), row(7, "y", 7)], |row| row.id);
+        let mut diff = diff_rows("item", stored, vec![row(1, "x", 1), row(7, "y", 7)], |row| row.id, |_| None);
         diff.keep_rows(|id| id % 2 == 0);
         assert_eq!(diff.deletes, vec![3, 5]);
         let deleted: Vec<&str> = diff

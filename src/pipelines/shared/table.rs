@@ -446,7 +446,7 @@ impl<R: StoredRow> TableSync for TableLoad<R> {
             }
             by_key.into_iter().filter(|(key, _)| !present.contains(key)).map(|(key, row)| (key, row.clone())).collect()
         };
-        let mut diff = diff_rows(R::ENTITY, stored, incoming, StoredRow::key);
+        let mut diff = diff_rows(R::ENTITY, stored, incoming, StoredRow::key, StoredRow::label);
         match &self.policy {
             DeletePolicy::Replace => {}
             DeletePolicy::KeepAll => diff.keep_rows(|_| true),
