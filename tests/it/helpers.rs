@@ -321,7 +321,14 @@ pub async fn eventually_async<T>(limit: Duration, mut probe: impl FnMut() -> Opt
 
 /// The recent runs of one pipeline, newest first.
 pub fn runs_of(env: &TestEnv, pipeline: &str) -> Vec<Value> {
-    let status = env.json(&["status", "--json", "--pipeline", pipeline, "--limit", "50"]);
+    let args = ["status", "--json", "--pipeline", pipeline, "--limit", "50"];
+    // Polled while another process starts: before it has created the database there is no
+    // run yet (read-only commands create no database).
+    let output = env.run(&args);
+    if !output.status.success() && String::from_utf8_lossy(&output.stderr).contains("no database at") {
+        return Vec::new();
+    }
+    let status = env.json(&args);
     let runs = status["recent_runs"].as_array().cloned().unwrap_or_default();
     runs.into_iter().filter(|run| run["pipeline"] == pipeline).collect()
 }

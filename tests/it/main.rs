@@ -20,6 +20,7 @@ mod mutations;
 mod notify;
 mod pets;
 mod quests;
+mod readme;
 mod schema;
 mod serve;
 mod sources;
