@@ -315,6 +315,13 @@ fn with_os_reason(url: &str, message: String) -> String {
     format!("{message} ({address}: {reason})")
 }
 
+/// [`with_os_reason`] off the async thread, which its probe may hold for up to two seconds.
+async fn connect_error(url: &str, error: impl std::fmt::Display) -> DbError {
+    let message = error.to_string();
+    let (url, probed) = (url.to_owned(), message.clone());
+    DbError::Connect(tokio::task::spawn_blocking(move || with_os_reason(&url, probed)).await.unwrap_or(message))
+}
+
 /// Per-connection settings. busy_timeout comes first so everything after it waits for a lock
 /// held by another process instead of failing at once with "database is locked". NORMAL sync is
 /// safe with WAL (a power cut may lose the last commits, never corrupt); foreign keys are off by
@@ -347,14 +354,19 @@ impl Database {
             }
             DatabaseUrl::Postgres(url) => {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.as_str());
-                let pool = Pool::builder()
+                let pool = match Pool::builder()
                     .max_size(pool_size.max(1))
                     .connection_timeout(POOL_CHECKOUT_TIMEOUT)
                     .build(manager)
                     .await
-                    .map_err(|error| DbError::Connect(with_os_reason(url, error.to_string())))?;
+                {
+                    Ok(pool) => pool,
+                    Err(error) => return Err(connect_error(url, error).await),
+                };
                 // Fail now, with the server's own words, rather than on the first query.
-                drop(pool.get().await.map_err(|error| DbError::Connect(with_os_reason(url, error.to_string())))?);
+                if let Err(error) = pool.get().await {
+                    return Err(connect_error(url, error).await);
+                }
                 Ok(Database::Postgres(pool))
             }
         }
