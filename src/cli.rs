@@ -530,6 +530,8 @@ async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bool) -> anyhow::Result<ExitCode> {
+    // Plain progress lines would break a stderr of JSON log lines.
+    let machine = json || config.log_format == LogFormat::Json;
     let names: Vec<String> = if pipeline == "all" {
         // Every enabled pipeline, in dependency order; a disabled one runs only when named.
         pipelines::KNOWN
@@ -561,7 +563,7 @@ async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bo
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     for name in names {
-        let mut watch = Watch::start(&name, json);
+        let mut watch = Watch::start(&name, machine);
         let command = CoreCommand::Run { pipeline: name.clone(), wait: true, allow_mass_delete };
         let execute = hayloft.commands.execute(&caller, command);
         tokio::pin!(execute);
@@ -642,7 +644,7 @@ async fn import(config: Config, files: Vec<PathBuf>, json: bool) -> anyhow::Resu
     let deps = PipelineDeps { ledger: hayloft.ledger.clone(), events: hayloft.events.clone(), settings };
     let (spec, handle) = crate::import::build(files, &hayloft.db, deps);
     let tree = actix::Actor::start(Supervisor::new(crate::import::NAME).child(spec).publish_to(hayloft.events.clone()));
-    let mut watch = Watch::start(crate::import::NAME, json);
+    let mut watch = Watch::start(crate::import::NAME, json || hayloft.config.log_format == LogFormat::Json);
     let result = handle.run_to_completion(Trigger::Import, RunOptions::default()).await;
     watch.finish();
     let _ = tree.send(Shutdown).await;
@@ -750,9 +752,10 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(pipeline: &str, json: bool) -> Self {
+    /// `machine`: the output is for programs (`--json`, JSON logs): show nothing.
+    fn start(pipeline: &str, machine: bool) -> Self {
         let terminal = std::io::stderr().is_terminal();
-        let bar = (terminal && !json).then(|| {
+        let bar = (terminal && !machine).then(|| {
             let spinner = indicatif::ProgressBar::new_spinner();
             spinner.set_message(format!("running {pipeline}…"));
             spinner.enable_steady_tick(Duration::from_millis(100));
@@ -763,7 +766,7 @@ impl Watch {
         Self {
             pipeline: pipeline.to_owned(),
             bar,
-            plain: !terminal && !json,
+            plain: !terminal && !machine,
             started: now,
             last_line: now,
             first_seen: None,
