@@ -539,7 +539,7 @@ async fn run(config: Config, pipeline: String, json: bool, allow_mass_delete: bo
             .filter(|name| config.pipeline(name).enabled != Some(false))
             .map(|name| (*name).to_owned())
             .collect()
-    } else if let Some(name) = pipelines::named(&pipeline) {
+    } else if let Some(name) = pipelines::named_in(&pipeline, crate::app::demo_copies(&config)?) {
         vec![name.to_owned()]
     } else {
         let hint = pipelines::nearest(&pipeline.replace('-', "_"), pipelines::KNOWN)
@@ -681,9 +681,6 @@ async fn settle_dead_nodes(hayloft: &Hayloft, names: &[String]) -> anyhow::Resul
     let deadline = tokio::time::Instant::now() + liveness.dead_after + liveness.heartbeat * 2;
     let mut first_seen: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = Default::default();
     loop {
-        for run in hayloft.ledger.recover().await? {
-            info!(pipeline = %run.pipeline, run_id = run.id, "marked a run of a dead node as abandoned");
-        }
         let nodes = crate::db::nodes::list(&hayloft.db, liveness).await?;
         let mut waiting = false;
         for node in nodes.iter().filter(|node| node.node != *hayloft.owner && node.state == "live") {
@@ -695,6 +692,11 @@ async fn settle_dead_nodes(hayloft: &Hayloft, names: &[String]) -> anyhow::Resul
             waiting |= node.last_heartbeat == seen;
         }
         if !waiting || tokio::time::Instant::now() >= deadline {
+            // After the look at the nodes, never before it: a node that went dead between a
+            // recovery and the look would otherwise keep its run `running` and refuse ours.
+            for run in hayloft.ledger.recover().await? {
+                info!(pipeline = %run.pipeline, run_id = run.id, "marked a run of a dead node as abandoned");
+            }
             return Ok(());
         }
         tokio::time::sleep(liveness.heartbeat / 4).await;
