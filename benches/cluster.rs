@@ -1,15 +1,13 @@
 //! Three real `hayloft serve` nodes on one PostgreSQL database, as an operator runs a cluster:
 //!
-//! 1. Takeover: every pipeline but the two fan-outs on `@every 1s` against the embedded sample
-//!    upstream (12 pipelines; the demo's runs take 3 s), the nodes' scheduler clocks offset by
-//!    −30 s, 0 and +30 s, for `CLUSTER_BENCH_MINUTES`. Every 20 s a random node is SIGKILLed
-//!    and restarted under its id; twice, node-c is SIGSTOPped past its timeout instead and
-//!    resumed. For each run the node held, the time from the signal to the start of that
+//! 1. Takeover: the demo pipeline and 20 copies of it (`[pipelines.demo] copies = 20`) on
+//!    `@every 1s`, each run taking 3 s, every other pipeline off; the nodes' scheduler clocks
+//!    offset by −30 s, 0 and +30 s, for `CLUSTER_BENCH_MINUTES`. Every 20 s a random node is
+//!    SIGKILLed and restarted under its id; twice, node-c is SIGSTOPped past its timeout instead
+//!    and resumed. For each run the node held, the time from the signal to the start of that
 //!    pipeline's next attempt is read off the database's clock. Reported: takeover p50 and max,
 //!    duplicate slots (must be 0) and missed slots (must be 0): a slot that no node ran and no
 //!    node skipped because that pipeline's run was still going (read from the nodes' logs).
-//!    The registry has no way to declare copies of the demo pipeline, so the shipped sources
-//!    stand in for extra ones.
 //! 2. Fan-out: `demo-data --scale N` (N × 1,138 item pages) served by `hayloft replay`, the
 //!    cluster's rate limit at 300 requests per second, one node killed when half the pages are
 //!    written. Reported: wall time, pages per second and each node's peak RSS.
@@ -119,10 +117,12 @@ impl Dice {
     }
 }
 
-/// The pipelines of the takeover phase: every one the registry ships but the two fan-outs
-/// (measured in the fan-out phase), all on `@every 1s`.
-fn takeover_pipelines() -> Vec<&'static str> {
-    hayloft::pipelines::KNOWN.iter().copied().filter(|name| !matches!(*name, "item_pages" | "locations")).collect()
+/// Copies of the demo pipeline beside it in the takeover phase.
+const DEMO_COPIES: usize = 20;
+
+/// The pipelines of the takeover phase: the demo and its copies, all on `@every 1s`.
+fn takeover_pipelines() -> Vec<String> {
+    std::iter::once("demo".to_owned()).chain((1..=DEMO_COPIES).map(|index| format!("demo_{index}"))).collect()
 }
 
 fn takeover(url: &str, minutes: u64, logs: &std::path::Path) {
@@ -131,6 +131,7 @@ fn takeover(url: &str, minutes: u64, logs: &std::path::Path) {
         let mut envs = vec![
             ("HAYLOFT_DATABASE_URL", url.to_owned()),
             ("HAYLOFT_PIPELINES__DEMO__DELAY", "3s".to_owned()),
+            ("HAYLOFT_PIPELINES__DEMO__COPIES", DEMO_COPIES.to_string()),
             ("HAYLOFT_TEST_CLOCK_OFFSET", offset.to_owned()),
             // The scheduler's "slot skipped" lines are what tells a coalesced slot from a missed one.
             ("HAYLOFT_LOG_LEVEL", "warn,hayloft_actors::scheduler=info".to_owned()),
@@ -138,7 +139,7 @@ fn takeover(url: &str, minutes: u64, logs: &std::path::Path) {
         ];
         for name in hayloft::pipelines::KNOWN {
             let key: &'static str = Box::leak(format!("HAYLOFT_PIPELINES__{}__SCHEDULE", name.to_uppercase()).into());
-            envs.push((key, if pipelines.contains(&name) { "@every 1s" } else { "never" }.to_owned()));
+            envs.push((key, if name == "demo" { "@every 1s" } else { "never" }.to_owned()));
         }
         envs
     };
@@ -253,7 +254,7 @@ fn takeover(url: &str, minutes: u64, logs: &std::path::Path) {
 /// Slots of `pipelines` due between `from` and `to` (database clock, seconds) that no node ran
 /// and no node skipped because a run was still going (a slot coalesced into a running run is
 /// not missed: no run of it was possible). Returns (missed, slots looked at).
-fn missed_slots(url: &str, pipelines: &[&str], logs: &std::path::Path, from: f64, to: f64) -> (usize, usize) {
+fn missed_slots(url: &str, pipelines: &[String], logs: &std::path::Path, from: f64, to: f64) -> (usize, usize) {
     use std::collections::{BTreeMap, BTreeSet};
     let mut seen: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
     let ran = query(
@@ -282,7 +283,7 @@ fn missed_slots(url: &str, pipelines: &[&str], logs: &std::path::Path, from: f64
     }
     let (mut missed, mut looked_at) = (0, 0);
     for pipeline in pipelines {
-        let Some(slots) = seen.get(*pipeline) else {
+        let Some(slots) = seen.get(pipeline) else {
             eprintln!("  {pipeline}: no slot ran at all");
             missed += (to - from) as usize;
             continue;

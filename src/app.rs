@@ -43,7 +43,7 @@ use crate::metrics::{Metrics, MetricsRecorder};
 use crate::notify::sender::OutboxSender;
 use crate::notify::Announcements;
 use crate::pipelines::shared::page_worker::{PageWorker, PageWorkerSettings};
-use crate::pipelines::shared::settings::PipelineSettings;
+use crate::pipelines::shared::settings::{PipelineSettings, MAX_DEMO_COPIES};
 use crate::pipelines::{self, PipelineEntry, PipelineSetup};
 use crate::upstream::{ClusterShare, Upstream};
 
@@ -73,19 +73,52 @@ fn scheduler_clock() -> anyhow::Result<SharedClock> {
 pub fn load_config(file: Option<&std::path::Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
     let config = Config::load(file, overrides)?;
     config.check_pipelines(&pipelines::KNOWN)?;
+    demo_copies(&config)?;
     Ok(config)
 }
 
-/// The settings and schedule of one registered pipeline, from the configuration.
+/// How many copies of the demo pipeline the configuration asks for (`[pipelines.demo] copies`),
+/// refusing `copies` on any other pipeline and more than [`MAX_DEMO_COPIES`].
+pub fn demo_copies(config: &Config) -> Result<u32, ConfigError> {
+    for (name, section) in &config.pipelines {
+        if section.copies.is_some() && name != pipelines::demo::NAME {
+            return Err(ConfigError::Pipeline {
+                key: format!("pipelines.{name}.copies"),
+                problem: format!("only the {} pipeline can be copied", pipelines::demo::NAME),
+            });
+        }
+    }
+    let copies = config.pipeline(pipelines::demo::NAME).copies.unwrap_or(0);
+    if copies > MAX_DEMO_COPIES {
+        return Err(ConfigError::Pipeline {
+            key: format!("pipelines.{}.copies", pipelines::demo::NAME),
+            problem: format!("{copies} is more than the {MAX_DEMO_COPIES} copies allowed"),
+        });
+    }
+    Ok(copies)
+}
+
+/// Every pipeline this configuration runs: the registry and the demo pipeline's copies.
+pub fn pipeline_entries(config: &Config) -> Result<Vec<PipelineEntry>, ConfigError> {
+    Ok(pipelines::with_demo_copies(demo_copies(config)?))
+}
+
+/// The settings and schedule of one pipeline, from the configuration. A copy of the demo
+/// pipeline reads the demo's section; its schedule's hashed fields (`H`) hash its own name, so
+/// copies spread over the hour as distinct pipelines do.
 pub fn pipeline_setup(config: &Config, entry: &PipelineEntry) -> Result<PipelineSetup, ConfigError> {
-    let schedule = config.pipeline_schedule(entry.name, entry.default_schedule, entry.default_time_zone)?;
-    let settings = PipelineSettings { options: config.pipeline(entry.name), delete_guard: config.delete_guard };
+    let section = match pipelines::entry(entry.name) {
+        Some(_) => entry.name,
+        None => pipelines::demo::NAME,
+    };
+    let schedule = config.pipeline_schedule_as(section, entry.name, entry.default_schedule, entry.default_time_zone)?;
+    let settings = PipelineSettings { options: config.pipeline(section), delete_guard: config.delete_guard };
     Ok(PipelineSetup { settings, schedule })
 }
 
 /// What the command core reads of the configuration.
 pub fn command_settings(config: &Config) -> Result<CommandSettings, ConfigError> {
-    let schedules = pipelines::REGISTRY
+    let schedules = pipeline_entries(config)?
         .iter()
         .map(|entry| Ok((entry.name, pipeline_setup(config, entry)?.schedule)))
         .collect::<Result<_, ConfigError>>()?;
@@ -172,7 +205,9 @@ impl Hayloft {
         let upstream = Upstream::from_url(&config.upstream_url, &config.upstream, &pipelines::registry::sample_pages())
             .context("upstream_url")?
             .shared_by(share.clone());
-        let built = pipelines::build_all(&db, &upstream, announcer, &deps, |entry| pipeline_setup(&config, entry))?;
+        let entries = pipeline_entries(&config)?;
+        let built =
+            pipelines::build_all(&entries, &db, &upstream, announcer, &deps, |entry| pipeline_setup(&config, entry))?;
         let command_settings = Arc::new(command_settings(&config)?);
         let registered: Vec<_> = built
             .scheduled

@@ -158,7 +158,7 @@ impl CommandCore {
                 // Imports are runs too, recorded under a name no pipeline has.
                 let pipeline = match pipeline {
                     Some(name) if name == crate::import::NAME => Some(name),
-                    Some(name) => Some(pipelines::named(&name).ok_or_else(|| unknown_pipeline(&name))?.to_owned()),
+                    Some(name) => Some(self.pipeline_named(&name).ok_or_else(|| unknown_pipeline(&name))?.to_owned()),
                     None => None,
                 };
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -239,6 +239,12 @@ impl CommandCore {
         }))
     }
 
+    /// The pipeline a person meant, among those this configuration runs (the registry and any
+    /// copies of the demo pipeline).
+    fn pipeline_named(&self, name: &str) -> Option<&'static str> {
+        pipelines::named_among(name, self.settings.schedules.iter().map(|(known, _)| *known))
+    }
+
     /// Every pipeline with its schedule, last and next run, and the latest failures.
     pub async fn status(&self) -> Result<StatusReport, CommandError> {
         let windows = &self.settings.maintenance;
@@ -289,7 +295,7 @@ impl CommandCore {
     }
 
     async fn run(&self, name: &str, wait: bool, allow_mass_delete: bool) -> Result<Reply, CommandError> {
-        let name = pipelines::named(name).ok_or_else(|| unknown_pipeline(name))?;
+        let name = self.pipeline_named(name).ok_or_else(|| unknown_pipeline(name))?;
         let Some(handle) = self.pipelines.get(name) else {
             return Err(CommandError::Unavailable(format!("pipeline {name} is not loaded in this process")));
         };

@@ -72,6 +72,8 @@ pub enum ConfigError {
     Notify(String),
     #[error("invalid configuration: log_level {value:?}: {problem} (a level: error, warn, info, debug, trace; or a tracing filter such as \"hayloft=debug,info\")")]
     LogLevel { value: String, problem: String },
+    #[error("invalid configuration: {key}: {problem}")]
+    Pipeline { key: String, problem: String },
     #[error("invalid configuration: unknown pipeline {name:?} under [pipelines] (known: {known})")]
     UnknownPipeline { name: String, known: String },
 }
@@ -480,7 +482,19 @@ impl Config {
         default_spec: &str,
         default_zone: Option<&str>,
     ) -> Result<Schedule, ConfigError> {
-        let pipeline = self.pipeline(name);
+        self.pipeline_schedule_as(name, name, default_spec, default_zone)
+    }
+
+    /// [`Config::pipeline_schedule`] of section `section` for the pipeline `name` (a copy
+    /// reading its original's section): hashed fields hash `name`.
+    pub fn pipeline_schedule_as(
+        &self,
+        section: &str,
+        name: &str,
+        default_spec: &str,
+        default_zone: Option<&str>,
+    ) -> Result<Schedule, ConfigError> {
+        let pipeline = self.pipeline(section);
         let time_zone = match (&pipeline.timezone, default_zone) {
             (Some(zone), _) => parse_time_zone(zone)?,
             (None, Some(zone)) => parse_time_zone(zone)?,
@@ -492,7 +506,7 @@ impl Config {
             (_, None) => default_spec,
         };
         let key = match &pipeline.schedule {
-            Some(_) => format!("pipelines.{name}.schedule"),
+            Some(_) => format!("pipelines.{section}.schedule"),
             None => format!("the default schedule of {name}"),
         };
         Schedule::parse(spec, name, time_zone, pipeline.jitter.unwrap_or_default())

@@ -87,6 +87,8 @@ impl Transform for Validate {
 }
 
 pub struct Store {
+    /// `demo`, or the name of one of its copies.
+    name: &'static str,
     db: Database,
     announcer: Option<Arc<dyn Announcer>>,
 }
@@ -106,7 +108,7 @@ impl Load for Store {
         let body = serde_json::to_vec(&incoming).map_err(|error| StageError::BadInput(error.to_string()))?;
         let dataset = Dataset::new().table(incoming, DeletePolicy::Replace);
         let announcer = self.announcer.as_deref();
-        load_dataset(&self.db, dataset, fingerprint(&body, 1), run, &DeleteGuard::OFF, NAME, announcer).await
+        load_dataset(&self.db, dataset, fingerprint(&body, 1), run, &DeleteGuard::OFF, self.name, announcer).await
     }
 }
 
@@ -114,5 +116,6 @@ pub fn build(parts: &BuildParts<'_>, deps: PipelineDeps) -> (ChildSpec, Pipeline
     let settings = &parts.settings.options;
     let extract = Generate { rows: settings.rows.unwrap_or(DEFAULT_ROWS), delay: settings.delay.unwrap_or_default() };
     let validate = Validate { panic_when: settings.panic_when.clone() };
-    pipeline(NAME, extract, validate, Store { db: parts.db.clone(), announcer: parts.announcer.clone() }, deps)
+    let store = Store { name: parts.name, db: parts.db.clone(), announcer: parts.announcer.clone() };
+    pipeline(parts.name, extract, validate, store, deps)
 }

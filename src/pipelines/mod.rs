@@ -36,7 +36,7 @@ use hayloft_actors::supervisor::ChildSpec;
 use crate::db::outbox::Announcer;
 use crate::db::Database;
 use crate::upstream::Upstream;
-pub use registry::{entry, named, nearest, PipelineEntry, KNOWN, REGISTRY};
+pub use registry::{entry, named, named_among, named_in, nearest, with_demo_copies, PipelineEntry, KNOWN, REGISTRY};
 use shared::page_worker::PageHandler;
 use shared::settings::PipelineSettings;
 use shared::BuildParts;
@@ -57,9 +57,10 @@ pub struct Built {
     pub pages: Rc<HashMap<&'static str, Rc<dyn PageHandler>>>,
 }
 
-/// Builds every registered pipeline, each with its own setup (`setup` answers for every name
-/// in [`REGISTRY`]).
+/// Builds every pipeline of `entries` (the [`REGISTRY`], with copies of the demo pipeline when
+/// configured: see [`with_demo_copies`]), each with its own setup.
 pub fn build_all<E>(
+    entries: &[PipelineEntry],
     db: &Database,
     upstream: &Upstream,
     announcer: Option<Arc<dyn Announcer>>,
@@ -68,10 +69,16 @@ pub fn build_all<E>(
 ) -> Result<Built, E> {
     let mut built = Built { specs: Vec::new(), handles: BTreeMap::new(), scheduled: Vec::new(), pages: Rc::default() };
     let mut pages = HashMap::new();
-    for entry in &REGISTRY {
+    for entry in entries {
         let PipelineSetup { settings, schedule } = setup(entry)?;
-        let parts =
-            BuildParts { db, upstream, settings: &settings, announcer: announcer.clone(), events: &deps.events };
+        let parts = BuildParts {
+            name: entry.name,
+            db,
+            upstream,
+            settings: &settings,
+            announcer: announcer.clone(),
+            events: &deps.events,
+        };
         let (spec, handle) = (entry.build)(&parts, deps.clone());
         let misfire = settings.options.misfire.unwrap_or_default();
         built.scheduled.push(ScheduledPipeline { schedule, misfire, handle: handle.clone() });

@@ -27,6 +27,7 @@ use super::passwords::{Password, PasswordReward};
 use super::pets::{Pet, PetItem};
 use super::quests::{Quest, QuestRequiredItem, QuestRewardItem, Questline};
 use super::shared::page_worker::{PageHandler, SourcePages};
+use super::shared::settings::MAX_DEMO_COPIES;
 use super::shared::source::{self, Source};
 use super::shared::BuildParts;
 use super::tent::TentOffer;
@@ -320,8 +321,45 @@ pub fn entry(name: &str) -> Option<&'static PipelineEntry> {
 /// The registered name a person meant: any case, `-` for `_` (`Item-Pages` is `item_pages`),
 /// as every front door accepts it.
 pub fn named(name: &str) -> Option<&'static str> {
+    named_among(name, KNOWN)
+}
+
+/// [`named`], also knowing the first `copies` copies of the demo pipeline (`demo_3`).
+pub fn named_in(name: &str, copies: u32) -> Option<&'static str> {
+    named_among(name, KNOWN.into_iter().chain(demo_copy_names().iter().take(copies as usize).copied()))
+}
+
+/// [`named`] among the names `known` (those one configuration runs).
+pub fn named_among(name: &str, known: impl IntoIterator<Item = &'static str>) -> Option<&'static str> {
     let wanted = name.trim().to_ascii_lowercase().replace('-', "_");
-    KNOWN.iter().copied().find(|known| *known == wanted)
+    known.into_iter().find(|known| *known == wanted)
+}
+
+/// The names copies of the demo pipeline run under, made once: a pipeline's name is a
+/// `&'static str` everywhere, and these are the only names not known when the program is built.
+fn demo_copy_names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        (1..=MAX_DEMO_COPIES).map(|index| &*Box::leak(format!("{}_{index}", demo::NAME).into_boxed_str())).collect()
+    })
+}
+
+/// Every pipeline one process runs: the [`REGISTRY`], with `copies` copies of the demo
+/// pipeline right after it (see [`super::shared::settings::PipelineConfig::copies`]; at most [`MAX_DEMO_COPIES`]). A
+/// copy builds like the demo and lists no entity of its own: its rows are the demo's.
+pub fn with_demo_copies(copies: u32) -> Vec<PipelineEntry> {
+    let mut entries = Vec::with_capacity(REGISTRY.len() + copies as usize);
+    for entry in &REGISTRY {
+        entries.push(*entry);
+        if entry.name == demo::NAME {
+            entries.extend(demo_copy_names().iter().take(copies as usize).map(|name| PipelineEntry {
+                name,
+                entities: &[],
+                ..*entry
+            }));
+        }
+    }
+    entries
 }
 
 /// The known name nearest to a mistyped one, when it is close enough to be a typo.

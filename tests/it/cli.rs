@@ -423,3 +423,45 @@ fn ctrl_c_cancels_a_run_at_once() {
     assert!(run["error"].as_str().unwrap_or_default().starts_with("cancelled"), "{run}");
     assert_eq!(env.json(&["count", "demo", "--json"])["count"], 0, "nothing written");
 }
+
+// `[pipelines.demo] copies = N` adds `demo_1` … `demo_N`: each runs on its own (its own runs
+// and change feed, the demo's settings), is listed by `pipelines` with a schedule hashed on
+// its own name, and is known by name; `copies` on another pipeline, or too many, is refused.
+#[test]
+fn demo_copies_are_pipelines_of_their_own() {
+    let Some(env) = TestEnv::new() else { return };
+    let env = env
+        .env("HAYLOFT_PIPELINES__DEMO__COPIES", "2")
+        .env("HAYLOFT_PIPELINES__DEMO__ROWS", "5")
+        .env("HAYLOFT_PIPELINES__DEMO__SCHEDULE", "H * * * * *");
+    let copy = env.json(&["run", "Demo-2", "--json"]);
+    assert_eq!((copy["pipeline"].as_str(), copy["status"].as_str()), (Some("demo_2"), Some("succeeded")), "{copy}");
+    assert_eq!(copy["inserted"], 5, "the demo's settings: {copy}");
+    let pipelines = env.json(&["pipelines", "--json"]);
+    let listed: Vec<&serde_json::Value> = pipelines
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|pipeline| pipeline["name"].as_str().unwrap().starts_with("demo"))
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|pipeline| pipeline["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["demo", "demo_1", "demo_2"]);
+    let resolved: std::collections::BTreeSet<&str> =
+        listed.iter().map(|pipeline| pipeline["resolved_schedule"].as_str().unwrap()).collect();
+    assert_eq!(resolved.len(), 3, "each copy hashes its own second: {listed:?}");
+    assert_eq!(listed[2]["last_run"]["run_id"], copy["run_id"]);
+    assert!(listed[0]["last_run"].is_null() && listed[1]["last_run"].is_null(), "{listed:?}");
+    assert_eq!(env.json(&["recent", "5", "demo_2", "--json"]).as_array().map(Vec::len), Some(1));
+    // Past the configured copies there is no such pipeline.
+    let output = env.run(&["run", "demo_3"]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let wrong = env.sibling().env("HAYLOFT_PIPELINES__ITEMS__COPIES", "1");
+    let output = wrong.run(&["validate"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pipelines.items.copies: only the demo pipeline can be copied"), "{stderr}");
+    let many = env.sibling().env("HAYLOFT_PIPELINES__DEMO__COPIES", "1000");
+    let stderr = String::from_utf8_lossy(&many.run(&["validate"]).stderr).into_owned();
+    assert!(stderr.contains("more than the 100 copies allowed"), "{stderr}");
+}

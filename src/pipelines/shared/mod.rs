@@ -25,6 +25,9 @@ use settings::PipelineSettings;
 
 /// What a pipeline's builder is handed: the shared parts and its own settings, nothing more.
 pub struct BuildParts<'a> {
+    /// The name it runs under: its registry name, or a copy's (see
+    /// [`settings::PipelineConfig::copies`]).
+    pub name: &'static str,
     pub db: &'a Database,
     pub upstream: &'a Upstream,
     pub settings: &'a PipelineSettings,

@@ -32,7 +32,15 @@ pub struct PipelineConfig {
     /// Demo pipeline: its transform panics while this file exists (to watch a supervised
     /// restart, and to test one).
     pub panic_when: Option<PathBuf>,
+    /// Demo pipeline: how many more pipelines like it to run (`demo_1` … `demo_N`, at most
+    /// [`MAX_DEMO_COPIES`]), each with the demo's settings but its own runs, slots and schedule
+    /// offset. They load the same rows into the same table; what they exercise is the
+    /// scheduler, the ledger and a cluster's claims under many pipelines.
+    pub copies: Option<u32>,
 }
+
+/// The most copies of the demo pipeline one configuration may ask for.
+pub const MAX_DEMO_COPIES: u32 = 100;
 
 /// Everything a pipeline's builder reads from the configuration.
 #[derive(Debug, Clone, Default, PartialEq)]
