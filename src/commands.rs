@@ -337,31 +337,37 @@ impl CommandCore {
                 }
             },
         };
-        let mut rows = queries::changes_of_run(&self.db, run_id).await.map_err(database_error)?;
-        if let Some(wanted) = &view.entity {
-            // As the feed names it, with `-` for `_` and a plural `s` forgiven (`items`, `npc-items`).
+        // As the feed names it, with `-` for `_` and a plural `s` forgiven (`items`, `npc-items`).
+        let entities = view.entity.as_ref().map(|wanted| {
             let wanted = wanted.replace('-', "_");
             let singular = wanted.strip_suffix('s').unwrap_or(&wanted).to_owned();
-            rows.retain(|row| row.entity == wanted || row.entity == singular);
-        }
+            vec![wanted, singular]
+        });
+        // Counted by the database, and only the rows to show read: a big run's feed stays there.
+        let counts =
+            queries::change_counts_of_run(&self.db, run_id, entities.as_deref()).await.map_err(database_error)?;
         let mut summary: Vec<EntityChanges> = Vec::new();
-        for row in &rows {
-            let index = match summary.iter().position(|entity| entity.entity == row.entity) {
+        for (entity, op, count) in counts {
+            let index = match summary.iter().position(|known| known.entity == entity) {
                 Some(index) => index,
                 None => {
-                    summary.push(EntityChanges { entity: row.entity.clone(), inserted: 0, updated: 0, deleted: 0 });
+                    summary.push(EntityChanges { entity, inserted: 0, updated: 0, deleted: 0 });
                     summary.len() - 1
                 }
             };
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
             let counts = &mut summary[index];
-            match row.op.as_str() {
-                "insert" => counts.inserted += 1,
-                "delete" => counts.deleted += 1,
-                _ => counts.updated += 1,
+            match op.as_str() {
+                "insert" => counts.inserted += count,
+                "delete" => counts.deleted += count,
+                _ => counts.updated += count,
             }
         }
-        let total = rows.len();
-        let changes = rows.into_iter().take(view.limit).map(change_of_row).collect();
+        let total = summary.iter().map(|entity| entity.inserted + entity.updated + entity.deleted).sum();
+        let limit = i64::try_from(view.limit).unwrap_or(i64::MAX);
+        let rows =
+            queries::changes_of_run(&self.db, run_id, entities.as_deref(), limit).await.map_err(database_error)?;
+        let changes = rows.into_iter().map(change_of_row).collect();
         Ok(ChangeList { run_id: Some(run_id), summary, changes, total, rows: view.rows })
     }
 }

@@ -176,17 +176,55 @@ pub async fn latest_changed_run(db: &Database) -> Result<Option<RunId>, DbError>
     })
 }
 
-/// What one run changed, in order.
-pub async fn changes_of_run(db: &Database, run_id: RunId) -> Result<Vec<ChangeRow>, DbError> {
+/// What one run changed, in order: its first `limit` change-feed entries, of the entity types
+/// `entities` when given.
+pub async fn changes_of_run(
+    db: &Database,
+    run_id: RunId,
+    entities: Option<&[String]>,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, DbError> {
     with_conn!(db, readers, |conn| {
-        change_events::table
+        let mut query = change_events::table
             .filter(change_events::run_id.eq(run_id))
             .order(change_events::id)
-            .select(ChangeRow::as_select())
-            .load(conn)
-            .await
-            .map_err(DbError::Query)
+            .limit(limit)
+            .into_boxed();
+        if let Some(entities) = entities {
+            query = query.filter(change_events::entity.eq_any(entities.to_vec()));
+        }
+        query.select(ChangeRow::as_select()).load(conn).await.map_err(DbError::Query)
     })
+}
+
+/// How many changes of each kind one run recorded per entity type, counted by the database:
+/// `(entity, op, count)`, entity types in the order the run first changed them. A run of the
+/// 100× scale records ~290k changes; only these few rows leave the database.
+pub async fn change_counts_of_run(
+    db: &Database,
+    run_id: RunId,
+    entities: Option<&[String]>,
+) -> Result<Vec<(String, String, i64)>, DbError> {
+    use diesel::dsl::{count_star, min};
+    let mut counts = with_conn!(db, readers, |conn| {
+        let mut query = change_events::table
+            .filter(change_events::run_id.eq(run_id))
+            .group_by((change_events::entity, change_events::op))
+            .select((change_events::entity, change_events::op, count_star(), min(change_events::id)))
+            .into_boxed();
+        if let Some(entities) = entities {
+            query = query.filter(change_events::entity.eq_any(entities.to_vec()));
+        }
+        query.load::<(String, String, i64, Option<i64>)>(conn).await.map_err(DbError::Query)
+    })?;
+    // Each entity type where it first appears: by the smallest id of any of its kinds.
+    let mut first_seen: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for (entity, _, _, first) in &counts {
+        let first = first.unwrap_or(i64::MAX);
+        first_seen.entry(entity.clone()).and_modify(|seen| *seen = (*seen).min(first)).or_insert(first);
+    }
+    counts.sort_by_key(|(entity, _, _, first)| (first_seen.get(entity).copied(), first.unwrap_or(i64::MAX)));
+    Ok(counts.into_iter().map(|(entity, op, count, _)| (entity, op, count)).collect())
 }
 
 /// A change-feed entry ready to insert.
