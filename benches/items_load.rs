@@ -8,9 +8,13 @@
 //!   parse, read the stored rows, diff — zero row writes;
 //! * parse alone, the transform stage's share of the two loads above.
 //!
-//! Targets (DESIGN.md): cold ≤ 50 ms, unchanged re-load ≤ 20 ms with zero writes. The baseline is
-//! the Django implementation from the talk on the same file: 10 s (10,116 statements) cold and
-//! 9.7 s for the unchanged re-load.
+//! Targets (DESIGN.md): cold ≤ 50 ms, unchanged re-load ≤ 20 ms with zero writes; on PostgreSQL
+//! the cold load's target is ≤ 40 ms, at most twice the database's own floor. The baselines are
+//! the Django implementation from the talk on the same file — 10 s (10,116 statements) cold and
+//! 9.7 s for the unchanged re-load — and the raw database, measured in the same run on the same
+//! rows into the same indexed tables, in one transaction: `COPY … FROM STDIN` on PostgreSQL, and
+//! on SQLite one `INSERT … SELECT` per table from an attached copy of what the load wrote (one
+//! prepared statement stepping every row, nothing to bind or parse: the engine's floor).
 //! PostgreSQL is used when reachable (`HAYLOFT_BENCH_PG`, default postgres://postgres@127.0.0.1:5432).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -30,6 +34,16 @@ const DJANGO_COLD: Duration = Duration::from_secs(10);
 const DJANGO_RELOAD: Duration = Duration::from_millis(9_700);
 const CLEAR: &str = "DELETE FROM change_events; DELETE FROM wishing_well_outputs; DELETE FROM seed_crops; \
     DELETE FROM locksmith_contents; DELETE FROM recipe_ingredients; DELETE FROM items; DELETE FROM source_fingerprints;";
+/// What a cold load writes, parents first (the order rows can go back in).
+const WRITTEN: [&str; 7] = [
+    "items",
+    "recipe_ingredients",
+    "locksmith_contents",
+    "seed_crops",
+    "wishing_well_outputs",
+    "change_events",
+    "source_fingerprints",
+];
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -46,6 +60,58 @@ async fn clear(db: &Database) {
         Database::Postgres(pool) => pool.get().await.unwrap().batch_execute(CLEAR).await.unwrap(),
         Database::Sqlite { writer, .. } => writer.get().await.unwrap().batch_execute(CLEAR).await.unwrap(),
     }
+}
+
+/// The same rows the cold load wrote (they are in the tables now), written again by the
+/// database's fastest path into the emptied tables, with their keys and indexes, in one
+/// transaction: the median over [`ITERATIONS`].
+async fn raw_floor(db: &Database, url: &DatabaseUrl) -> Result<Duration, Box<dyn std::error::Error>> {
+    let mut samples = Vec::new();
+    match url {
+        DatabaseUrl::Postgres(url) => {
+            use futures::SinkExt as _;
+            let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            // Driven by this one-thread runtime while the bench awaits.
+            tokio::spawn(connection);
+            let mut copies = Vec::new();
+            for table in WRITTEN {
+                let out = client.copy_out(&format!("COPY {table} TO STDOUT (FORMAT binary)")).await?;
+                let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(out).await?;
+                copies.push((table, chunks.concat()));
+            }
+            for _ in 0..ITERATIONS {
+                clear(db).await;
+                let started = Instant::now();
+                let transaction = client.transaction().await?;
+                for (table, data) in &copies {
+                    let sink = transaction.copy_in(&format!("COPY {table} FROM STDIN (FORMAT binary)")).await?;
+                    futures::pin_mut!(sink);
+                    sink.send(bytes::Bytes::from(data.clone())).await?;
+                    sink.finish().await?;
+                }
+                transaction.commit().await?;
+                samples.push(started.elapsed());
+            }
+        }
+        DatabaseUrl::Sqlite(path) => {
+            let Database::Sqlite { writer, .. } = db else { unreachable!("a SQLite URL opens SQLite") };
+            let mut conn = writer.get().await?;
+            let copy = path.with_extension("floor.db");
+            let _ = std::fs::remove_file(&copy);
+            conn.batch_execute(&format!("VACUUM INTO '{}'", copy.display())).await?;
+            conn.batch_execute(&format!("ATTACH DATABASE '{}' AS floor", copy.display())).await?;
+            let inserts: String =
+                WRITTEN.iter().map(|table| format!("INSERT INTO main.{table} SELECT * FROM floor.{table};")).collect();
+            for _ in 0..ITERATIONS {
+                conn.batch_execute(CLEAR).await?;
+                let started = Instant::now();
+                conn.batch_execute(&format!("BEGIN IMMEDIATE; {inserts} COMMIT;")).await?;
+                samples.push(started.elapsed());
+            }
+            conn.batch_execute("DETACH DATABASE floor").await?;
+        }
+    }
+    Ok(median(samples))
 }
 
 async fn bench(label: &str, url: DatabaseUrl, body: &[u8]) {
@@ -109,14 +175,35 @@ async fn bench(label: &str, url: DatabaseUrl, body: &[u8]) {
         assert!(same);
     }
     let (cold, reload, skip) = (median(cold), median(reload), median(skip));
+    // The tables hold the cold load's rows again (the last re-load wrote nothing).
+    clear(&db).await;
+    let data = transform::parse(body, "bench").unwrap();
+    load::load(&db, data, print.clone(), &run, &guard, "items", None).await.unwrap();
+    let floor = raw_floor(&db, &url).await;
+    let target = match url {
+        DatabaseUrl::Postgres(_) => 40.0,
+        DatabaseUrl::Sqlite(_) => 50.0,
+    };
     println!("{label}");
     println!(
-        "  cold load            {:>8.1} ms  {:>5} rows written   target 50 ms ({:.2}×)   Django {:.0}× slower",
+        "  cold load            {:>8.1} ms  {:>5} rows written   target {target:.0} ms ({:.2}×)   Django {:.0}× slower",
         ms(cold),
         written.0,
-        ms(cold) / 50.0,
+        ms(cold) / target,
         DJANGO_COLD.as_secs_f64() / cold.as_secs_f64()
     );
+    match floor {
+        Ok(floor) => println!(
+            "  raw database floor   {:>8.1} ms  the same rows, {} (cold load = {:.2}× it; target ≤ 2×)",
+            ms(floor),
+            match url {
+                DatabaseUrl::Postgres(_) => "COPY FROM STDIN into the indexed tables, one transaction",
+                DatabaseUrl::Sqlite(_) => "INSERT … SELECT from an attached copy, one transaction",
+            },
+            cold.as_secs_f64() / floor.as_secs_f64()
+        ),
+        Err(error) => println!("  raw database floor   not measured: {error}"),
+    }
     println!(
         "  unchanged snapshot   {:>8.1} ms      0 rows written   target 20 ms ({:.2}×)   Django {:.0}× slower",
         ms(skip),
